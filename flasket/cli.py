@@ -1,0 +1,149 @@
+"""``flask flasket ...``: deliver the outbox and look after it."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from types import FrameType
+from typing import Any
+
+import click
+import sqlalchemy as sa
+from flask.cli import AppGroup
+
+from . import delivery
+from .config import config_value
+from .extension import current_flasket
+from .models import FAILED, PENDING, utcnow
+
+flasket_cli = AppGroup("flasket", help="Flasket's ticket system: deliver and inspect its mail.")
+
+
+@contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and Ctrl-C end the loop after the batch in hand (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@flasket_cli.command("deliver")
+@click.option("--once", is_flag=True, help="Send what is due, then exit (for cron).")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Seconds between polls (default FLASKET_DELIVERY_POLL_INTERVAL).",
+)
+def deliver_command(once: bool, interval: float | None) -> None:
+    """Send the outbox's due mail; without --once, keep polling until SIGTERM or Ctrl-C."""
+    pause = interval if interval is not None else float(config_value("delivery_poll_interval"))
+    stop = threading.Event()
+    total = delivery.Outcome()
+    with stop_on_signals(stop):
+        while True:
+            outcome = delivery.deliver_due(should_stop=stop.is_set)
+            total.add(outcome)
+            if outcome.claimed:
+                click.echo(_summary(outcome))
+            if once or stop.is_set():
+                break
+            stop.wait(pause)
+    if not once:
+        click.echo("Stopped. " + _summary(total))
+
+
+def _summary(outcome: delivery.Outcome) -> str:
+    return (
+        f"sent {outcome.sent}, to retry {outcome.retrying}, failed {outcome.failed}, "
+        f"released {outcome.released}"
+    )
+
+
+@flasket_cli.command("outbox")
+@click.option("--retry", "retry_ids", type=int, multiple=True, metavar="ID", help="Requeue a row.")
+@click.option("--retry-failed", is_flag=True, help="Requeue every failed row.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.argument("more_ids", type=int, nargs=-1)
+def outbox_command(
+    retry_ids: tuple[int, ...], retry_failed: bool, limit: int, more_ids: tuple[int, ...]
+) -> None:
+    """List pending and failed mail; --retry ID... or --retry-failed requeue them now.
+
+    Requeued rows start again with a full set of attempts.
+    """
+    ids = [*retry_ids, *more_ids]
+    if more_ids and not retry_ids:
+        raise click.UsageError("Give row ids with --retry: flask flasket outbox --retry 3 4")
+    if ids or retry_failed:
+        count = requeue(ids, retry_failed)
+        click.echo(f"Requeued {count} message(s).")
+        return
+    table = current_flasket.models.Outbox.__table__
+    events = current_flasket.models.OutboxEvent.__table__
+    session = current_flasket.db.session
+    waiting = session.scalar(
+        sa.select(sa.func.count()).select_from(events).where(events.c.fanned_out_at.is_(None))
+    )
+    if waiting:
+        click.echo(f"{waiting} event(s) not fanned out to their recipients yet.")
+    found = session.execute(
+        sa.select(table)
+        .where(table.c.status.in_([PENDING, FAILED]))
+        .order_by(table.c.status, table.c.next_attempt_at, table.c.id)
+        .limit(limit)
+    ).all()
+    if not found:
+        click.echo("The outbox is empty: every message was sent.")
+        return
+    click.echo(
+        f"{'id':>6}  {'status':<8} {'tries':>5}  {'next attempt':<20} "
+        f"{'recipient':<28} {'subject':<36} last error"
+    )
+    for row in found:
+        when = _when(row.next_attempt_at) if row.status == PENDING else "-"
+        click.echo(
+            f"{row.id:>6}  {row.status:<8} {row.attempts:>5}  {when:<20} "
+            f"{_cut(row.recipient, 28):<28} {_cut(row.subject, 36):<36} "
+            f"{_cut(row.last_error or '', 80)}"
+        )
+
+
+def requeue(ids: list[int], failed: bool) -> int:
+    """Make rows due now with a fresh set of attempts; sent rows are left alone."""
+    table = current_flasket.models.Outbox.__table__
+    session = current_flasket.db.session
+    chosen: list[Any] = []
+    if ids:
+        chosen.append(table.c.id.in_(ids))
+    if failed:
+        chosen.append(table.c.status == FAILED)
+    done = session.execute(
+        sa.update(table)
+        .where(sa.or_(*chosen), table.c.status.in_([PENDING, FAILED]))
+        .values(status=PENDING, attempts=0, next_attempt_at=utcnow())
+    )
+    session.commit()
+    return int(done.rowcount)  # type: ignore[attr-defined]
+
+
+def _when(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _cut(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

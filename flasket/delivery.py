@@ -1,0 +1,559 @@
+"""Delivering the outbox: claim rows, send them over one SMTP connection, record the outcome.
+
+:func:`flasket.notify.enqueue` writes one ``flasket_outbox_event`` row in the
+event's transaction, so the request does the same work for one follower or a
+thousand. After the commit, :func:`after_commit` hands the event's id to the
+configured ``FLASKET_DELIVERY`` mode: a short-lived thread (``after_request``),
+nobody (a ``worker`` runs ``flask flasket deliver``), or the host's ``hook``.
+Whoever delivers first fans the event out (:func:`fan_out`): in one transaction
+it marks the event done and writes one ``flasket_outbox`` row per recipient,
+so a fan-out happens exactly once; those rows are then claimed and sent.
+
+Several deliverers may run at once. A row is sent only by whoever holds its
+lease (``claimed_by`` until ``claimed_until``); an expired lease is free again,
+so the rows of a crashed worker come back. Claims use ``SELECT ... FOR UPDATE
+SKIP LOCKED`` where the database has it, and always a conditional ``UPDATE``.
+Nothing here talks to the database and the mail server in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import smtplib
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.charset import QP, Charset
+from email.mime.text import MIMEText
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+from flask_mail import Connection, Message
+from sqlalchemy.pool import StaticPool
+
+from . import notify
+from .config import config_value
+from .extension import current_flasket
+from .models import FAILED, PENDING, SENT, utcnow
+
+log = logging.getLogger("flasket.notify")
+
+#: Stop sending a claimed batch when less than this many seconds of the lease are left.
+LEASE_MARGIN = 5.0
+
+WORKER_NAME = f"{socket.gethostname()[:40]}:{os.getpid()}"
+
+
+@dataclass
+class Outcome:
+    """What one delivery run did."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    released: int = 0
+
+    def add(self, other: Outcome) -> None:
+        self.sent += other.sent
+        self.retrying += other.retrying
+        self.failed += other.failed
+        self.released += other.released
+
+    @property
+    def claimed(self) -> int:
+        return self.sent + self.retrying + self.failed + self.released
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An outbox row this process holds the lease on."""
+
+    id: int
+    recipient: str
+    sender: str | None
+    subject: str
+    text: str
+    html: str
+    message_id: str
+    headers: dict[str, str]
+    attempts: int
+    token: str
+    until: datetime
+
+
+class QuotedPrintableMessage(Message):
+    """Quoted-printable parts: a 20,000-character line still fits SMTP's 998-byte line limit."""
+
+    def _mimetext(self, text: str | None, subtype: str = "plain") -> MIMEText:
+        encoding = Charset("utf-8")
+        encoding.body_encoding = QP
+        return MIMEText(text or "", _subtype=subtype, _charset=encoding)  # type: ignore[arg-type]
+
+
+class TimedConnection(Connection):
+    """Flask-Mail's connection (``MAIL_*`` settings, ``email_dispatched``) with socket timeouts."""
+
+    def __init__(self, mail: Any, timeout: float) -> None:
+        super().__init__(mail)
+        self.timeout = timeout
+
+    def configure_host(self) -> smtplib.SMTP | smtplib.SMTP_SSL:
+        host: smtplib.SMTP | smtplib.SMTP_SSL
+        if self.mail.use_ssl:
+            host = smtplib.SMTP_SSL(self.mail.server, self.mail.port, timeout=self.timeout)
+        else:
+            host = smtplib.SMTP(self.mail.server, self.mail.port, timeout=self.timeout)
+        try:
+            host.set_debuglevel(int(self.mail.debug))
+            if self.mail.use_tls:
+                host.starttls()
+            if self.mail.username and self.mail.password:
+                host.login(self.mail.username, self.mail.password)
+        except BaseException:
+            host.close()
+            raise
+        return host
+
+    def close(self) -> None:
+        """Say goodbye if the server still listens; close the socket either way."""
+        if self.host is None:
+            return
+        try:
+            self.host.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+        finally:
+            self.host.close()
+            self.host = None
+
+
+def _table() -> sa.Table:
+    return current_flasket.models.Outbox.__table__
+
+
+def _engine() -> sa.Engine:
+    engine: sa.Engine = current_flasket.db.engine
+    return engine
+
+
+def _claimable(table: sa.Table, now: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        table.c.status == PENDING,
+        table.c.next_attempt_at <= now,
+        sa.or_(table.c.claimed_until.is_(None), table.c.claimed_until < now),
+    )
+
+
+def _has_skip_locked(dialect: sa.Dialect) -> bool:
+    if dialect.name == "postgresql":
+        return True
+    if dialect.name in {"mysql", "mariadb"}:
+        version = dialect.server_version_info or ()
+        is_mariadb = bool(getattr(dialect, "is_mariadb", False))
+        return tuple(version[:2]) >= ((10, 6) if is_mariadb else (8, 0))
+    return False
+
+
+def fan_out(event_ids: Sequence[int] | None = None, limit: int | None = None) -> list[int]:
+    """Write the per-recipient rows of events not fanned out yet; returns the new row ids.
+
+    Only among ``event_ids`` when given, else the oldest ``limit`` (or all) waiting events.
+    Each event is its own transaction: the conditional UPDATE that marks it fanned out
+    decides who writes its rows, so two deliverers never both do.
+    """
+    models = current_flasket.models
+    events = models.OutboxEvent.__table__
+    session = current_flasket.db.session
+    if event_ids is None:
+        waiting = sa.select(events.c.id).where(events.c.fanned_out_at.is_(None))
+        waiting = waiting.order_by(events.c.id)
+        if limit is not None:
+            waiting = waiting.limit(limit)
+        event_ids = list(session.scalars(waiting))
+        session.commit()
+    new_ids: list[int] = []
+    for event_id in event_ids:
+        try:
+            new_ids.extend(_fan_out_one(event_id))
+        except Exception:
+            session.rollback()
+            log.exception("Could not fan out outbox event %s; it waits for the next try", event_id)
+    return new_ids
+
+
+def _fan_out_one(event_id: int) -> list[int]:
+    models = current_flasket.models
+    events = models.OutboxEvent.__table__
+    session = current_flasket.db.session
+    now = utcnow()
+    ticket_id = session.scalar(sa.select(events.c.ticket_id).where(events.c.id == event_id))
+    if ticket_id is None:
+        session.commit()
+        return []
+    # The ticket row first, as every writer of a ticket does (actions._lock_ticket): on
+    # MariaDB the event's index update below and the copies' foreign-key checks would
+    # otherwise deadlock with a request writing the next event of the same ticket.
+    session.execute(
+        sa.select(models.Ticket.id).where(models.Ticket.id == ticket_id).with_for_update(read=True)
+    )
+    taken = session.execute(
+        sa.update(events)
+        .where(events.c.id == event_id, events.c.fanned_out_at.is_(None))
+        .values(fanned_out_at=now)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        session.commit()
+        return []
+    found = session.get(models.OutboxEvent, event_id)
+    ticket = None if found is None else session.get(models.Ticket, found.ticket_id)
+    if found is None or ticket is None:
+        session.commit()
+        return []
+    shared = json.loads(found.headers or "{}")
+    rows = [
+        models.Outbox(
+            event_id=found.id,
+            ticket_id=found.ticket_id,
+            event=found.event,
+            recipient=copy.recipient,
+            subject=found.subject,
+            message_id=copy.message_id,
+            headers=json.dumps({**shared, **copy.headers}),
+            unfollow_url=copy.unfollow_url,
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+        for copy in notify.recipients_of(found, ticket)
+    ]
+    session.add_all(rows)
+    session.flush()
+    ids = [row.id for row in rows]
+    session.commit()
+    return ids
+
+
+def claim(limit: int, ids: Sequence[int] | None = None) -> list[Claimed]:
+    """Take the lease on up to ``limit`` due rows (only among ``ids`` when given) and commit."""
+    table = _table()
+    now = utcnow()
+    until = now + timedelta(seconds=config_value("delivery_lease"))
+    token = f"{WORKER_NAME}:{uuid.uuid4().hex[:16]}"
+    where = _claimable(table, now)
+    if ids is not None:
+        where = sa.and_(where, table.c.id.in_(list(ids)))
+    first = sa.select(table.c.id).where(where).order_by(table.c.next_attempt_at, table.c.id)
+    first = first.limit(limit)
+    take = sa.update(table).values(claimed_by=token, claimed_until=until)
+    with _engine().begin() as connection:
+        dialect = connection.dialect
+        if dialect.name == "sqlite":
+            # SQLite runs one writer at a time, so the conditional UPDATE alone is the claim.
+            connection.execute(take.where(table.c.id.in_(first.scalar_subquery()), where))
+        else:
+            if _has_skip_locked(dialect):
+                first = first.with_for_update(skip_locked=True)
+            chosen = list(connection.scalars(first))
+            if not chosen:
+                return []
+            # The condition again: without SKIP LOCKED another worker may have won some rows.
+            connection.execute(take.where(table.c.id.in_(chosen), where))
+        events = current_flasket.models.OutboxEvent.__table__
+        found = connection.execute(
+            sa.select(
+                table,
+                events.c.sender,
+                events.c.text,
+                events.c.html,
+                events.c.unfollow_url.label("event_unfollow_url"),
+            )
+            .join(events, events.c.id == table.c.event_id)
+            .where(table.c.claimed_by == token)
+            .order_by(table.c.id)
+        ).all()
+    return [
+        Claimed(
+            id=row.id,
+            recipient=row.recipient,
+            sender=row.sender,
+            subject=row.subject,
+            text=_personal(row.text, row.event_unfollow_url, row.unfollow_url),
+            html=_personal(row.html, row.event_unfollow_url, row.unfollow_url),
+            message_id=row.message_id,
+            headers=json.loads(row.headers or "{}"),
+            attempts=row.attempts,
+            token=token,
+            until=until,
+        )
+        for row in found
+    ]
+
+
+def _personal(body: str, placeholder: str | None, link: str | None) -> str:
+    """The event's body with this recipient's unfollow link in place of the placeholder one."""
+    if not placeholder or not link:
+        return body
+    return body.replace(placeholder, link)
+
+
+def retry_delay(attempts: int) -> float:
+    """Seconds to wait after the ``attempts``-th failed attempt: base, 2 x base, 4 x base ..."""
+    base = float(config_value("delivery_retry_base"))
+    cap = float(config_value("delivery_retry_cap"))
+    return min(cap, base * 2.0 ** max(0, attempts - 1))
+
+
+def _record(row: Claimed, values: dict[str, Any]) -> bool:
+    table = _table()
+    with _engine().begin() as connection:
+        done = connection.execute(
+            sa.update(table)
+            .where(table.c.id == row.id, table.c.claimed_by == row.token)
+            .values(claimed_by=None, claimed_until=None, **values)
+        )
+    if done.rowcount != 1:
+        log.warning("Outbox row %s was taken over by another worker (lease expired)", row.id)
+    return bool(done.rowcount == 1)
+
+
+def _record_sent(row: Claimed) -> None:
+    _record(row, {"status": SENT, "sent_at": utcnow(), "attempts": row.attempts + 1})
+
+
+def _record_failure(row: Claimed, error: str, level: int = logging.ERROR) -> str:
+    """Count a failed attempt; the row is retried later, or failed when out of attempts.
+
+    ``level`` is for the retry message (a whole batch that could not connect is logged once).
+    """
+    attempts = row.attempts + 1
+    if attempts >= config_value("delivery_max_attempts"):
+        _record(row, {"status": FAILED, "attempts": attempts, "last_error": error[:2000]})
+        log.error(
+            "Mail %s to %s failed for good after %d attempts: %s",
+            row.id,
+            row.recipient,
+            attempts,
+            error,
+        )
+        return FAILED
+    wait = retry_delay(attempts)
+    _record(
+        row,
+        {
+            "attempts": attempts,
+            "last_error": error[:2000],
+            "next_attempt_at": utcnow() + timedelta(seconds=wait),
+        },
+    )
+    log.log(
+        level,
+        "Mail %s to %s about %r failed (attempt %d), retrying in %ds: %s",
+        row.id,
+        row.recipient,
+        row.subject,
+        attempts,
+        wait,
+        error,
+    )
+    return PENDING
+
+
+def release(rows: Iterable[Claimed]) -> int:
+    """Give up the lease on rows that were not tried; they are due again at once."""
+    table = _table()
+    count = 0
+    with _engine().begin() as connection:
+        for row in rows:
+            done = connection.execute(
+                sa.update(table)
+                .where(table.c.id == row.id, table.c.claimed_by == row.token)
+                .values(claimed_by=None, claimed_until=None)
+            )
+            count += done.rowcount
+    return count
+
+
+def describe(error: BaseException) -> str:
+    """A one-line account of an SMTP or network error, for logs and ``last_error``."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        parts = [
+            f"{code} {_text(message)} ({address})"
+            for address, (code, message) in error.recipients.items()
+        ]
+        return "recipient refused: " + "; ".join(parts)
+    if isinstance(error, smtplib.SMTPResponseException):
+        return f"{type(error).__name__}: {error.smtp_code} {_text(error.smtp_error)}"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def message_for(row: Claimed) -> QuotedPrintableMessage:
+    message = QuotedPrintableMessage(
+        subject=row.subject,
+        recipients=[row.recipient],
+        body=row.text,
+        html=row.html,
+        sender=row.sender or None,
+        extra_headers=dict(row.headers),
+    )
+    message.msgId = row.message_id
+    return message
+
+
+def send(rows: Sequence[Claimed]) -> Outcome:
+    """Send claimed rows over one SMTP connection and record each outcome."""
+    outcome = Outcome()
+    if not rows:
+        return outcome
+    mail = current_app.extensions.get("mail")
+    if mail is None:
+        for row in rows:
+            _tally(outcome, _record_failure(row, "Flask-Mail is not initialised on this app"))
+        return outcome
+    connection = TimedConnection(mail, float(config_value("smtp_timeout")))
+    try:
+        connection.__enter__()
+    except (smtplib.SMTPException, OSError) as error:
+        reason = "could not reach the mail server: " + describe(error)
+        log.error("%s; %d mail(s) will be retried", reason, len(rows))
+        for row in rows:
+            _tally(outcome, _record_failure(row, reason, logging.WARNING))
+        return outcome
+    try:
+        for index, row in enumerate(rows):
+            if (row.until - utcnow()).total_seconds() < LEASE_MARGIN:
+                outcome.released += release(rows[index:])
+                break
+            try:
+                connection.send(message_for(row))
+            except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError) as error:
+                _connection_lost(outcome, rows, index, error)
+                break
+            except smtplib.SMTPException as error:
+                # Refused sender, recipient or data: this message only; the connection is fine.
+                _tally(outcome, _record_failure(row, describe(error)))
+            except OSError as error:
+                _connection_lost(outcome, rows, index, error)
+                break
+            except Exception as error:
+                _tally(outcome, _record_failure(row, describe(error)))
+            else:
+                _record_sent(row)
+                outcome.sent += 1
+    finally:
+        connection.close()
+    return outcome
+
+
+def _connection_lost(
+    outcome: Outcome, rows: Sequence[Claimed], index: int, error: BaseException
+) -> None:
+    """The connection died: count the message in flight, leave the rest pending for retry."""
+    _tally(outcome, _record_failure(rows[index], "connection lost: " + describe(error)))
+    outcome.released += release(rows[index + 1 :])
+
+
+def _tally(outcome: Outcome, status: str) -> None:
+    if status == FAILED:
+        outcome.failed += 1
+    else:
+        outcome.retrying += 1
+
+
+def deliver(event_ids: Sequence[int]) -> Outcome:
+    """Fan out these outbox events and send their rows (those still due and unclaimed)."""
+    outcome = Outcome()
+    ids = fan_out(event_ids)
+    batch = config_value("delivery_batch")
+    for start in range(0, len(ids), batch):
+        outcome.add(send(claim(batch, ids[start : start + batch])))
+    return outcome
+
+
+def deliver_due(
+    max_batches: int | None = None, should_stop: Callable[[], bool] = lambda: False
+) -> Outcome:
+    """Fan out waiting events, then send every due row (retries included), batch by batch."""
+    outcome = Outcome()
+    fan_out(limit=None if max_batches is None else config_value("delivery_batch"))
+    batches = 0
+    while not should_stop() and (max_batches is None or batches < max_batches):
+        rows = claim(config_value("delivery_batch"))
+        if not rows:
+            break
+        outcome.add(send(rows))
+        batches += 1
+    return outcome
+
+
+def after_commit(ids: Sequence[int]) -> None:
+    """Hand the outbox events just committed to ``FLASKET_DELIVERY``; never raises."""
+    if not ids:
+        return
+    mode = config_value("delivery")
+    if mode == "worker":
+        return
+    if mode == "hook":
+        try:
+            config_value("delivery_hook")(list(ids))
+        except Exception:
+            log.exception("FLASKET_DELIVERY_HOOK failed; %d event(s) wait for a worker", len(ids))
+        return
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    if isinstance(_engine().pool, StaticPool):
+        # One connection shared by every thread (in-memory SQLite): deliver here, after the commit.
+        _deliver_now(list(ids))
+        return
+    thread = threading.Thread(
+        target=_deliver_in_background, args=(app, list(ids)), name="flasket-delivery"
+    )
+    with _threads_lock:
+        _threads.add(thread)
+    thread.start()
+
+
+_threads: set[threading.Thread] = set()
+_threads_lock = threading.Lock()
+
+
+def _deliver_now(ids: list[int]) -> None:
+    try:
+        deliver(ids)
+        # Opportunistic: retries that are due go out with the next event's mail.
+        deliver_due(max_batches=1)
+    except Exception:
+        log.exception("Delivering %d outbox event(s) failed; they stay in the outbox", len(ids))
+
+
+def _deliver_in_background(app: Flask, ids: list[int]) -> None:
+    try:
+        with app.app_context():
+            _deliver_now(ids)
+    finally:
+        with _threads_lock:
+            _threads.discard(threading.current_thread())
+
+
+def wait_for_idle(timeout: float | None = None) -> bool:
+    """Wait until the background deliveries started so far have finished (tests, shutdown).
+
+    Returns False if some were still running when ``timeout`` seconds had passed.
+    """
+    with _threads_lock:
+        running = list(_threads)
+    deadline = None if timeout is None else utcnow() + timedelta(seconds=timeout)
+    for thread in running:
+        left = None if deadline is None else max(0.0, (deadline - utcnow()).total_seconds())
+        thread.join(left)
+    with _threads_lock:
+        return not any(thread.is_alive() for thread in running)

@@ -1,0 +1,144 @@
+"""Flask-WTF forms; the ticket form's category fields come from ``FLASKET_CATEGORIES``."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import Field, Form, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import Length, ValidationError
+
+from .config import BODY_MAX_LENGTH, TITLE_MAX_LENGTH, Category
+
+try:  # WTForms >= 3.3 wants choice objects; older releases take (value, label) pairs.
+    from wtforms.fields.choices import SelectChoice
+
+    def _choices(pairs: Sequence[tuple[str, str]]) -> list[Any]:
+        return [SelectChoice(value, label) for value, label in pairs]
+
+except ImportError:  # pragma: no cover - depends on the installed WTForms
+
+    def _choices(pairs: Sequence[tuple[str, str]]) -> list[Any]:
+        return list(pairs)
+
+
+CSRF_MESSAGE = (
+    "This form's security token is missing or has expired. Reload the page and submit it again."
+)
+
+
+def _strip(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _normalise_body(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+class Required:
+    """Refuses a value that is missing, empty or only white space."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __call__(self, form: Form, field: Field) -> None:
+        if not isinstance(field.data, str) or not field.data.strip():
+            raise ValidationError(self.message)
+
+
+def single_line(form: Form, field: Field) -> None:
+    """A title goes into mail subjects: line breaks and other control characters are refused."""
+    if isinstance(field.data, str) and any(
+        unicodedata.category(char) in {"Cc", "Zl", "Zp"} for char in field.data
+    ):
+        raise ValidationError("The title must be a single line of text.")
+
+
+class OneOf:
+    """The submitted value must be one of the category's configured choices."""
+
+    def __init__(self, category: Category) -> None:
+        self.category = category
+
+    def __call__(self, form: Form, field: Field) -> None:
+        value = field.data
+        if value in (None, ""):
+            if self.category.required:
+                raise ValidationError(f"Choose the {self.category.label.lower()}.")
+            field.data = None
+            return
+        if value not in self.category.values:
+            labels = ", ".join(label for _, label in self.category.choices)
+            raise ValidationError(f"Choose one of: {labels}.")
+
+
+class ActionForm(FlaskForm):
+    """The CSRF token behind every close, reopen, follow and unfollow button."""
+
+
+class ReplyForm(FlaskForm):
+    body = TextAreaField(
+        "Your reply",
+        filters=[_normalise_body],
+        validators=[
+            Required("Write a reply before posting it."),
+            Length(
+                max=BODY_MAX_LENGTH,
+                message="A reply may be at most %(max)d characters long.",
+            ),
+        ],
+    )
+
+
+class TicketFormBase(FlaskForm):
+    title = StringField(
+        "Title",
+        filters=[_strip],
+        validators=[
+            Required("Give your ticket a title."),
+            Length(max=TITLE_MAX_LENGTH, message="The title may be at most %(max)d characters."),
+            single_line,
+        ],
+        render_kw={"maxlength": TITLE_MAX_LENGTH, "autocomplete": "off"},
+    )
+    body = TextAreaField(
+        "Description",
+        filters=[_normalise_body],
+        validators=[
+            Required("Describe the problem or question."),
+            Length(
+                max=BODY_MAX_LENGTH, message="The description may be at most %(max)d characters."
+            ),
+        ],
+    )
+
+    category_names: tuple[str, ...] = ()
+
+    def category_values(self) -> dict[str, str]:
+        values = {name: getattr(self, name).data for name in self.category_names}
+        return {name: value for name, value in values.items() if value}
+
+
+def ticket_form(categories: Sequence[Category], **kwargs: Any) -> TicketFormBase:
+    """A new-ticket form with one field per configured category, in config order."""
+    fields: dict[str, Any] = {"category_names": tuple(c.name for c in categories)}
+    for category in categories:
+        choices = list(category.choices)
+        field_class: type[Field] = RadioField if category.widget == "radio" else SelectField
+        if field_class is SelectField and not (category.required and category.default):
+            choices.insert(0, ("", "Choose…" if category.required else "(none)"))
+        fields[category.name] = field_class(
+            category.label,
+            choices=_choices(choices),
+            default=category.default,
+            validate_choice=False,
+            filters=[_strip],
+            validators=[OneOf(category)],
+        )
+    form_class = type("TicketForm", (TicketFormBase,), fields)
+    form: TicketFormBase = form_class(**kwargs)
+    return form

@@ -1,0 +1,420 @@
+"""Flasket's tables, declared on the host's own ``db.Model``.
+
+The classes are built once per ``(db, user_model)`` pair, so they live in the
+host's metadata (``db.create_all()`` and Flask-Migrate see them) and their
+foreign keys follow whatever table and primary key the host's user model has.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .config import TITLE_MAX_LENGTH
+
+if TYPE_CHECKING:
+    from flask_sqlalchemy import SQLAlchemy
+
+#: The PostgreSQL text-search document of a ticket; queries repeat it so the GIN index applies.
+#: Parenthesised as PostgreSQL prints it back, so Alembic's autogenerate sees no change.
+SEARCH_DOCUMENT = "to_tsvector('simple', (title || ' ') || body)"
+
+#: Ticket and reply text: MySQL's TEXT holds 65,535 bytes, less than 20,000 four-byte characters.
+LONG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+
+OPEN = "open"
+CLOSED = "closed"
+STATUSES = (OPEN, CLOSED)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every database, SQLite included."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name in {"mysql", "mariadb"}:
+            # MySQL's DATETIME drops fractions of a second unless asked to keep them.
+            return dialect.type_descriptor(mysql.DATETIME(fsp=6))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("Flasket stores only timezone-aware datetimes")
+        value = value.astimezone(timezone.utc)
+        # Databases without a time zone type get the UTC wall time.
+        return value if dialect.name == "postgresql" else value.replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class TicketBase:
+    """Columns of ``flasket_ticket``; the mapped class adds the user links."""
+
+    __tablename__ = "flasket_ticket"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String(TITLE_MAX_LENGTH))
+    body: Mapped[str] = mapped_column(LONG_TEXT)
+    status: Mapped[str] = mapped_column(sa.String(16), default=OPEN)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    reply_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    follower_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+    if TYPE_CHECKING:
+        author_id: Mapped[Any]
+        closed_by_id: Mapped[Any]
+        author: Mapped[Any]
+        closed_by: Mapped[Any]
+        categories: Mapped[list[TicketCategoryBase]]
+
+        def __init__(self, **kwargs: Any) -> None: ...
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == OPEN
+
+    def category_values(self) -> dict[str, str]:
+        return {c.name: c.value for c in self.categories}
+
+    def __repr__(self) -> str:
+        return f"<Ticket #{self.id} {self.status}>"
+
+
+class TicketCategoryBase:
+    """One category value of a ticket (``urgency = High``)."""
+
+    __tablename__ = "flasket_ticket_category"
+
+    ticket_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("flasket_ticket.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.String(100))
+
+    if TYPE_CHECKING:
+
+        def __init__(self, **kwargs: Any) -> None: ...
+
+
+class ReplyBase:
+    __tablename__ = "flasket_reply"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("flasket_ticket.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(LONG_TEXT)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    if TYPE_CHECKING:
+        author_id: Mapped[Any]
+        author: Mapped[Any]
+        ticket: Mapped[TicketBase]
+
+        def __init__(self, **kwargs: Any) -> None: ...
+
+    def __repr__(self) -> str:
+        return f"<Reply {self.id} on #{self.ticket_id}>"
+
+
+class FollowBase:
+    __tablename__ = "flasket_follow"
+
+    ticket_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("flasket_ticket.id", ondelete="CASCADE"), primary_key=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    if TYPE_CHECKING:
+        __table__: sa.Table
+        user_id: Mapped[Any]
+        user: Mapped[Any]
+        ticket: Mapped[TicketBase]
+
+        def __init__(self, **kwargs: Any) -> None: ...
+
+
+PENDING = "pending"
+SENT = "sent"
+FAILED = "failed"
+OUTBOX_STATUSES = (PENDING, SENT, FAILED)
+
+
+class OutboxEventBase:
+    """One event's mail, rendered once in the event's transaction, before it is fanned out.
+
+    The request writes one row whatever the number of followers; a deliverer
+    later works out the recipients and writes one :class:`OutboxBase` row for
+    each (``fanned_out_at`` says when). Follower mail is rendered with
+    ``unfollow_url`` (a link whose token is :data:`flasket.notify.TOKEN_PLACEHOLDER`),
+    which each recipient's own link replaces.
+    """
+
+    __tablename__ = "flasket_outbox_event"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("flasket_ticket.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(sa.String(16))
+    #: The acting user's primary key as text; they get no mail about what they did.
+    actor_key: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    sender: Mapped[str | None] = mapped_column(sa.String(320), nullable=True)
+    subject: Mapped[str] = mapped_column(sa.Text)
+    text: Mapped[str] = mapped_column(LONG_TEXT)
+    html: Mapped[str] = mapped_column(LONG_TEXT)
+    #: Headers every recipient's copy carries, as a JSON object of strings.
+    headers: Mapped[str] = mapped_column(sa.Text, default="{}")
+    unfollow_url: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    fanned_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    if TYPE_CHECKING:
+        __table__: sa.Table
+
+        def __init__(self, **kwargs: Any) -> None: ...
+
+    def __repr__(self) -> str:
+        return f"<OutboxEvent {self.id} {self.event} on ticket {self.ticket_id}>"
+
+
+class OutboxBase:
+    """One e-mail to one recipient: its delivery state; the bodies are its event's.
+
+    Rows of a deleted ticket go with it (``ON DELETE CASCADE``): mail about a
+    ticket that no longer exists should not go out.
+    """
+
+    __tablename__ = "flasket_outbox"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("flasket_outbox_event.id", ondelete="CASCADE")
+    )
+    ticket_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("flasket_ticket.id", ondelete="CASCADE"), nullable=True
+    )
+    event: Mapped[str] = mapped_column(sa.String(16))
+    recipient: Mapped[str] = mapped_column(sa.String(320))
+    subject: Mapped[str] = mapped_column(sa.Text)
+    message_id: Mapped[str] = mapped_column(sa.String(255))
+    #: This copy's headers (the event's plus List-Unsubscribe) as a JSON object of strings.
+    headers: Mapped[str] = mapped_column(sa.Text, default="{}")
+    #: This recipient's own unfollow link, put in place of the event's placeholder one.
+    unfollow_url: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Who holds the row while sending it, and until when; an expired lease is free again.
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    if TYPE_CHECKING:
+        __table__: sa.Table
+
+        def __init__(self, **kwargs: Any) -> None: ...
+
+    def __repr__(self) -> str:
+        return f"<Outbox {self.id} {self.status} to {self.recipient}>"
+
+
+@dataclass(frozen=True)
+class Models:
+    """The mapped classes for one ``(db, user_model)`` pair."""
+
+    Ticket: type[TicketBase]
+    TicketCategory: type[TicketCategoryBase]
+    Reply: type[ReplyBase]
+    Follow: type[FollowBase]
+    OutboxEvent: type[OutboxEventBase]
+    Outbox: type[OutboxBase]
+    user: type[Any]
+    user_pk: str
+
+    def user_id(self, user: Any) -> Any:
+        """The primary-key value of a host user object."""
+        return getattr(user, self.user_pk)
+
+
+_built: dict[tuple[int, type[Any]], tuple[SQLAlchemy, Models]] = {}
+_lock = threading.Lock()
+
+
+def get_models(db: SQLAlchemy, user_model: type[Any]) -> Models:
+    """The Flasket models on ``db``, declared the first time they are asked for."""
+    with _lock:
+        found = _built.get((id(db), user_model))
+        if found is not None and found[0] is db:
+            return found[1]
+        for other_db, models in _built.values():
+            if other_db is db:
+                raise RuntimeError(
+                    f"Flasket's tables are already declared on this db for user model "
+                    f"{models.user.__name__}; one db can hold them for one user model only."
+                )
+        models = _declare(db, user_model)
+        _built[(id(db), user_model)] = (db, models)
+        return models
+
+
+def _user_key(user_model: type[Any]) -> tuple[sa.Column[Any], str]:
+    try:
+        mapper = sa.inspect(user_model)
+    except sa.exc.NoInspectionAvailable:
+        raise TypeError(f"{user_model!r} is not a mapped SQLAlchemy model") from None
+    if len(mapper.primary_key) != 1:
+        raise TypeError(f"{user_model.__name__} must have a single-column primary key")
+    column = mapper.primary_key[0]
+    return column, mapper.get_property_by_column(column).key
+
+
+def _is_mysql(
+    ddl: Any,
+    target: Any,
+    bind: Any,
+    tables: Any = None,
+    state: Any = None,
+    *,
+    dialect: sa.Dialect,
+    compiler: Any = None,
+    checkfirst: bool = False,
+    **kw: Any,
+) -> bool:
+    return dialect.name in {"mysql", "mariadb"}
+
+
+def search_indexes() -> tuple[sa.Index, ...]:
+    """Full-text indexes behind ticket search, each created only on its own database.
+
+    ``info["dialects"]`` says which one, for a migration environment's
+    ``include_object`` hook: Alembic's autogenerate does not read ``ddl_if``.
+    """
+    return (
+        sa.Index(
+            "ix_flasket_ticket_search",
+            sa.text(f"({SEARCH_DOCUMENT})"),
+            postgresql_using="gin",
+            info={"dialects": ("postgresql",)},
+        ).ddl_if(dialect="postgresql"),
+        sa.Index(
+            "ix_flasket_ticket_fulltext",
+            "title",
+            "body",
+            mysql_prefix="FULLTEXT",
+            info={"dialects": ("mysql", "mariadb")},
+        ).ddl_if(callable_=_is_mysql),
+    )
+
+
+def _declare(db: SQLAlchemy, user_model: type[Any]) -> Models:
+    pk_column, pk_attr = _user_key(user_model)
+    user_table = pk_column.table.fullname
+
+    def user_fk(nullable: bool = False, **kwargs: Any) -> Any:
+        return mapped_column(
+            pk_column.type.copy(),
+            sa.ForeignKey(f"{user_table}.{pk_column.name}", ondelete="CASCADE"),
+            nullable=nullable,
+            **kwargs,
+        )
+
+    # Prefixed class names keep the host's registry free of a second "Ticket".
+    base: Any = db.Model
+
+    class FlasketTicketCategory(TicketCategoryBase, base):  # type: ignore[misc]
+        __table_args__ = (
+            sa.Index("ix_flasket_ticket_category_name_value", "name", "value", "ticket_id"),
+        )
+
+    class FlasketTicket(TicketBase, base):  # type: ignore[misc]
+        # One index per list order: "newest" and "oldest" sort by id, which grows with time.
+        __table_args__ = (
+            sa.Index("ix_flasket_ticket_status_updated", "status", "updated_at", "id"),
+            sa.Index("ix_flasket_ticket_status_id", "status", "id"),
+            sa.Index("ix_flasket_ticket_updated", "updated_at", "id"),
+            sa.Index("ix_flasket_ticket_author_updated", "author_id", "updated_at", "id"),
+            sa.Index("ix_flasket_ticket_author_status", "author_id", "status"),
+            *search_indexes(),
+        )
+
+        author_id = user_fk()
+        closed_by_id = mapped_column(
+            pk_column.type.copy(),
+            sa.ForeignKey(f"{user_table}.{pk_column.name}", ondelete="SET NULL"),
+            nullable=True,
+        )
+        author = relationship(user_model, foreign_keys=[author_id])
+        closed_by = relationship(user_model, foreign_keys=[closed_by_id])
+        categories = relationship(
+            FlasketTicketCategory,
+            order_by=FlasketTicketCategory.name,
+            cascade="all, delete-orphan",
+            passive_deletes=True,
+        )
+
+    class FlasketReply(ReplyBase, base):  # type: ignore[misc]
+        __table_args__ = (
+            sa.Index("ix_flasket_reply_ticket_id", "ticket_id", "id"),
+            sa.Index("ix_flasket_reply_author_id", "author_id", "id"),
+        )
+
+        author_id = user_fk()
+        author = relationship(user_model)
+        ticket = relationship(FlasketTicket)
+
+    class FlasketFollow(FollowBase, base):  # type: ignore[misc]
+        __table_args__ = (
+            sa.PrimaryKeyConstraint("ticket_id", "user_id"),
+            sa.Index("ix_flasket_follow_user_ticket", "user_id", "ticket_id"),
+            sa.Index("ix_flasket_follow_ticket_created", "ticket_id", "created_at", "user_id"),
+        )
+
+        user_id = user_fk(primary_key=True)
+        user = relationship(user_model)
+        ticket = relationship(FlasketTicket)
+
+    class FlasketOutboxEvent(OutboxEventBase, base):  # type: ignore[misc]
+        # Deliverers look for the events not fanned out yet.
+        __table_args__ = (
+            sa.Index("ix_flasket_outbox_event_fanned_out", "fanned_out_at", "id"),
+            sa.Index("ix_flasket_outbox_event_ticket", "ticket_id"),
+        )
+
+    class FlasketOutbox(OutboxBase, base):  # type: ignore[misc]
+        # The claim query reads pending rows in next_attempt_at order; a fan-out runs once.
+        __table_args__ = (
+            sa.Index("ix_flasket_outbox_status_next", "status", "next_attempt_at"),
+            sa.Index("ix_flasket_outbox_ticket", "ticket_id"),
+            sa.UniqueConstraint("event_id", "recipient", name="uq_flasket_outbox_event_recipient"),
+        )
+
+    return Models(
+        Ticket=FlasketTicket,
+        TicketCategory=FlasketTicketCategory,
+        Reply=FlasketReply,
+        Follow=FlasketFollow,
+        OutboxEvent=FlasketOutboxEvent,
+        Outbox=FlasketOutbox,
+        user=user_model,
+        user_pk=pk_attr,
+    )

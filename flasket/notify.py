@@ -1,0 +1,253 @@
+"""E-mail notifications: who gets them, what they say, and writing them to the outbox.
+
+:func:`enqueue` runs inside the event's transaction, before its commit: the
+mail, rendered once, becomes one ``flasket_outbox_event`` row that commits
+together with the event, or not at all. After the commit,
+:mod:`flasket.delivery` fans it out to one ``flasket_outbox`` row per
+recipient (:func:`recipients_of`) and sends those. Rendering never raises
+into the request: a template that fails is logged and the event still commits
+without its mail.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parseaddr
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app, render_template, url_for
+from sqlalchemy.orm import Session
+
+from . import policy
+from .config import config_value
+from .extension import current_flasket
+from .models import Models, ReplyBase, TicketBase, utcnow
+from .unfollow import make_token, user_key
+
+log = logging.getLogger("flasket.notify")
+
+CREATED = "created"
+REPLIED = "replied"
+CLOSED = "closed"
+REOPENED = "reopened"
+EVENTS = (CREATED, REPLIED, CLOSED, REOPENED)
+
+
+#: The token in the unfollow link follower mail is rendered with; each copy gets its own.
+TOKEN_PLACEHOLDER = "FLASKET-UNFOLLOW-TOKEN"  # noqa: S105 (a marker, not a secret)
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One recipient's copy of an event's mail, ready to become an outbox row."""
+
+    recipient: str
+    message_id: str
+    headers: dict[str, str] = field(default_factory=dict)
+    unfollow_url: str | None = None
+
+
+def enqueue(
+    session: Session,
+    event: str,
+    ticket: TicketBase,
+    actor: Any,
+    reply: ReplyBase | None = None,
+) -> list[int]:
+    """Write the mail about ``event`` to the outbox in the current transaction.
+
+    One ``flasket_outbox_event`` row, rendered once, whatever the number of
+    followers: the recipients are worked out when a deliverer fans it out
+    (:func:`recipients_of`). Returns the new event's id in a list (for
+    delivery after the commit). A rendering failure is logged and yields no
+    row; a database error propagates, so the event and its mail commit
+    together or not at all.
+    """
+    if event == CREATED and not staff_addresses(actor):
+        return []
+    try:
+        row = render(event, ticket, actor, reply)
+    except Exception:
+        log.exception("Could not prepare %s notifications for ticket #%s", event, ticket.id)
+        return []
+    session.add(row)
+    session.flush()
+    return [row.id]
+
+
+def render(event: str, ticket: TicketBase, actor: Any, reply: ReplyBase | None) -> Any:
+    """The event's outbox row: subject, both bodies and the headers every copy shares."""
+    unfollow_url = None
+    if event != CREATED:
+        # Followers (never the staff addresses of new tickets) may stop in one click (RFC 8058).
+        unfollow_url = url_for("flasket.unfollow_link", token=TOKEN_PLACEHOLDER, _external=True)
+    context = {
+        "event": event,
+        "ticket": ticket,
+        "actor": actor,
+        "reply": reply,
+        "recipient": None,
+        "ticket_url": url_for("flasket.ticket", ticket_id=ticket.id, _external=True)
+        + (f"#reply-{reply.id}" if reply is not None else ""),
+        "categories": current_flasket.categories_of(ticket),
+        "unfollow_url": unfollow_url,
+    }
+    headers = {"Auto-Submitted": "auto-generated", "X-Flasket-Ticket": str(ticket.id)}
+    if event != CREATED:
+        root = thread_id(ticket)
+        headers.update({"In-Reply-To": root, "References": root})
+    actor_id = current_flasket.models.user_id(actor) if actor is not None else None
+    return current_flasket.models.OutboxEvent(
+        ticket_id=ticket.id,
+        event=event,
+        actor_key=None if actor_id is None else str(actor_id),
+        sender=config_value("mail_sender"),
+        subject=subject_for(event, ticket),
+        text=render_template(f"flasket/email/{event}.txt", **context),
+        html=render_template(f"flasket/email/{event}.html", **context),
+        headers=json.dumps(headers),
+        unfollow_url=unfollow_url,
+        created_at=utcnow(),
+        fanned_out_at=None,
+    )
+
+
+def recipients_of(outbox_event: Any, ticket: TicketBase) -> list[Copy]:
+    """Who gets a copy of ``outbox_event`` now: staff for a new ticket, else the followers.
+
+    Worked out when the event is fanned out, so someone who stopped following
+    or lost access since the event gets nothing.
+    """
+    models = current_flasket.models
+    actor = _user_by_key(models, outbox_event.actor_key)
+    if outbox_event.event == CREATED:
+        return [
+            Copy(recipient=address, message_id=thread_id(ticket))
+            for address in staff_addresses(actor)
+        ]
+    copies = []
+    for user in follower_recipients(models, ticket, actor, outbox_event.created_at):
+        # The link was built in the request (no url_for here, outside one): only the token is new.
+        token = make_token(ticket.id, models.user_id(user))
+        link = (outbox_event.unfollow_url or "").replace(TOKEN_PLACEHOLDER, token) or None
+        copies.append(
+            Copy(
+                recipient=email_of(user),
+                message_id=(
+                    f"<flasket-ticket-{ticket.id}-{outbox_event.event}-{uuid.uuid4().hex}"
+                    f"@{_domain()}>"
+                ),
+                headers=(
+                    {
+                        "List-Unsubscribe": f"<{link}>",
+                        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                    }
+                    if link
+                    else {}
+                ),
+                unfollow_url=link,
+            )
+        )
+    return copies
+
+
+def _user_by_key(models: Models, key: str | None) -> Any:
+    if key is None:
+        return None
+    python_type = getattr(models.user, models.user_pk).type.python_type
+    try:
+        user_id = user_key(python_type, key)
+    except (ValueError, TypeError):
+        return None
+    return current_flasket.db.session.get(models.user, user_id)
+
+
+def email_of(user: Any) -> str:
+    value = getattr(user, config_value("user_email_attr"), None)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _valid_address(address: str) -> bool:
+    _, parsed = parseaddr(address)
+    return bool(parsed) and "@" in parsed and not any(c in address for c in "\r\n")
+
+
+def staff_addresses(actor: Any) -> list[str]:
+    """Configured staff recipients of new tickets, minus the person who filed it."""
+    actor_email = email_of(actor).lower() if actor is not None else ""
+    return _unique(
+        address
+        for address in config_value("staff_recipients")
+        if address.strip().lower() != actor_email
+    )
+
+
+def follower_recipients(
+    models: Models, ticket: TicketBase, actor: Any, followed_by: datetime | None = None
+) -> list[Any]:
+    """Followers who may still read the ticket, minus the actor, one per address.
+
+    With ``followed_by``, only those who already followed then: the event's time, so
+    someone who follows after it but before its fan-out does not get its mail.
+    """
+    user_pk = getattr(models.user, models.user_pk)
+    query = (
+        sa.select(models.user)
+        .join(models.Follow, models.Follow.user_id == user_pk)
+        .where(models.Follow.ticket_id == ticket.id)
+        .order_by(models.Follow.created_at, user_pk)
+    )
+    if followed_by is not None:
+        query = query.where(models.Follow.created_at <= followed_by)
+    users = current_flasket.db.session.scalars(query).all()
+    actor_id = models.user_id(actor) if actor is not None else None
+    seen: set[str] = set()
+    chosen = []
+    for user in users:
+        address = email_of(user)
+        if models.user_id(user) == actor_id or not _valid_address(address):
+            continue
+        if address.lower() in seen or not policy.may_read(models, user, ticket):
+            continue
+        seen.add(address.lower())
+        chosen.append(user)
+    return chosen
+
+
+def _unique(addresses: Iterable[str]) -> list[str]:
+    seen: set[str] = set()
+    result = []
+    for address in addresses:
+        address = address.strip()
+        if _valid_address(address) and address.lower() not in seen:
+            seen.add(address.lower())
+            result.append(address)
+    return result
+
+
+def _domain() -> str:
+    sender = config_value("mail_sender") or current_app.config.get("MAIL_DEFAULT_SENDER")
+    if isinstance(sender, (tuple, list)):
+        sender = sender[-1]
+    _, address = parseaddr(sender or "")
+    return address.rpartition("@")[2] or "flasket.invalid"
+
+
+def thread_id(ticket: TicketBase) -> str:
+    """The Message-ID of a ticket's first message, which every later message refers to."""
+    return f"<flasket-ticket-{ticket.id}@{_domain()}>"
+
+
+def subject_for(event: str, ticket: TicketBase) -> str:
+    title = " ".join(ticket.title.split())
+    prefix = config_value("subject_prefix")
+    subject = (
+        f"{prefix} [Ticket #{ticket.id}] {title}" if prefix else f"[Ticket #{ticket.id}] {title}"
+    )
+    return subject if event == CREATED else "Re: " + subject

@@ -1,0 +1,141 @@
+"""Page-number pagination whose count stays cheap on very large tables."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+
+#: Counts stop here: a list shows "more than 10,000" instead of scanning a million rows.
+COUNT_CAP = 10_000
+#: Lists filtered by category join another table for every row counted, so they stop sooner.
+JOINED_COUNT_CAP = 1_000
+#: From this many rows deep, a page first reads only its keys from the index, then its rows.
+DEFERRED_JOIN_OFFSET = 500
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    page: int
+    per_page: int
+    total: int
+    #: True when there are more than ``total`` matches (the count stopped at its cap).
+    capped: bool = False
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    @property
+    def first(self) -> int:
+        return (self.page - 1) * self.per_page + 1 if self.items else 0
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.items) - 1 if self.items else 0
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages or (self.capped and len(self.items) == self.per_page)
+
+
+class PageNotFound(LookupError):
+    """The page number lies past the last page."""
+
+
+def count_matches(session: Session, ids: sa.Select[Any], cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """How many rows ``ids`` selects, counting no further than ``cap``."""
+    bounded = ids.order_by(None).limit(cap + 1).subquery()
+    total = session.scalar(sa.select(sa.func.count()).select_from(bounded)) or 0
+    return min(total, cap), total > cap
+
+
+def count_many(
+    session: Session, selects: dict[str, sa.Select[Any]], cap: int = COUNT_CAP
+) -> dict[str, tuple[int, bool]]:
+    """Several :func:`count_matches` in one statement: one round trip, each bounded by ``cap``."""
+    columns = [
+        sa.select(sa.func.count())
+        .select_from(ids.order_by(None).limit(cap + 1).subquery())
+        .scalar_subquery()
+        .label(name)
+        for name, ids in selects.items()
+    ]
+    row = session.execute(sa.select(*columns)).one()
+    return {name: (min(total, cap), total > cap) for name, total in zip(selects, row, strict=True)}
+
+
+def page_rows(
+    rows: sa.Select[Any], keys: sa.Select[Any] | None, offset: int, limit: int
+) -> sa.Select[Any]:
+    """``rows`` from ``offset``, at most ``limit`` of them.
+
+    Deep pages skip ``offset`` rows in ``keys`` (the same filter and order, selecting only the
+    primary key, so an index alone answers it) and read the full rows of just that page.
+    """
+    if keys is None or offset < DEFERRED_JOIN_OFFSET:
+        return rows.limit(limit).offset(offset)
+    page_keys = keys.limit(limit).offset(offset).subquery()
+    key = keys.selected_columns[0]
+    return rows.where(key.in_(sa.select(page_keys.c[0])))
+
+
+def paginate(
+    session: Session,
+    rows: sa.Select[Any],
+    ids: sa.Select[Any],
+    page: int,
+    per_page: int,
+    keys: sa.Select[Any] | None = None,
+    cap: int = COUNT_CAP,
+) -> Page[Any]:
+    """One page of ``rows``; ``ids`` is the same filter selecting only the key, for counting.
+
+    ``keys`` is ``ids`` in the order of ``rows``, for deep pages (:func:`page_rows`).
+    """
+    total, capped = count_matches(session, ids, cap)
+    if page > 1 and not capped and (page - 1) * per_page >= total:
+        raise PageNotFound(page)
+    offset = (page - 1) * per_page
+    items = list(session.scalars(page_rows(rows, keys, offset, per_page)).unique())
+    if page > 1 and not items:
+        raise PageNotFound(page)
+    return Page(items=items, page=page, per_page=per_page, total=total, capped=capped)
+
+
+def paginate_uncounted(
+    session: Session,
+    rows: sa.Select[Any],
+    page: int,
+    per_page: int,
+    keys: sa.Select[Any] | None = None,
+) -> Page[Any]:
+    """One page of ``rows`` and whether more follow, without counting all matches.
+
+    For filters no index can count (a common search word matches a third of the tickets):
+    the page reads one extra row instead, and the total shown is "more than" what was seen.
+    """
+    offset = (page - 1) * per_page
+    found = list(session.scalars(page_rows(rows, keys, offset, per_page + 1)).unique())
+    items, more = found[:per_page], len(found) > per_page
+    if page > 1 and not items:
+        raise PageNotFound(page)
+    total = (page - 1) * per_page + len(items)
+    return Page(items=items, page=page, per_page=per_page, total=total, capped=more)
+
+
+def page_of_known_size(items: list[T], page: int, per_page: int, total: int) -> Page[T]:
+    """A page whose total is already known (a counter column), so no count query runs."""
+    if page > 1 and (page - 1) * per_page >= total:
+        raise PageNotFound(page)
+    return Page(items=items, page=page, per_page=per_page, total=total)

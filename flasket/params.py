@@ -1,0 +1,66 @@
+"""Reading query-string parameters strictly: a bad value is a 400 with a plain message."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flask import abort, request
+
+from .config import MAX_PER_PAGE
+
+MAX_PAGE = 1_000_000
+MAX_QUERY_LENGTH = 200
+#: Far above the largest form Flasket accepts; Werkzeug does not limit url-encoded bodies.
+MAX_REQUEST_SIZE = 500_000
+
+
+def reject_hostile_input() -> None:
+    """Refuse oversized bodies, repeated parameters and NUL characters anywhere in the request."""
+    if request.content_length is not None and request.content_length > MAX_REQUEST_SIZE:
+        abort(413)
+    for source in (request.args, request.form):
+        for name in source:
+            if len(source.getlist(name)) > 1:
+                abort(400, f"The parameter “{name}” was given more than once.")
+            if any("\x00" in value for value in source.getlist(name)):
+                abort(400, "Text may not contain NUL characters.")
+    for value in (request.view_args or {}).values():
+        if isinstance(value, str) and "\x00" in value:
+            abort(400, "Text may not contain NUL characters.")
+
+
+def text_arg(name: str, max_length: int = MAX_QUERY_LENGTH) -> str:
+    value = request.args.get(name, "").strip()
+    if len(value) > max_length:
+        abort(400, f"“{name}” may be at most {max_length} characters long.")
+    return value
+
+
+def choice_arg(name: str, allowed: Iterable[str], default: str) -> str:
+    value = request.args.get(name, "").strip()
+    if not value:
+        return default
+    allowed = tuple(allowed)
+    if value not in allowed:
+        abort(400, f"“{name}” must be one of: {', '.join(allowed)}.")
+    return value
+
+
+def int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+        abort(400, f"“{name}” must be a whole number from {minimum} to {maximum}.")
+    value = int(raw)
+    if not minimum <= value <= maximum:
+        abort(400, f"“{name}” must be a whole number from {minimum} to {maximum}.")
+    return value
+
+
+def page_arg(name: str = "page") -> int:
+    return int_arg(name, default=1, minimum=1, maximum=MAX_PAGE)
+
+
+def per_page_arg(default: int) -> int:
+    return int_arg("per_page", default=default, minimum=1, maximum=MAX_PER_PAGE)

@@ -1,0 +1,259 @@
+"""Read-only queries behind the pages: each runs a fixed number of SQL statements."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
+
+from . import policy, search
+from .config import config_value
+from .models import CLOSED, OPEN, FollowBase, Models, ReplyBase, TicketBase
+from .pagination import (
+    COUNT_CAP,
+    JOINED_COUNT_CAP,
+    Page,
+    count_many,
+    page_of_known_size,
+    paginate,
+    paginate_uncounted,
+)
+
+SORTS = {
+    "updated": "Recently updated",
+    "created": "Newest",
+    "oldest": "Oldest",
+}
+STATUS_FILTERS = ("open", "closed", "all")
+FOLLOWERS_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    status: str = "open"
+    categories: Mapping[str, str] = field(default_factory=dict)
+    author_id: Any = None
+    query: str = ""
+    sort: str = "updated"
+
+
+def _ticket_rows(models: Models) -> sa.Select[Any]:
+    return sa.select(models.Ticket).options(
+        joinedload(models.Ticket.author), selectinload(models.Ticket.categories)
+    )
+
+
+def _order(models: Models, sort: str) -> tuple[Any, ...]:
+    ticket = models.Ticket
+    if sort == "created":
+        return (ticket.id.desc(),)
+    if sort == "oldest":
+        return (ticket.id.asc(),)
+    return (ticket.updated_at.desc(), ticket.id.desc())
+
+
+def current_session() -> Session:
+    from .extension import current_flasket
+
+    return cast(Session, current_flasket.db.session)
+
+
+def session_dialect() -> str:
+    return str(current_session().get_bind().dialect.name)
+
+
+def ticket_conditions(models: Models, viewer: Any, filters: TicketFilter) -> list[Any]:
+    ticket, category = models.Ticket, models.TicketCategory
+    conditions: list[Any] = [policy.readable_tickets(models, viewer)]
+    if filters.status in (OPEN, CLOSED):
+        conditions.append(ticket.status == filters.status)
+    for name, value in filters.categories.items():
+        conditions.append(
+            ticket.id.in_(
+                sa.select(category.ticket_id).where(category.name == name, category.value == value)
+            )
+        )
+    if filters.author_id is not None:
+        conditions.append(ticket.author_id == filters.author_id)
+    if filters.query:
+        conditions.append(
+            search.matches(session_dialect(), models, filters.query, current_session())
+        )
+    return conditions
+
+
+def ticket_page(
+    session: Session,
+    models: Models,
+    viewer: Any,
+    filters: TicketFilter,
+    page: int,
+    per_page: int,
+) -> Page[TicketBase]:
+    conditions = ticket_conditions(models, viewer, filters)
+    order = _order(models, filters.sort)
+    rows = _ticket_rows(models).where(*conditions).order_by(*order)
+    ids = sa.select(models.Ticket.id).where(*conditions)
+    if filters.query:
+        # No index counts the matches of a common word; the page only says whether more follow.
+        return paginate_uncounted(session, rows, page, per_page, keys=ids.order_by(*order))
+    cap = JOINED_COUNT_CAP if filters.categories else COUNT_CAP
+    return paginate(session, rows, ids, page, per_page, keys=ids.order_by(*order), cap=cap)
+
+
+@dataclass(frozen=True)
+class IndexCounts:
+    open: int
+    open_capped: bool
+    closed: int
+    closed_capped: bool
+    mine_open: int
+    mine_closed: int
+    following: int
+    mine_open_capped: bool = False
+    mine_closed_capped: bool = False
+    following_capped: bool = False
+
+
+def index_counts(session: Session, models: Models, viewer: Any) -> IndexCounts:
+    """Every overview count in one statement, each bounded like a list's count."""
+    ticket = models.Ticket
+    readable = policy.readable_tickets(models, viewer)
+    me = models.user_id(viewer)
+    counts = count_many(
+        session,
+        {
+            "open": sa.select(ticket.id).where(readable, ticket.status == OPEN),
+            "closed": sa.select(ticket.id).where(readable, ticket.status == CLOSED),
+            "mine_open": sa.select(ticket.id).where(ticket.author_id == me, ticket.status == OPEN),
+            "mine_closed": sa.select(ticket.id).where(
+                ticket.author_id == me, ticket.status == CLOSED
+            ),
+            "following": followed_ids(models, viewer, viewer),
+        },
+    )
+    return IndexCounts(
+        open=counts["open"][0],
+        open_capped=counts["open"][1],
+        closed=counts["closed"][0],
+        closed_capped=counts["closed"][1],
+        mine_open=counts["mine_open"][0],
+        mine_open_capped=counts["mine_open"][1],
+        mine_closed=counts["mine_closed"][0],
+        mine_closed_capped=counts["mine_closed"][1],
+        following=counts["following"][0],
+        following_capped=counts["following"][1],
+    )
+
+
+def followed_ids(models: Models, viewer: Any, user: Any) -> sa.Select[Any]:
+    """Ids of the tickets ``user`` follows that ``viewer`` may read (no join when all are)."""
+    follow: type[FollowBase] = models.Follow
+    followed = sa.select(follow.ticket_id).where(follow.user_id == models.user_id(user))
+    if policy.reads_every_ticket(viewer):
+        return followed
+    ticket = models.Ticket
+    return followed.join(ticket, ticket.id == follow.ticket_id).where(
+        policy.readable_tickets(models, viewer)
+    )
+
+
+def recent_tickets(
+    session: Session, models: Models, viewer: Any, limit: int, author_id: Any = None
+) -> list[TicketBase]:
+    conditions = [policy.readable_tickets(models, viewer)]
+    if author_id is not None:
+        conditions.append(models.Ticket.author_id == author_id)
+    rows = _ticket_rows(models).where(*conditions).order_by(*_order(models, "updated"))
+    return list(session.scalars(rows.limit(limit)).unique())
+
+
+def ticket_with_details(session: Session, models: Models, ticket_id: int) -> TicketBase | None:
+    ticket = models.Ticket
+    found: TicketBase | None = session.scalars(
+        sa.select(ticket)
+        .where(ticket.id == ticket_id)
+        .options(
+            joinedload(ticket.author),
+            joinedload(ticket.closed_by),
+            selectinload(ticket.categories),
+        )
+    ).first()
+    return found
+
+
+def reply_page(
+    session: Session, models: Models, ticket: TicketBase, page: int, per_page: int
+) -> Page[ReplyBase]:
+    reply = models.Reply
+    items = list(
+        session.scalars(
+            sa.select(reply)
+            .where(reply.ticket_id == ticket.id)
+            .options(joinedload(reply.author))
+            .order_by(reply.id)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
+    return page_of_known_size(items, page, per_page, ticket.reply_count)
+
+
+def followers(session: Session, models: Models, ticket: TicketBase) -> list[Any]:
+    """The first few followers, for the ticket page; the full count is on the ticket."""
+    user_pk = getattr(models.user, models.user_pk)
+    return list(
+        session.scalars(
+            sa.select(models.user)
+            .join(models.Follow, models.Follow.user_id == user_pk)
+            .where(models.Follow.ticket_id == ticket.id)
+            .order_by(models.Follow.created_at, models.Follow.user_id)
+            .limit(FOLLOWERS_SHOWN)
+        )
+    )
+
+
+def is_following(session: Session, models: Models, ticket: TicketBase, user: Any) -> bool:
+    found = session.scalar(
+        sa.select(sa.literal(True)).where(
+            models.Follow.ticket_id == ticket.id,
+            models.Follow.user_id == models.user_id(user),
+        )
+    )
+    return bool(found)
+
+
+def user_by_name(session: Session, models: Models, name: str) -> Any:
+    attribute = getattr(models.user, config_value("user_name_attr"))
+    return session.scalars(sa.select(models.user).where(attribute == name)).first()
+
+
+def followed_page(
+    session: Session, models: Models, viewer: Any, user: Any, page: int, per_page: int
+) -> Page[TicketBase]:
+    follow: type[FollowBase] = models.Follow
+    followed = sa.select(follow.ticket_id).where(follow.user_id == models.user_id(user))
+    conditions = [models.Ticket.id.in_(followed), policy.readable_tickets(models, viewer)]
+    rows = _ticket_rows(models).where(*conditions).order_by(*_order(models, "updated"))
+    return paginate(session, rows, followed_ids(models, viewer, user), page, per_page)
+
+
+def user_reply_page(
+    session: Session, models: Models, viewer: Any, user: Any, page: int, per_page: int
+) -> Page[ReplyBase]:
+    reply, ticket = models.Reply, models.Ticket
+    conditions = [reply.author_id == models.user_id(user), policy.readable_tickets(models, viewer)]
+    rows = (
+        sa.select(reply)
+        .join(ticket, ticket.id == reply.ticket_id)
+        .where(*conditions)
+        .options(contains_eager(reply.ticket))
+        .order_by(reply.id.desc())
+    )
+    ids = sa.select(reply.id).where(reply.author_id == models.user_id(user))
+    if not policy.reads_every_ticket(viewer):
+        ids = ids.join(ticket, ticket.id == reply.ticket_id).where(conditions[1])
+    return paginate(session, rows, ids, page, per_page)

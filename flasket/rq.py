@@ -1,0 +1,90 @@
+"""Deliver Flasket's mail from an RQ queue (``pip install flasket[rq]``).
+
+In the app factory::
+
+    from redis import Redis
+    from rq import Queue
+    from flasket.rq import enqueue_delivery
+
+    app.config["FLASKET_DELIVERY"] = "hook"
+    app.config["FLASKET_DELIVERY_HOOK"] = enqueue_delivery(Queue("mail", connection=Redis()))
+    app.config["FLASKET_RQ_APP_FACTORY"] = "myapp:create_app"
+
+and run ``rq worker mail`` where ``myapp`` can be imported. Each job builds the
+app once per worker process from ``FLASKET_RQ_APP_FACTORY`` and delivers the
+outbox events it was given (fans them out, then sends their rows). Rows that
+fail wait for their retry time; run ``flask flasket deliver --once`` from cron
+(or enqueue :func:`deliver_due_job` on a schedule) to send those.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from flask import Flask
+
+from . import delivery
+from .config import ConfigError, config_value
+
+
+class Queue(Protocol):
+    def enqueue(self, f: Any, *args: Any, **kwargs: Any) -> Any: ...
+
+
+def enqueue_delivery(queue: Queue, app_factory: str | None = None) -> Callable[[list[int]], None]:
+    """A ``FLASKET_DELIVERY_HOOK`` that enqueues one delivery job per event on ``queue``.
+
+    ``app_factory`` ("package.module:create_app") defaults to ``FLASKET_RQ_APP_FACTORY``.
+    """
+
+    def hook(ids: list[int]) -> None:
+        factory = app_factory or config_value("rq_app_factory")
+        if not factory:
+            raise ConfigError("Set FLASKET_RQ_APP_FACTORY so RQ workers can build the app.")
+        queue.enqueue(deliver_job, list(ids), factory)
+
+    return hook
+
+
+def deliver_job(ids: Sequence[int], app_factory: str) -> dict[str, int]:
+    """The RQ job: fan out these outbox events and send their mail (app from ``app_factory``)."""
+    with app_for(app_factory).app_context():
+        return _counts(delivery.deliver(list(ids)))
+
+
+def deliver_due_job(app_factory: str) -> dict[str, int]:
+    """An RQ job for a schedule: send every row that is due, retries included."""
+    with app_for(app_factory).app_context():
+        return _counts(delivery.deliver_due())
+
+
+def _counts(outcome: delivery.Outcome) -> dict[str, int]:
+    return {
+        "sent": outcome.sent,
+        "retrying": outcome.retrying,
+        "failed": outcome.failed,
+        "released": outcome.released,
+    }
+
+
+_apps: dict[str, Flask] = {}
+_apps_lock = threading.Lock()
+
+
+def app_for(app_factory: str) -> Flask:
+    """The app built by ``"module:function"``, once per worker process."""
+    with _apps_lock:
+        app = _apps.get(app_factory)
+        if app is None:
+            module_name, _, function = app_factory.partition(":")
+            if not module_name or not function:
+                raise ConfigError(f"{app_factory!r} is not a 'package.module:create_app' path.")
+            factory = getattr(importlib.import_module(module_name), function)
+            app = factory()
+            if not isinstance(app, Flask):
+                raise ConfigError(f"{app_factory} did not return a Flask app.")
+            _apps[app_factory] = app
+        return app

@@ -1,0 +1,63 @@
+"""One-click unfollow links: signed, expiring tokens naming one ticket and one user.
+
+The token is the credential: whoever holds the e-mail may stop it, without
+logging in. It is signed with the app's ``SECRET_KEY`` and a Flasket salt,
+expires after ``FLASKET_UNFOLLOW_MAX_AGE`` seconds, and names exactly one
+``(ticket, user)`` pair, so it can unfollow nothing else.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+
+from .config import config_value
+
+SALT = "flasket.unfollow"
+
+
+class BadUnfollowToken(ValueError):
+    """The link was altered, has expired, or was not made by this app."""
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    secret = current_app.config.get("SECRET_KEY")
+    if not secret:
+        raise RuntimeError("Flasket's unfollow links need the app's SECRET_KEY.")
+    return URLSafeTimedSerializer(secret, salt=SALT)
+
+
+def _json_id(user_id: Any) -> Any:
+    return user_id if isinstance(user_id, (int, str)) else str(user_id)
+
+
+def make_token(ticket_id: int, user_id: Any) -> str:
+    return _serializer().dumps([ticket_id, _json_id(user_id)])
+
+
+def read_token(token: str) -> tuple[int, Any]:
+    """The ``(ticket_id, user_id)`` a token names; raises :class:`BadUnfollowToken`."""
+    try:
+        payload = _serializer().loads(token, max_age=config_value("unfollow_max_age"))
+    except SignatureExpired:
+        raise BadUnfollowToken("This unfollow link has expired.") from None
+    except BadData:
+        raise BadUnfollowToken("This unfollow link is not valid.") from None
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 2
+        or not isinstance(payload[0], int)
+        or not isinstance(payload[1], (int, str))
+    ):
+        raise BadUnfollowToken("This unfollow link is not valid.")
+    return payload[0], payload[1]
+
+
+def user_key(python_type: type[Any], value: Any) -> Any:
+    """Turn a token's user id back into the type of the host's primary key."""
+    if python_type is uuid.UUID:
+        return uuid.UUID(str(value))
+    return python_type(value)

@@ -1,0 +1,423 @@
+"""The pages under ``FLASKET_URL_PREFIX``: parse the request, ask the policy, act, render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from . import actions, params, policy, queries
+from . import unfollow as unfollow_tokens
+from .config import config_value
+from .extension import current_flasket
+from .forms import CSRF_MESSAGE, ActionForm, ReplyForm, ticket_form
+from .models import TicketBase
+from .pagination import Page, PageNotFound
+
+bp = Blueprint(
+    "flasket",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+#: Ticket ids fit a 32-bit integer column; larger numbers are simply not found.
+TICKET_ID = "<int(max=2147483647):ticket_id>"
+
+
+#: Pages anyone may open: the token in an unfollow link is its own credential.
+PUBLIC_ENDPOINTS = frozenset({"flasket.static", "flasket.unfollow_link"})
+
+
+@bp.before_request
+def require_login() -> ResponseReturnValue | None:
+    if request.endpoint == "flasket.static":
+        return None
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        params.reject_hostile_input()
+        return None
+    if not current_user.is_authenticated:
+        if request.accept_mimetypes.best == "application/json":
+            return jsonify(error="Log in to use the ticket system."), 401
+        response: ResponseReturnValue = current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+        return response
+    params.reject_hostile_input()
+    return None
+
+
+@bp.errorhandler(CSRFError)
+def csrf_error(error: CSRFError) -> ResponseReturnValue:
+    return render_template("flasket/error.html", code=400, message=CSRF_MESSAGE), 400
+
+
+#: Plain words for errors raised without a message of Flasket's own.
+ERROR_MESSAGES = {
+    400: "That request could not be understood. Go back and try again.",
+    403: "You are not allowed to do that.",
+    404: "That page does not exist.",
+    405: "That action is not available here.",
+    413: "What you sent is too large. Shorten it and try again.",
+}
+
+
+@bp.errorhandler(HTTPException)
+def http_error(error: HTTPException) -> ResponseReturnValue:
+    if error.code is None or error.code < 400 or error.code == 401:
+        return error
+    message = error.description
+    if message == type(error).description:
+        message = ERROR_MESSAGES.get(error.code, message)
+    response = render_template("flasket/error.html", code=error.code, message=message)
+    return response, error.code, error.get_headers() if error.code == 405 else {}
+
+
+def _models() -> Any:
+    return current_flasket.models
+
+
+def _session() -> Any:
+    return current_flasket.db.session
+
+
+def load_ticket(ticket_id: int) -> TicketBase:
+    """The ticket if the current user may read it; otherwise the same 404 as a missing one."""
+    models = _models()
+    ticket = queries.ticket_with_details(_session(), models, ticket_id)
+    if ticket is None or not policy.may_read(models, current_user, ticket):
+        abort(404, f"There is no ticket #{ticket_id}.")
+    return ticket
+
+
+def require_action_form() -> None:
+    if not ActionForm().validate_on_submit():
+        abort(400, CSRF_MESSAGE)
+
+
+def ticket_url(ticket: TicketBase, **kwargs: Any) -> str:
+    return url_for("flasket.ticket", ticket_id=ticket.id, **kwargs)
+
+
+@bp.route("/index")
+@bp.route("/")
+def index() -> ResponseReturnValue:
+    session, models = _session(), _models()
+    me = models.user_id(current_user)
+    return render_template(
+        "flasket/index.html",
+        counts=queries.index_counts(session, models, current_user),
+        recent=queries.recent_tickets(session, models, current_user, limit=10),
+        mine=queries.recent_tickets(session, models, current_user, limit=5, author_id=me),
+    )
+
+
+@bp.route("/submit", methods=["GET", "POST"])
+def submit() -> ResponseReturnValue:
+    form = ticket_form(current_flasket.categories())
+    if form.validate_on_submit():
+        ticket = actions.create_ticket(
+            current_user, form.title.data, form.body.data, form.category_values()
+        )
+        flash(f"Ticket #{ticket.id} submitted. You will get an e-mail when it changes.", "success")
+        return redirect(ticket_url(ticket), 303)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if "csrf_token" in form.errors:
+            flash(CSRF_MESSAGE, "error")
+    return render_template("flasket/submit.html", form=form), status
+
+
+@bp.route(f"/{TICKET_ID}", methods=["GET", "POST"])
+def ticket(ticket_id: int) -> ResponseReturnValue:
+    found = load_ticket(ticket_id)
+    models = _models()
+    form = ReplyForm()
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if not form.validate_on_submit():
+            if "csrf_token" in form.errors:
+                flash(CSRF_MESSAGE, "error")
+        elif not policy.may_reply(models, current_user, found):
+            status = 409
+            flash(
+                "This ticket is closed, so your reply was not posted. "
+                "Your text is still in the box below.",
+                "error",
+            )
+        else:
+            try:
+                reply = actions.post_reply(found, current_user, form.body.data)
+            except actions.TicketClosedError:
+                status = 409
+                flash(
+                    "This ticket was closed a moment ago, so your reply was not posted. "
+                    "Your text is still in the box below.",
+                    "error",
+                )
+            else:
+                flash("Your reply was posted.", "success")
+                last_page = max(1, -(-found.reply_count // config_value("replies_per_page")))
+                page_arg = {"page": last_page} if last_page > 1 else {}
+                return redirect(ticket_url(found, **page_arg, _anchor=f"reply-{reply.id}"), 303)
+    return render_ticket(found, form), status
+
+
+def render_ticket(found: TicketBase, form: ReplyForm) -> str:
+    session, models = _session(), _models()
+    page = params.page_arg()
+    try:
+        replies = queries.reply_page(
+            session, models, found, page, config_value("replies_per_page")
+        )
+    except PageNotFound:
+        abort(404, f"Ticket #{found.id} has no page {page} of replies.")
+    return render_template(
+        "flasket/ticket.html",
+        ticket=found,
+        replies=replies,
+        form=form,
+        action_form=ActionForm(),
+        followers=queries.followers(session, models, found),
+        following=queries.is_following(session, models, found, current_user),
+        may_reply=policy.may_reply(models, current_user, found),
+        may_close=policy.may_close(models, current_user, found),
+        may_reopen=policy.may_reopen(models, current_user, found),
+        may_follow=policy.may_follow(models, current_user, found),
+        categories=current_flasket.categories_of(found),
+    )
+
+
+def ticket_action(
+    ticket_id: int,
+    act: Callable[[TicketBase, Any], bool],
+    done: str,
+    unchanged: str,
+    refusal: str | None = None,
+) -> ResponseReturnValue:
+    """Close, reopen, follow or unfollow: the same checks, then a flash and a redirect.
+
+    ``refusal`` is the 403 message for users the policy does not let change the status.
+    """
+    found = load_ticket(ticket_id)
+    require_action_form()
+    if refusal and not policy.may_change_status(_models(), current_user, found):
+        abort(403, refusal)
+    changed = act(found, current_user)
+    flash((done if changed else unchanged).format(id=found.id), "success" if changed else "info")
+    return redirect(ticket_url(found), 303)
+
+
+@bp.route(f"/{TICKET_ID}/close", methods=["POST"])
+def close(ticket_id: int) -> ResponseReturnValue:
+    return ticket_action(
+        ticket_id,
+        actions.close_ticket,
+        "Ticket #{id} is closed.",
+        "Ticket #{id} was already closed.",
+        refusal="Only the ticket's author or staff can close this ticket.",
+    )
+
+
+@bp.route(f"/{TICKET_ID}/reopen", methods=["POST"])
+def reopen(ticket_id: int) -> ResponseReturnValue:
+    return ticket_action(
+        ticket_id,
+        actions.reopen_ticket,
+        "Ticket #{id} is open again.",
+        "Ticket #{id} was already open.",
+        refusal="Only the ticket's author or staff can reopen this ticket.",
+    )
+
+
+@bp.route(f"/{TICKET_ID}/follow", methods=["POST"])
+def follow(ticket_id: int) -> ResponseReturnValue:
+    return ticket_action(
+        ticket_id,
+        actions.follow_ticket,
+        "You follow ticket #{id} and will get an e-mail when it changes.",
+        "You already follow ticket #{id}.",
+    )
+
+
+@bp.route(f"/{TICKET_ID}/unfollow", methods=["POST"])
+def unfollow(ticket_id: int) -> ResponseReturnValue:
+    return ticket_action(
+        ticket_id,
+        actions.unfollow_ticket,
+        "You no longer follow ticket #{id}.",
+        "You were not following ticket #{id}.",
+    )
+
+
+@bp.route("/unfollow/<token>", methods=["GET", "POST"])
+def unfollow_link(token: str) -> ResponseReturnValue:
+    """The link in every follower's e-mail: GET asks, POST (also RFC 8058 one-click) unfollows.
+
+    No login and no CSRF token: the signed token names the ticket and the user.
+    """
+    models = _models()
+    try:
+        ticket_id, raw_user_id = unfollow_tokens.read_token(token)
+        user_id = unfollow_tokens.user_key(
+            sa_python_type(getattr(models.user, models.user_pk)), raw_user_id
+        )
+    except (unfollow_tokens.BadUnfollowToken, ValueError, TypeError) as error:
+        message = str(error) if isinstance(error, unfollow_tokens.BadUnfollowToken) else None
+        return _bad_unfollow_link(message or "This unfollow link is not valid.")
+    session = _session()
+    found = session.get(models.Ticket, ticket_id)
+    person = session.get(models.user, user_id)
+    if found is None or person is None:
+        return _bad_unfollow_link("This unfollow link is for a ticket or account that is gone.")
+    if request.method == "POST":
+        actions.unfollow_ticket(found, person)
+        return render_template("flasket/unfollow.html", ticket=found, done=True, error=None)
+    return render_template("flasket/unfollow.html", ticket=found, done=False, error=None)
+
+
+def _bad_unfollow_link(message: str) -> ResponseReturnValue:
+    page = render_template("flasket/unfollow.html", ticket=None, done=False, error=message)
+    return page, 400
+
+
+def sa_python_type(column: Any) -> type[Any]:
+    python_type: type[Any] = column.type.python_type
+    return python_type
+
+
+@bp.route("/all")
+def all_tickets() -> ResponseReturnValue:
+    session, models = _session(), _models()
+    categories = current_flasket.categories()
+    chosen = {}
+    for category in categories:
+        value = params.choice_arg(category.name, category.values, default="")
+        if value:
+            chosen[category.name] = value
+    author_name = params.text_arg("author")
+    author = queries.user_by_name(session, models, author_name) if author_name else None
+    filters = queries.TicketFilter(
+        status=params.choice_arg("status", queries.STATUS_FILTERS, default="open"),
+        categories=chosen,
+        author_id=models.user_id(author) if author is not None else None,
+        query=params.text_arg("q"),
+        sort=params.choice_arg("sort", queries.SORTS, default="updated"),
+    )
+    page = params.page_arg()
+    per_page = params.per_page_arg(config_value("per_page"))
+    unknown_author = bool(author_name) and author is None
+    if unknown_author:
+        tickets = Page[TicketBase](items=[], page=1, per_page=per_page, total=0)
+    else:
+        try:
+            tickets = queries.ticket_page(session, models, current_user, filters, page, per_page)
+        except PageNotFound:
+            abort(404, f"There is no page {page} of this list.")
+    return render_template(
+        "flasket/all.html",
+        tickets=tickets,
+        filters=filters,
+        author_name=author_name,
+        unknown_author=unknown_author,
+        categories=categories,
+        sorts=queries.SORTS,
+        statuses=queries.STATUS_FILTERS,
+    )
+
+
+@bp.route("/user/<path:name>")
+def user(name: str) -> ResponseReturnValue:
+    session, models = _session(), _models()
+    person = queries.user_by_name(session, models, name)
+    if person is None:
+        abort(404, f"There is no user called “{name}”.")
+    per_page = params.per_page_arg(config_value("per_page"))
+    pages: dict[str, Page[Any]] = {}
+    loaders: dict[str, Callable[[int], Page[Any]]] = {
+        "tickets": lambda p: queries.ticket_page(
+            session,
+            models,
+            current_user,
+            queries.TicketFilter(status="all", author_id=models.user_id(person)),
+            p,
+            per_page,
+        ),
+        "following": lambda p: queries.followed_page(
+            session, models, current_user, person, p, per_page
+        ),
+        "replies": lambda p: queries.user_reply_page(
+            session, models, current_user, person, p, per_page
+        ),
+    }
+    for section, load in loaders.items():
+        number = params.page_arg(f"{section}_page")
+        try:
+            pages[section] = load(number)
+        except PageNotFound:
+            abort(404, f"There is no page {number} of {name}'s {section}.")
+    return render_template("flasket/user.html", person=person, **pages)
+
+
+def user_name(user: Any) -> str:
+    if user is None:
+        return "a deleted user"
+    return str(getattr(user, config_value("user_name_attr"), "") or "unknown")
+
+
+def exact_time(value: datetime) -> str:
+    return value.astimezone(timezone.utc).strftime("%d %b %Y, %H:%M UTC").lstrip("0")
+
+
+def relative_time(value: datetime) -> str:
+    """ "5 minutes ago" for the last week, then the date."""
+    seconds = (datetime.now(timezone.utc) - value).total_seconds()
+    if seconds < 60:
+        return "just now"
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            count = int(seconds // size)
+            if unit == "day" and count > 6:
+                return exact_time(value).split(",")[0]
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return exact_time(value)
+
+
+def page_url(**changes: Any) -> str:
+    """The current page's URL with some query parameters changed (pagers keep the filters)."""
+    args = {**request.args.to_dict(), **changes}
+    args = {name: value for name, value in args.items() if value not in (None, "")}
+    if args.get("page") == 1:
+        del args["page"]
+    return url_for(request.endpoint or "flasket.index", **(request.view_args or {}), **args)
+
+
+def base_template() -> str:
+    return str(config_value("base_template"))
+
+
+def register_template_helpers(app: Flask) -> None:
+    app.add_template_global(base_template, "flasket_base_template")
+    app.add_template_global(user_name, "flasket_user_name")
+    app.add_template_global(page_url, "flasket_page_url")
+    app.add_template_global(policy.is_staff, "flasket_is_staff")
+    app.add_template_filter(exact_time, "flasket_exact_time")
+    app.add_template_filter(relative_time, "flasket_relative_time")

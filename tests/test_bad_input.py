@@ -1,0 +1,577 @@
+"""Bad and hostile input: a clear 4xx with a message, nothing stored, nothing sent, never a 500."""
+
+from __future__ import annotations
+
+import html
+from html.parser import HTMLParser
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import pytest
+from flask import Flask
+from werkzeug.test import stream_encode_multipart
+
+from tests.conftest import Client, Inbox, ext_models, rows
+
+STAFF = "staff@example.test"
+NUL_MESSAGE = "Text may not contain NUL characters."
+FORM_SUMMARY = "Please correct the marked fields; nothing was submitted yet."
+GOOD_TICKET = {
+    "title": "Printer is on fire",
+    "body": "Flames everywhere.\nSmoke too.",
+    "urgency": "Medium",
+    "application": "Desktop app",
+    "topic": "Bug report",
+}
+
+
+@pytest.fixture
+def app_config() -> dict[str, Any]:
+    # New tickets mail staff, so a ticket stored by mistake would also show in the inbox.
+    return {"FLASKET_STAFF_RECIPIENTS": [STAFF]}
+
+
+class FormValues(HTMLParser):
+    """The values a browser would send back from the page's forms."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[str, str] = {}
+        self._textarea: str | None = None
+        self._select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        name = found.get("name") or ""
+        kind = found.get("type")
+        if tag == "input" and (kind == "text" or (kind == "radio" and "checked" in found)):
+            self.values[name] = found.get("value") or ""
+        elif tag == "textarea":
+            self._textarea = name
+            self.values[name] = ""
+        elif tag == "select":
+            self._select = name
+        elif tag == "option" and self._select and "selected" in found:
+            self.values[self._select] = found.get("value") or ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "textarea":
+            self._textarea = None
+        elif tag == "select":
+            self._select = None
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self.values[self._textarea] += data
+
+
+def form_values(response: Any) -> dict[str, str]:
+    parser = FormValues()
+    parser.feed(response.get_data(as_text=True))
+    values = parser.values
+    for name, value in values.items():
+        values[name] = value.removeprefix("\r\n").removeprefix("\n")
+    return values
+
+
+def text(response: Any) -> str:
+    return html.unescape(response.get_data(as_text=True))
+
+
+def ticket_rows(app: Flask) -> list[Any]:
+    return rows(app, ext_models(app).Ticket)
+
+
+def reply_rows(app: Flask) -> list[Any]:
+    return rows(app, ext_models(app).Reply)
+
+
+def test_a_good_ticket_is_stored_and_mails_staff(app: Flask, alice: Client, inbox: Inbox) -> None:
+    """The control for the refusals below: the same form, valid, does store and send."""
+    response = alice.post("/ticket/submit", GOOD_TICKET)
+
+    assert response.status_code == 303
+    [ticket] = ticket_rows(app)
+    assert (ticket.title, ticket.body) == (GOOD_TICKET["title"], GOOD_TICKET["body"])
+    assert [m.envelope_to for m in inbox.messages] == [[STAFF]]
+
+
+# The new-ticket form
+
+SUBMIT_ERRORS = {
+    "empty title": ({"title": ""}, "title", "Give your ticket a title."),
+    "blank title": ({"title": "   "}, "title", "Give your ticket a title."),
+    "title of 201 characters": ({"title": "t" * 201}, "title", "at most 200 characters"),
+    "title with a line break": (
+        {"title": "Hello\r\nBcc: x@y"},
+        "title",
+        "The title must be a single line of text.",
+    ),
+    "title with a tab": ({"title": "Hello\tthere"}, "title", "must be a single line"),
+    "title with a unicode line separator": (
+        {"title": "Hello\u2028there"},
+        "title",
+        "must be a single line",
+    ),
+    "empty body": ({"body": ""}, "body", "Describe the problem or question."),
+    "blank body": ({"body": " \r\n\t \n "}, "body", "Describe the problem or question."),
+    "body of 20,001 characters": (
+        {"body": "b" * 20_001},
+        "body",
+        "The description may be at most 20000 characters.",
+    ),
+    "body of 20,001 characters once line ends are normalised": (
+        {"body": "b" * 10_000 + "\r\n" + "c" * 10_000},
+        "body",
+        "The description may be at most 20000 characters.",
+    ),
+    "urgency outside the choices": (
+        {"urgency": "Critical"},
+        "urgency",
+        "Choose one of: Low, Medium, High.",
+    ),
+    "application outside the choices": (
+        {"application": "Mainframe"},
+        "application",
+        "Choose one of: Website, Mobile app, Desktop app, API, Other.",
+    ),
+    "application missing": ({"application": None}, "application", "Choose the application."),
+    "topic left on Choose…": ({"topic": ""}, "topic", "Choose the topic."),
+}
+
+
+@pytest.mark.parametrize("case", SUBMIT_ERRORS)
+def test_an_invalid_ticket_form_is_refused_with_a_message_and_keeps_the_other_input(
+    app: Flask, alice: Client, inbox: Inbox, case: str
+) -> None:
+    changes, bad_field, message = SUBMIT_ERRORS[case]
+    data = {**GOOD_TICKET, **changes}
+    data = {name: value for name, value in data.items() if value is not None}
+
+    response = alice.post("/ticket/submit", data)
+
+    assert response.status_code == 400
+    page = text(response)
+    assert message in page
+    assert FORM_SUMMARY in page
+    kept = form_values(response)
+    for name, value in GOOD_TICKET.items():
+        if name != bad_field:
+            assert kept.get(name) == value, name
+    assert ticket_rows(app) == []
+    assert inbox.messages == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("title", "Hello\x00world"), ("body", "Flames\x00everywhere"), ("topic", "Bug\x00")],
+)
+def test_a_nul_character_in_the_ticket_form_is_refused(
+    app: Flask, alice: Client, inbox: Inbox, field: str, value: str
+) -> None:
+    response = alice.post("/ticket/submit", {**GOOD_TICKET, field: value})
+
+    assert response.status_code == 400
+    assert NUL_MESSAGE in text(response)
+    assert ticket_rows(app) == []
+    assert inbox.messages == []
+
+
+@pytest.mark.parametrize("field", ["title", "body", "urgency", "csrf_token"])
+def test_a_repeated_parameter_in_the_ticket_form_is_refused(
+    app: Flask, alice: Client, inbox: Inbox, field: str
+) -> None:
+    data: dict[str, Any] = dict(GOOD_TICKET)
+    token = alice.csrf()
+    data["csrf_token"] = token
+    data[field] = [data[field], data[field]]
+
+    response = alice.post("/ticket/submit", data, csrf=False)
+
+    assert response.status_code == 400
+    assert f"The parameter “{field}” was given more than once." in text(response)
+    assert ticket_rows(app) == []
+    assert inbox.messages == []
+
+
+@pytest.mark.parametrize("char", ["b", "\U0001f525"], ids=["ascii", "four-byte"])
+def test_the_longest_title_and_body_are_accepted_and_mailed(
+    app: Flask, alice: Client, inbox: Inbox, char: str
+) -> None:
+    title, body = char * 200, char * 20_000
+
+    response = alice.post("/ticket/submit", {**GOOD_TICKET, "title": title, "body": body})
+
+    assert response.status_code == 303
+    [ticket] = ticket_rows(app)
+    assert (ticket.title, ticket.body) == (title, body)
+    [mail] = inbox.to(STAFF)
+    assert body in mail.part("plain")
+
+
+def test_the_body_is_measured_after_line_ends_and_outer_space_are_normalised(
+    app: Flask, alice: Client
+) -> None:
+    stored = "\n".join(["y" * 99] * 200) + "z"
+    assert len(stored) == 20_000
+    sent = "  \r\n" + stored.replace("\n", "\r\n") + "\r\n\t "
+    assert len(sent) > 20_000
+
+    response = alice.post("/ticket/submit", {**GOOD_TICKET, "body": sent})
+
+    assert response.status_code == 303
+    [ticket] = ticket_rows(app)
+    assert ticket.body == stored
+
+
+# The reply form
+
+
+@pytest.fixture
+def ticket_id(alice: Client, bob: Client, inbox: Inbox) -> int:
+    """Alice's ticket, followed by bob, so any stored reply would mail him."""
+    found = alice.submit()
+    assert bob.reply(found, "Following along").status_code == 303
+    inbox.clear()
+    return found
+
+
+def test_a_good_reply_is_stored_and_mails_the_followers(
+    app: Flask, alice: Client, inbox: Inbox, ticket_id: int
+) -> None:
+    """The control for the refusals below."""
+    response = alice.reply(ticket_id, "b" * 20_000)
+
+    assert response.status_code == 303
+    assert len(reply_rows(app)) == 2
+    assert [m.envelope_to for m in inbox.messages] == [["bob@example.test"]]
+
+
+REPLY_ERRORS = {
+    "empty": ("", "Write a reply before posting it."),
+    "blank": ("  \r\n\t ", "Write a reply before posting it."),
+    "20,001 characters": ("r" * 20_001, "A reply may be at most 20000 characters long."),
+}
+
+
+@pytest.mark.parametrize("case", REPLY_ERRORS)
+def test_an_invalid_reply_is_refused_with_a_message_and_stores_nothing(
+    app: Flask, alice: Client, inbox: Inbox, ticket_id: int, case: str
+) -> None:
+    body, message = REPLY_ERRORS[case]
+
+    response = alice.reply(ticket_id, body)
+
+    assert response.status_code == 400
+    assert message in text(response)
+    assert form_values(response)["body"] == body.strip()
+    assert len(reply_rows(app)) == 1
+    [ticket] = ticket_rows(app)
+    assert ticket.reply_count == 1
+    assert inbox.messages == []
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"body": "Any\x00news"}, NUL_MESSAGE),
+        ({"body": ["Any news", "Any news"]}, "The parameter “body” was given more than once."),
+    ],
+    ids=["nul", "repeated"],
+)
+def test_a_hostile_reply_is_refused_and_stores_nothing(
+    app: Flask, alice: Client, inbox: Inbox, ticket_id: int, data: dict[str, Any], message: str
+) -> None:
+    response = alice.post(f"/ticket/{ticket_id}", data)
+
+    assert response.status_code == 400
+    assert message in text(response)
+    assert len(reply_rows(app)) == 1
+    assert inbox.messages == []
+
+
+# List pages and their query strings
+
+PAGE_MESSAGE = "must be a whole number from 1 to 1000000."
+PER_PAGE_MESSAGE = "“per_page” must be a whole number from 1 to 100."
+BAD_NUMBERS = ["-1", "0", "abc", "1.5", str(10**12), "\uff11", "0x10", "1e3", "+1"]
+
+
+@pytest.mark.parametrize("value", BAD_NUMBERS)
+@pytest.mark.parametrize(
+    ("url", "arg"),
+    [
+        ("/ticket/all", "page"),
+        ("/ticket/user/alice", "tickets_page"),
+        ("/ticket/user/alice", "following_page"),
+        ("/ticket/user/alice", "replies_page"),
+        ("/ticket/{id}", "page"),
+    ],
+)
+def test_a_bad_page_number_is_400_with_a_message(
+    alice: Client, ticket_id: int, url: str, arg: str, value: str
+) -> None:
+    response = alice.get(url.format(id=ticket_id), query_string={arg: value})
+
+    assert response.status_code == 400
+    assert f"“{arg}” {PAGE_MESSAGE}" in text(response)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("/ticket/all?page=2", "There is no page 2 of this list."),
+        ("/ticket/all?page=1000000", "There is no page 1000000 of this list."),
+        ("/ticket/user/alice?tickets_page=2", "There is no page 2 of alice's tickets."),
+        ("/ticket/user/alice?following_page=2", "There is no page 2 of alice's following."),
+        ("/ticket/user/bob?replies_page=2", "There is no page 2 of bob's replies."),
+        ("/ticket/{id}?page=2", "Ticket #{id} has no page 2 of replies."),
+    ],
+)
+def test_a_page_beyond_the_last_is_404_with_a_message(
+    alice: Client, ticket_id: int, url: str, message: str
+) -> None:
+    response = alice.get(url.format(id=ticket_id))
+
+    assert response.status_code == 404
+    assert message.format(id=ticket_id) in text(response)
+
+
+@pytest.mark.parametrize("value", ["0", str(10**9), "101", "-5", "ten"])
+@pytest.mark.parametrize("url", ["/ticket/all", "/ticket/user/alice"])
+def test_a_bad_per_page_is_400_with_a_message(
+    alice: Client, ticket_id: int, url: str, value: str
+) -> None:
+    response = alice.get(url, query_string={"per_page": value})
+
+    assert response.status_code == 400
+    assert PER_PAGE_MESSAGE in text(response)
+
+
+def test_the_largest_per_page_is_accepted(alice: Client, ticket_id: int) -> None:
+    response = alice.get("/ticket/all", query_string={"per_page": "100"})
+
+    assert response.status_code == 200
+    assert "Printer is on fire" in text(response)
+
+
+@pytest.mark.parametrize(
+    ("arg", "value", "message"),
+    [
+        ("status", "deleted", "“status” must be one of: open, closed, all."),
+        ("sort", "title", "“sort” must be one of: updated, created, oldest."),
+        ("urgency", "Critical", "“urgency” must be one of: Low, Medium, High."),
+        ("topic", "bug report", "“topic” must be one of: Question, Bug report,"),
+        ("q", "q" * 201, "“q” may be at most 200 characters long."),
+        ("author", "a" * 201, "“author” may be at most 200 characters long."),
+        ("q", "print\x00er", NUL_MESSAGE),
+        ("author", "ali\x00ce", NUL_MESSAGE),
+    ],
+)
+def test_a_bad_list_filter_is_400_with_a_message(
+    alice: Client, ticket_id: int, arg: str, value: str, message: str
+) -> None:
+    response = alice.get("/ticket/all", query_string={arg: value})
+
+    assert response.status_code == 400
+    assert message in text(response)
+
+
+def test_a_repeated_list_filter_is_400_with_a_message(alice: Client, ticket_id: int) -> None:
+    response = alice.get("/ticket/all?status=open&status=closed")
+
+    assert response.status_code == 400
+    assert "The parameter “status” was given more than once." in text(response)
+
+
+def test_a_search_of_200_characters_is_accepted(alice: Client, ticket_id: int) -> None:
+    response = alice.get("/ticket/all", query_string={"q": "q" * 200})
+
+    assert response.status_code == 200
+    assert "No tickets match these filters." in text(response)
+
+
+@pytest.mark.parametrize("number", ["99999999999999999999", "2147483648", "2147483647", "0"])
+def test_a_ticket_number_that_cannot_exist_is_404_not_500(alice: Client, number: str) -> None:
+    response = alice.get(f"/ticket/{number}")
+
+    assert response.status_code == 404
+
+
+def test_a_missing_ticket_says_so(alice: Client) -> None:
+    response = alice.get("/ticket/2147483647")
+
+    assert response.status_code == 404
+    assert "There is no ticket #2147483647." in text(response)
+
+
+def test_a_user_name_with_a_nul_character_is_400(alice: Client) -> None:
+    response = alice.get("/ticket/user/ali%00ce")
+
+    assert response.status_code == 400
+    assert NUL_MESSAGE in text(response)
+
+
+def test_an_unknown_user_is_404_with_a_message(alice: Client) -> None:
+    response = alice.get("/ticket/user/nobody")
+
+    assert response.status_code == 404
+    assert "There is no user called “nobody”." in text(response)
+
+
+def test_an_unknown_author_filter_says_so_and_lists_nothing(alice: Client, ticket_id: int) -> None:
+    response = alice.get("/ticket/all", query_string={"author": "nobody"})
+
+    assert response.status_code == 200
+    assert "There is no user called “nobody”." in text(response)
+    assert "Printer is on fire" not in text(response)
+
+
+# Oversized requests
+
+MEGABYTE = 1_000_000
+ENCODINGS = ["urlencoded", "multipart"]
+
+
+def post_encoded(client: Client, url: str, fields: dict[str, str], encoding: str) -> Any:
+    """Post ``fields`` with a CSRF token, built in memory (the test client spools big ones)."""
+    fields = {**fields, "csrf_token": client.csrf()}
+    if encoding == "multipart":
+        stream, _, boundary = stream_encode_multipart(fields, use_tempfile=False)
+        content_type = f"multipart/form-data; boundary={boundary}"
+        return client.http.post(url, data=stream.getvalue(), content_type=content_type)
+    content_type = "application/x-www-form-urlencoded"
+    return client.http.post(url, data=urlencode(fields), content_type=content_type)
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_a_one_megabyte_ticket_is_413_with_a_readable_page_and_stores_nothing(
+    app: Flask, alice: Client, inbox: Inbox, encoding: str
+) -> None:
+    data = {**GOOD_TICKET, "body": "b" * MEGABYTE}
+
+    response = post_encoded(alice, "/ticket/submit", data, encoding)
+
+    assert response.status_code == 413
+    assert response.mimetype == "text/html"
+    assert "What you sent is too large. Shorten it and try again." in text(response)
+    assert "b" * 1000 not in text(response)
+    assert ticket_rows(app) == []
+    assert inbox.messages == []
+
+
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_a_one_megabyte_reply_is_413_with_a_readable_page_and_stores_nothing(
+    app: Flask, alice: Client, inbox: Inbox, ticket_id: int, encoding: str
+) -> None:
+    response = post_encoded(alice, f"/ticket/{ticket_id}", {"body": "r" * MEGABYTE}, encoding)
+
+    assert response.status_code == 413
+    assert "What you sent is too large. Shorten it and try again." in text(response)
+    assert len(reply_rows(app)) == 1
+    assert inbox.messages == []
+
+
+# Never a 500: every field and query argument gets every hostile value
+
+HOSTILE = {
+    "empty": "",
+    "blank": quote(" \t "),
+    "nul": "%00",
+    "crlf": "%0D%0A",
+    "invalid utf-8": "%FF%FE%C0",
+    "lone surrogate bytes": "%ED%A0%80",
+    "markup": quote("<script>alert(1)</script>\"'"),
+    "sql": quote("'; DROP TABLE flasket_ticket; --"),
+    "like wildcards": quote("%_\\"),
+    "negative": "-1",
+    "huge number": "9" * 40,
+    "float": "1e400",
+    "bidi and zero width": quote("\u202e\u200b\ufeff"),
+    "emoji": quote("\U0001f525" * 50),
+    "long": "x" * 30_000,
+    "repeated": None,
+}
+
+FORM_TARGETS = {
+    "submit": (
+        "/ticket/submit",
+        ["csrf_token", "title", "body", "urgency", "application", "topic", "extra"],
+    ),
+    "reply": ("/ticket/{id}", ["csrf_token", "body", "page"]),
+    "close": ("/ticket/{id}/close", ["csrf_token"]),
+    "reopen": ("/ticket/{id}/reopen", ["csrf_token"]),
+    "follow": ("/ticket/{id}/follow", ["csrf_token"]),
+    "unfollow": ("/ticket/{id}/unfollow", ["csrf_token"]),
+}
+QUERY_TARGETS = {
+    "index": ("/ticket/", ["page", "q"]),
+    "submit page": ("/ticket/submit", ["title"]),
+    "ticket": ("/ticket/{id}", ["page", "per_page"]),
+    "all": (
+        "/ticket/all",
+        ["q", "status", "sort", "author", "page", "per_page", "urgency", "application", "topic"],
+    ),
+    "user": ("/ticket/user/alice", ["tickets_page", "following_page", "replies_page", "per_page"]),
+}
+NEVER_500 = {200, 303, 400, 404, 405, 409, 413}
+
+
+def encoded(fields: dict[str, str], name: str, hostile: str | None) -> str:
+    """A url-encoded string of ``fields`` with field ``name`` set to a raw hostile value."""
+    parts = [f"{quote(key)}={quote(value)}" for key, value in fields.items() if key != name]
+    if hostile is None:
+        value = quote(fields.get(name, "x"))
+        parts += [f"{quote(name)}={value}", f"{quote(name)}={value}"]
+    else:
+        parts.append(f"{quote(name)}={hostile}")
+    return "&".join(parts)
+
+
+@pytest.mark.parametrize(
+    ("target", "field"),
+    [(target, field) for target, (_, fields) in FORM_TARGETS.items() for field in fields],
+)
+def test_no_hostile_form_value_causes_a_server_error(
+    app: Flask, alice: Client, ticket_id: int, target: str, field: str
+) -> None:
+    route, _ = FORM_TARGETS[target]
+    url = route.format(id=ticket_id)
+    good = {"submit": GOOD_TICKET, "reply": {"body": "A fine reply"}}.get(target, {})
+    good = {**good, "csrf_token": alice.csrf()}
+    failures = []
+    for label, hostile in HOSTILE.items():
+        body = encoded(good, field, hostile)
+        response = alice.http.post(
+            url, data=body, content_type="application/x-www-form-urlencoded"
+        )
+        if response.status_code not in NEVER_500:
+            failures.append((label, response.status_code))
+    assert failures == []
+
+
+@pytest.mark.parametrize(
+    ("target", "arg"),
+    [(target, arg) for target, (_, args) in QUERY_TARGETS.items() for arg in args],
+)
+def test_no_hostile_query_argument_causes_a_server_error(
+    alice: Client, ticket_id: int, target: str, arg: str
+) -> None:
+    route, _ = QUERY_TARGETS[target]
+    url = route.format(id=ticket_id)
+    failures = []
+    for label, hostile in HOSTILE.items():
+        response = alice.get(url, query_string=encoded({}, arg, hostile))
+        if response.status_code not in NEVER_500:
+            failures.append((label, response.status_code))
+    assert failures == []
+
+
+@pytest.mark.parametrize("label", list(HOSTILE))
+def test_no_hostile_path_value_causes_a_server_error(
+    alice: Client, ticket_id: int, label: str
+) -> None:
+    hostile = HOSTILE[label] or "alice"
+    for url in (f"/ticket/user/{hostile}", f"/ticket/{hostile}", f"/ticket/{hostile}/close"):
+        response = alice.get(url)
+        assert response.status_code in NEVER_500, url

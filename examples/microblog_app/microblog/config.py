@@ -1,0 +1,30 @@
+"""The microblog's settings; every secret and server can come from the environment."""
+
+import os
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY") or "microblog-demo-only-secret"
+
+    # A relative SQLite path lands in the instance folder: examples/microblog_app/instance/.
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL") or "sqlite:///microblog.db"
+
+    # Without MAIL_SERVER nothing is delivered: mails are printed and kept for /mailbox.
+    MAIL_SERVER = os.environ.get("MAIL_SERVER")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT") or 25)
+    MAIL_USE_TLS = os.environ.get("MAIL_USE_TLS") is not None
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER") or (
+        "Microblog Support <support@example.com>"
+    )
+
+    POSTS_PER_PAGE = 20
+    MAILBOX_LIMIT = 50
+    # The login page lists the seeded accounts; turn this off anywhere but a demo.
+    SHOW_DEMO_LOGINS = os.environ.get("SHOW_DEMO_LOGINS", "1") != "0"
+
+    # Flasket: ticket pages wear this site's layout; new tickets are mailed to the admin.
+    FLASKET_BASE_TEMPLATE = "base.html"
+    FLASKET_STAFF_RECIPIENTS = ("admin@example.com",)
+    FLASKET_SUBJECT_PREFIX = "[Microblog]"

@@ -1,0 +1,997 @@
+"""Seed a large Flasket database, then time every page in-process (and optionally over HTTP).
+
+    .venv/bin/python bench/bench.py --db postgresql --tickets 1000000
+    .venv/bin/python bench/bench.py --db sqlite --tickets 100000 --http
+
+The data: ~1,000 users, tickets over two years with titles and descriptions made
+of real words, three categories each, ~30% closed, ~2 replies per ticket (some
+tickets many), the author plus 0-3 other followers, counters consistent with the
+rows, and one ticket with exactly 1,000 replies and 300 followers. A seeded
+database is re-used until ``--reseed``. Timings are server time measured around
+Flask's test client; the "floor" row is a trivial view of the same app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import http.client
+import os
+import random
+import re
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.hostapp import create_app, db  # noqa: E402
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/flasket_bench"
+DATA_DIR = ROOT / "bench" / ".data"
+USERS = 1000
+STAFF_ID = USERS + 1
+#: The user the bench logs in as: the busiest author (Zipf), the worst case for author pages.
+NORMAL_USER = "user0001"
+STAFF_USER = "staff"
+BIG_REPLIES = 1000
+BIG_FOLLOWERS = 300
+#: Ticket rows generated (and loaded) per batch.
+BATCH = 20_000
+CLOSED_SHARE = 0.3
+RARE_WORD = "zeppelin"
+#: How many tickets carry the rare word, whatever the size.
+RARE_TICKETS = 20
+CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+# Ordered from most to least frequent; word k is drawn with weight 1/k (Zipf).
+VOCABULARY = """
+the to i and a is it not my on in when we of for this can with after page error
+that app but you have be login account from again are password update was working
+load button users our customer at get do screen email as all order report save
+there api any new version if shows data just since data phone by file or out
+export server what invoice time an one payment settings so please how browser
+user search field blank slow dashboard team message crash notification upload
+still would upgrade image sync mobile android iphone website desktop windows mac
+request response timeout session cookie token expired reset link broken missing
+wrong duplicate total price tax discount shipping address profile avatar photo
+language translation date timezone calendar reminder schedule meeting chat
+attachment pdf csv spreadsheet import backup restore delete archive folder share
+permission admin role invite team billing plan subscription trial cancel refund
+card declined receipt webhook integration key limit quota rate log audit history
+filter sort column table row chart graph widget menu sidebar header footer modal
+dialog popup tooltip font colour dark mode layout print preview zoom scroll
+keyboard shortcut mouse click tap swipe offline online network proxy firewall
+certificate ssl domain dns redirect loop cache memory cpu disk storage database
+query index migration deploy release rollback staging production feature idea
+suggestion question thanks hello regards urgent asap yesterday today tomorrow
+morning week month customers colleague manager office clients support ticket
+""".split()  # noqa: SIM905
+COMMON_WORD = "error"
+#: Real text has a long tail of rarer words (names, products, codes); without one, PostgreSQL's
+#: text statistics would rate every unknown word as common as the least common of these 300.
+TAIL_WORDS = 20_000
+
+
+def _tail_words(count: int) -> list[str]:
+    onsets, vowels, codas = "bdfgklmnprstv", "aeiou", ["", "n", "r", "s", "x", "l"]
+    rng = random.Random(0)
+    found: dict[str, None] = {}
+    while len(found) < count:
+        syllables = rng.randint(2, 4)
+        word = "".join(rng.choice(onsets) + rng.choice(vowels) for _ in range(syllables))
+        found.setdefault(word + rng.choice(codas))
+    return [w for w in found if w not in VOCABULARY]
+
+
+VOCABULARY = VOCABULARY + _tail_words(TAIL_WORDS)
+CATEGORY_WEIGHTS = {
+    "urgency": {"Low": 50, "Medium": 35, "High": 15},
+    "application": {"Website": 40, "Mobile app": 25, "Desktop app": 15, "API": 12, "Other": 8},
+    "topic": {"Question": 35, "Bug report": 30, "Feature request": 15, "Account": 12, "Other": 8},
+}
+
+TICKET_COLUMNS = (
+    "id",
+    "title",
+    "body",
+    "status",
+    "created_at",
+    "updated_at",
+    "closed_at",
+    "reply_count",
+    "follower_count",
+    "author_id",
+    "closed_by_id",
+)
+COLUMNS = {
+    "accounts": ("id", "username", "email", "is_admin"),
+    "flasket_ticket": TICKET_COLUMNS,
+    "flasket_ticket_category": ("ticket_id", "name", "value"),
+    "flasket_reply": ("id", "ticket_id", "body", "created_at", "author_id"),
+    "flasket_follow": ("ticket_id", "user_id", "created_at"),
+}
+
+
+def _cumulative(weights: Sequence[float]) -> list[float]:
+    total, out = 0.0, []
+    for weight in weights:
+        total += weight
+        out.append(total)
+    return out
+
+
+WORD_CUM = _cumulative([1 / rank for rank in range(1, len(VOCABULARY) + 1)])
+AUTHOR_CUM = _cumulative([1 / rank**0.7 for rank in range(1, USERS + 1)])
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What gets seeded for ``tickets`` tickets, and which tickets the pages open."""
+
+    tickets: int
+    seed: int = 1
+
+    @property
+    def big_ticket(self) -> int:
+        return self.tickets // 2 + 1
+
+    @property
+    def sample_ticket(self) -> int:
+        return self.tickets // 3 + 1
+
+    @property
+    def reply_target(self) -> int:
+        return self.tickets
+
+    @property
+    def rare_every(self) -> int:
+        return max(1, self.tickets // RARE_TICKETS)
+
+
+@dataclass
+class SeedInfo:
+    tickets: int
+    replies: int
+    follows: int
+    common_word_tickets: int
+    seconds: float
+    reused: bool = False
+
+
+# --- data ---------------------------------------------------------------------------------
+
+
+class Writer:
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def words(self, low: int, high: int) -> list[str]:
+        return self.rng.choices(VOCABULARY, cum_weights=WORD_CUM, k=self.rng.randint(low, high))
+
+    def prose(self, words: list[str]) -> str:
+        return " ".join(
+            " ".join(words[i : i + 9]).capitalize() + "." for i in range(0, len(words), 9)
+        )
+
+
+def generate(plan: Plan) -> Iterator[dict[str, list[tuple[Any, ...]]]]:
+    """Rows per table, in batches of BATCH tickets; the first batch also holds the users."""
+    rng = random.Random(plan.seed)
+    writer = Writer(rng)
+    end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
+    span = timedelta(days=730)
+    start = end - span
+    step = span / plan.tickets
+    user_ids = range(1, USERS + 1)
+    users = [(n, f"user{n:04d}", f"user{n:04d}@example.test", False) for n in user_ids]
+    users.append((STAFF_ID, STAFF_USER, "staff@example.test", True))
+    batch: dict[str, list[tuple[Any, ...]]] = {name: [] for name in COLUMNS}
+    batch["accounts"] = users
+    reply_id = 0
+    categories = [
+        (name, list(weights), _cumulative(list(weights.values())))
+        for name, weights in CATEGORY_WEIGHTS.items()
+    ]
+    for ticket_id in range(1, plan.tickets + 1):
+        created = start + step * (ticket_id - 1) + step * rng.random()
+        author = rng.choices(user_ids, cum_weights=AUTHOR_CUM)[0]
+        if ticket_id == plan.reply_target:
+            author = 2  # not the bench's user, so its replies notify someone
+        title_words = writer.words(3, 8)
+        if ticket_id % plan.rare_every == 0:
+            title_words.append(RARE_WORD)
+        title = " ".join(title_words).capitalize()
+        body = writer.prose(writer.words(20, 80))
+        if ticket_id == plan.big_ticket:
+            others = rng.sample(user_ids, BIG_FOLLOWERS)
+            followers = [author, *[u for u in others if u != author][: BIG_FOLLOWERS - 1]]
+            reply_count = BIG_REPLIES
+        else:
+            extra = rng.randint(0, 3) if ticket_id != plan.reply_target else 3
+            followers = [author, *(u for u in rng.sample(user_ids, extra) if u != author)]
+            if rng.random() < 0.02:
+                reply_count = rng.randint(10, 50)
+            else:
+                reply_count = min(int(rng.expovariate(1 / 1.9)), 9)
+        last = created
+        gap = (end - created) / (reply_count + 1) if ticket_id == plan.big_ticket else None
+        for _ in range(reply_count):
+            last = last + (gap or timedelta(hours=rng.expovariate(1 / 30)))
+            last = min(last, end)
+            reply_id += 1
+            batch["flasket_reply"].append(
+                (
+                    reply_id,
+                    ticket_id,
+                    writer.prose(writer.words(5, 40)),
+                    last,
+                    rng.choice(followers),
+                )
+            )
+        closed = rng.random() < CLOSED_SHARE and ticket_id not in (
+            plan.big_ticket,
+            plan.reply_target,
+        )
+        closed_at = min(last + timedelta(hours=rng.expovariate(1 / 24)), end) if closed else None
+        batch["flasket_ticket"].append(
+            (
+                ticket_id,
+                title,
+                body,
+                "closed" if closed else "open",
+                created,
+                closed_at or last,
+                closed_at,
+                reply_count,
+                len(followers),
+                author,
+                (author if rng.random() < 0.5 else STAFF_ID) if closed else None,
+            )
+        )
+        for name, values, cum in categories:
+            value = rng.choices(values, cum_weights=cum)[0]
+            batch["flasket_ticket_category"].append((ticket_id, name, value))
+        for n, user_id in enumerate(followers):
+            batch["flasket_follow"].append((ticket_id, user_id, created + timedelta(minutes=n)))
+        if ticket_id % BATCH == 0 or ticket_id == plan.tickets:
+            yield batch
+            batch = {name: [] for name in COLUMNS}
+
+
+def count_common(batch: dict[str, list[tuple[Any, ...]]]) -> int:
+    """Tickets whose title or body has a word starting with COMMON_WORD (what search matches)."""
+    return sum(
+        1
+        for row in batch["flasket_ticket"]
+        if any(
+            w.startswith(COMMON_WORD) for w in re.findall(r"\w+", (row[1] + " " + row[2]).lower())
+        )
+    )
+
+
+# --- databases ----------------------------------------------------------------------------
+
+
+def database_url(
+    kind: str, tickets: int, pg_url: str = DEFAULT_PG_URL, data_dir: Path = DATA_DIR
+) -> str:
+    """PostgreSQL: one schema per size in the bench database; SQLite: one file per size."""
+    if kind == "postgresql":
+        url = sa.make_url(pg_url).update_query_dict(
+            {"options": f"-csearch_path={schema(tickets)}"}
+        )
+        return url.render_as_string(hide_password=False)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{data_dir / f'flasket_bench_{tickets}.sqlite'}"
+
+
+def schema(tickets: int) -> str:
+    return f"bench_{tickets}"
+
+
+def _psycopg_conninfo(url: str) -> str:
+    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def seeded_info(url: str) -> SeedInfo | None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if not sa.inspect(conn).has_table("bench_seeded"):
+                return None
+            columns = "tickets, replies, follows, common_word_tickets, seconds"
+            row = conn.execute(sa.text(f"SELECT {columns} FROM bench_seeded")).one()  # noqa: S608
+            return SeedInfo(*row, reused=True)
+    except sa.exc.OperationalError:
+        return None
+    finally:
+        engine.dispose()
+
+
+def fresh_database(url: str, tickets: int) -> None:
+    """An empty schema (PostgreSQL, creating the database if missing) or file (SQLite)."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return
+    import psycopg
+
+    server = parsed.set(database="postgres").difference_update_query(["options"])
+    with psycopg.connect(
+        _psycopg_conninfo(server.render_as_string(False)), autocommit=True
+    ) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (parsed.database,)
+        ).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{parsed.database}"')
+    bench_db = parsed.difference_update_query(["options"]).render_as_string(False)
+    with psycopg.connect(_psycopg_conninfo(bench_db), autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA IF EXISTS {schema(tickets)} CASCADE")
+        conn.execute(f"CREATE SCHEMA {schema(tickets)}")
+
+
+def create_schema(url: str) -> None:
+    """The host app's ``db.create_all()``: Flasket's real tables and indexes."""
+    app = build_app(url, mail_suppress=True)
+    with app.app_context():
+        db.create_all()
+        db.engine.dispose()
+
+
+def load_postgresql(url: str, plan: Plan, say: Callable[[str], None]) -> tuple[int, int, int]:
+    """COPY every batch in one transaction, with secondary indexes and foreign keys added after."""
+    import psycopg
+
+    replies = follows = common = 0
+    with psycopg.connect(_psycopg_conninfo(url)) as conn:
+        conn.execute("SET maintenance_work_mem = '2GB'")
+        conn.execute("SET synchronous_commit = off")
+        foreign_keys = conn.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid)"
+            " FROM pg_constraint WHERE contype = 'f'"
+            " AND connamespace = current_schema()::regnamespace"
+        ).fetchall()
+        indexes = conn.execute(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i"
+            " JOIN pg_class t ON t.oid = i.indrelid"
+            " WHERE t.relnamespace = current_schema()::regnamespace AND NOT EXISTS ("
+            "  SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid"
+            "  AND c.contype IN ('p', 'u', 'x'))"
+        ).fetchall()
+        for table, name, _ in foreign_keys:
+            conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        for name, _ in indexes:
+            conn.execute(f"DROP INDEX {name}")
+        with conn.cursor() as cursor:
+            for batch in generate(plan):
+                replies += len(batch["flasket_reply"])
+                follows += len(batch["flasket_follow"])
+                common += count_common(batch)
+                for table, rows in batch.items():
+                    if not rows:
+                        continue
+                    columns = ", ".join(COLUMNS[table])
+                    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                last = batch["flasket_ticket"][-1][0]
+                if last % (BATCH * 10) == 0:
+                    say(f"  loaded {last:,} tickets")
+        say(f"  rows loaded; building {len(indexes)} indexes and {len(foreign_keys)} foreign keys")
+        for _, definition in indexes:
+            conn.execute(definition)
+        for table, name, definition in foreign_keys:
+            conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+        for table in ("accounts", "flasket_ticket", "flasket_reply"):
+            sequence = f"pg_get_serial_sequence('{table}', 'id')"
+            conn.execute(f"SELECT setval({sequence}, (SELECT max(id) FROM {table}))")  # noqa: S608
+    with psycopg.connect(_psycopg_conninfo(url), autocommit=True) as conn:
+        say("  VACUUM ANALYZE")
+        conn.execute("VACUUM ANALYZE")
+    return replies, follows, common
+
+
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        # SQLAlchemy's SQLite DateTime storage format, UTC wall time (as UTCDateTime stores it).
+        return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value
+
+
+def load_sqlite(url: str, plan: Plan, say: Callable[[str], None]) -> tuple[int, int, int]:
+    """executemany in one transaction per batch, with WAL and synchronous=OFF during the load."""
+    replies = follows = common = 0
+    conn = sqlite3.connect(sa.make_url(url).database or "", isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=OFF")
+        for batch in generate(plan):
+            replies += len(batch["flasket_reply"])
+            follows += len(batch["flasket_follow"])
+            common += count_common(batch)
+            conn.execute("BEGIN")
+            for table, rows in batch.items():
+                if not rows:
+                    continue
+                columns = COLUMNS[table]
+                marks = ", ".join("?" for _ in columns)
+                conn.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
+                    [tuple(_sqlite_value(v) for v in row) for row in rows],
+                )
+            conn.execute("COMMIT")
+            last = batch["flasket_ticket"][-1][0]
+            if last % (BATCH * 10) == 0:
+                say(f"  loaded {last:,} tickets")
+        say("  ANALYZE")
+        conn.execute("ANALYZE")
+        conn.execute("PRAGMA synchronous=FULL")
+    finally:
+        conn.close()
+    return replies, follows, common
+
+
+def seed(
+    url: str, tickets: int, reseed: bool = False, say: Callable[[str], None] = print
+) -> SeedInfo:
+    """Seed ``tickets`` tickets into a fresh database at ``url``, or re-use an earlier seeding."""
+    if not reseed:
+        found = seeded_info(url)
+        if found is not None and found.tickets == tickets:
+            return found
+    plan = Plan(tickets)
+    began = time.perf_counter()
+    say(f"Seeding {tickets:,} tickets into {sa.make_url(url).render_as_string()} ...")
+    fresh_database(url, tickets)
+    create_schema(url)
+    load = load_postgresql if sa.make_url(url).get_backend_name() == "postgresql" else load_sqlite
+    replies, follows, common = load(url, plan, say)
+    seconds = time.perf_counter() - began
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE bench_seeded (tickets INTEGER, replies INTEGER, follows INTEGER,"
+                " common_word_tickets INTEGER, seconds FLOAT)"
+            )
+        )
+        conn.execute(
+            sa.text("INSERT INTO bench_seeded VALUES (:t, :r, :f, :c, :s)"),
+            {"t": tickets, "r": replies, "f": follows, "c": common, "s": seconds},
+        )
+    engine.dispose()
+    say(f"Seeded in {seconds:.1f} s")
+    return SeedInfo(tickets, replies, follows, common, seconds)
+
+
+# --- the app and the pages ----------------------------------------------------------------
+
+
+def build_app(url: str, smtp_port: int | None = None, mail_suppress: bool = False) -> Any:
+    """The test suite's host app on ``url``, plus a trivial view: the Flask floor."""
+    app = create_app(
+        smtp_port=smtp_port,
+        SQLALCHEMY_DATABASE_URI=url,
+        SERVER_NAME=None,
+        MAIL_SUPPRESS_SEND=mail_suppress,
+    )
+
+    @app.route("/bench/floor")
+    def bench_floor() -> str:
+        return "ok"
+
+    return app
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    url: str
+    user: str = NORMAL_USER
+    method: str = "GET"
+    http: bool = False
+
+
+def probes(plan: Plan) -> list[Probe]:
+    """Every page the bench times, in table order."""
+    big, big_pages = plan.big_ticket, -(-BIG_REPLIES // 100)
+    # About 70% of tickets are open; page 400 (10,000 rows deep) once there are that many.
+    deep = max(1, min(400, plan.tickets * 6 // 10 // 25))
+    return [
+        Probe("floor: trivial Flask view", "/bench/floor", user="", http=True),
+        Probe("overview", "/ticket/", http=True),
+        Probe("overview (staff)", "/ticket/", user=STAFF_USER),
+        Probe("all: open, recently updated", "/ticket/all", http=True),
+        Probe("all (staff)", "/ticket/all", user=STAFF_USER),
+        Probe("filter status=closed", "/ticket/all?status=closed"),
+        Probe("filter status=all", "/ticket/all?status=all"),
+        Probe("filter urgency=High", "/ticket/all?urgency=High"),
+        Probe(
+            "filter topic=Account, application=API", "/ticket/all?topic=Account&application=API"
+        ),
+        Probe(f"filter author={NORMAL_USER}", f"/ticket/all?author={NORMAL_USER}"),
+        Probe("sort=updated", "/ticket/all?sort=updated"),
+        Probe("sort=created", "/ticket/all?sort=created"),
+        Probe("sort=oldest", "/ticket/all?sort=oldest"),
+        Probe(f"deep page={deep}", f"/ticket/all?page={deep}", http=True),
+        Probe(f"search common word ({COMMON_WORD})", f"/ticket/all?q={COMMON_WORD}", http=True),
+        Probe(f"search rare word ({RARE_WORD})", f"/ticket/all?q={RARE_WORD}"),
+        Probe(
+            f"search {COMMON_WORD}, status=all, sort=created",
+            f"/ticket/all?q={COMMON_WORD}&status=all&sort=created",
+        ),
+        Probe(f"user page {NORMAL_USER}", f"/ticket/user/{NORMAL_USER}", http=True),
+        Probe(f"ticket page #{plan.sample_ticket}", f"/ticket/{plan.sample_ticket}", http=True),
+        Probe("ticket page (staff)", f"/ticket/{plan.sample_ticket}", user=STAFF_USER),
+        Probe(f"1,000-reply ticket #{big}, first page", f"/ticket/{big}", http=True),
+        Probe(f"1,000-reply ticket #{big}, last page", f"/ticket/{big}?page={big_pages}"),
+        Probe(
+            f"reply POST to #{plan.reply_target}", f"/ticket/{plan.reply_target}", method="POST"
+        ),
+    ]
+
+
+@dataclass
+class Result:
+    probe: Probe
+    times_ms: list[float]
+    queries: list[int]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times_ms)
+
+    @property
+    def p95(self) -> float:
+        ordered = sorted(self.times_ms)
+        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+    @property
+    def query_text(self) -> str:
+        low, high = min(self.queries), max(self.queries)
+        return str(low) if low == high else f"{low}-{high}"
+
+
+@dataclass
+class Mailbox:
+    """A local SMTP server (aiosmtpd) that accepts and counts the reply notifications."""
+
+    received: int = 0
+    controller: Any = field(default=None, repr=False)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.received += 1
+        return "250 Message accepted"
+
+    def start(self) -> int:
+        from aiosmtpd.controller import Controller
+
+        port = free_port()
+        self.controller = Controller(self, hostname="127.0.0.1", port=port)
+        self.controller.start()
+        return port
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def logged_in(app: Any, username: str) -> Any:
+    client = app.test_client()
+    if username:
+        response = client.post("/login", data={"username": username})
+        assert response.status_code == 302, f"could not log in as {username}"
+    return client
+
+
+def csrf_token(client: Any) -> str:
+    match = CSRF_FIELD.search(client.get("/ticket/submit").get_data(as_text=True))
+    assert match, "no CSRF token on the submit page"
+    return match.group(1)
+
+
+def restoring_ticket(app: Any, ticket_id: int, username: str) -> Callable[[], None]:
+    """Undo the bench's reply POSTs afterwards, so a re-used database stays as seeded."""
+    models = app.extensions["flasket"].models
+    ticket, reply, follow, user = models.Ticket, models.Reply, models.Follow, models.user
+    with app.app_context():
+        user_id = db.session.scalar(sa.select(user.id).where(user.username == username))
+        saved = db.session.execute(
+            sa.select(ticket.reply_count, ticket.follower_count, ticket.updated_at).where(
+                ticket.id == ticket_id
+            )
+        ).one()
+        last_reply = db.session.scalar(sa.select(sa.func.max(reply.id))) or 0
+        followed = db.session.scalar(
+            sa.select(sa.func.count()).where(
+                follow.ticket_id == ticket_id, follow.user_id == user_id
+            )
+        )
+
+    def restore() -> None:
+        with app.app_context():
+            db.session.execute(
+                sa.delete(reply).where(reply.ticket_id == ticket_id, reply.id > last_reply)
+            )
+            if not followed:
+                db.session.execute(
+                    sa.delete(follow).where(
+                        follow.ticket_id == ticket_id, follow.user_id == user_id
+                    )
+                )
+            db.session.execute(
+                sa.update(ticket)
+                .where(ticket.id == ticket_id)
+                .values(reply_count=saved[0], follower_count=saved[1], updated_at=saved[2])
+            )
+            db.session.commit()
+
+    return restore
+
+
+def measure(
+    app: Any,
+    pages: Sequence[Probe],
+    warmup: int,
+    requests: int,
+    say: Callable[[str], None] = print,
+) -> list[Result]:
+    """Time each page ``requests`` times after ``warmup`` requests, counting SQL statements."""
+    with app.app_context():
+        engine = db.engine
+    statements = [0]
+
+    requester = threading.get_ident()
+
+    def count(*args: Any) -> None:
+        # The request's own statements; background mail delivery runs in its own thread.
+        if threading.get_ident() == requester:
+            statements[0] += 1
+
+    clients = {name: logged_in(app, name) for name in {p.user for p in pages}}
+    results = []
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        for page in pages:
+            client = clients[page.user]
+            send: Callable[[], Any]
+            expected = 200
+            restore: Callable[[], None] | None = None
+            if page.method == "POST":
+                token = csrf_token(client)
+                data = {"body": "Any news on this? It still happens.", "csrf_token": token}
+                restore = restoring_ticket(app, int(page.url.rsplit("/", 1)[1]), page.user)
+                expected = 303
+                send = functools.partial(client.post, page.url, data=data)
+            else:
+                send = functools.partial(client.get, page.url)
+
+            try:
+                times, counts = [], []
+                for n in range(warmup + requests):
+                    statements[0] = 0
+                    began = time.perf_counter()
+                    response = send()
+                    elapsed = (time.perf_counter() - began) * 1000
+                    if response.status_code != expected:
+                        raise RuntimeError(f"{page.url} answered {response.status_code}")
+                    if n >= warmup:
+                        times.append(elapsed)
+                        counts.append(statements[0])
+            finally:
+                if restore is not None:
+                    restore()
+            result = Result(page, times, counts)
+            say(f"  {page.name}: {result.median:.2f} ms")
+            results.append(result)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    return results
+
+
+def markdown_table(results: Sequence[Result]) -> str:
+    lines = [
+        "| page | request | as | median ms | p95 ms | SQL queries |",
+        "|---|---|---|---:|---:|---:|",
+    ]
+    for r in results:
+        p = r.probe
+        who = p.user or "-"
+        timing = f"{r.median:.2f} | {r.p95:.2f}"
+        lines.append(f"| {p.name} | `{p.method} {p.url}` | {who} | {timing} | {r.query_text} |")
+    return "\n".join(lines)
+
+
+def explain(app: Any, page: Probe) -> None:
+    """Print the plan of each statement a request of ``page`` runs (EXPLAIN ANALYZE on PG)."""
+    with app.app_context():
+        engine = db.engine
+    captured: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        captured.append((statement, parameters))
+
+    client = logged_in(app, page.user)
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        client.get(page.url)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    prefix = (
+        "EXPLAIN (ANALYZE, BUFFERS) "
+        if engine.dialect.name == "postgresql"
+        else "EXPLAIN QUERY PLAN "
+    )
+    raw = engine.raw_connection()
+    try:
+        for statement, parameters in captured:
+            cursor = raw.cursor()
+            cursor.execute(prefix + statement, parameters)
+            print(statement, parameters, sep="\n")
+            print(
+                "\n".join(
+                    "    " + str(row[-1] if len(row) > 1 else row[0]) for row in cursor.fetchall()
+                )
+            )
+            print()
+    finally:
+        raw.close()
+
+
+# --- over HTTP ----------------------------------------------------------------------------
+
+
+@dataclass
+class HttpResult:
+    probe: Probe
+    requests_per_second: float
+    latency_ms: dict[str, float]
+    errors: int
+
+
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def parse_wrk(output: str) -> tuple[float, dict[str, float], int]:
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    latency = {
+        pct: _ms(value)
+        for pct, value in re.findall(r"^\s+(50|90|99)%\s+(\S+)", output, re.MULTILINE)
+    }
+    avg = re.search(r"Latency\s+(\S+)", output)
+    if avg:
+        latency["avg"] = _ms(avg.group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return rps, latency, int(errors.group(1)) if errors else 0
+
+
+def _request(
+    port: int, method: str, path: str, body: str = "", headers: dict[str, str] | None = None
+) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request(method, path, body=body, headers=headers or {})
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    return response
+
+
+def run_http(
+    url: str, pages: Sequence[Probe], duration: int, say: Callable[[str], None] = print
+) -> list[HttpResult]:
+    """Start gunicorn (2 workers, 127.0.0.1), run wrk -t2 -c8 on each page, stop gunicorn."""
+    port = free_port()
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    server = subprocess.Popen(
+        [
+            str(gunicorn),
+            "-w",
+            "2",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "bench.wsgi:app",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "FLASKET_BENCH_DB": url},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                _request(port, "GET", "/bench/floor")
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("gunicorn did not start") from None
+                time.sleep(0.2)
+        login = _request(
+            port,
+            "POST",
+            "/login",
+            body=f"username={NORMAL_USER}",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        cookie = (login.getheader("Set-Cookie") or "").split(";", 1)[0]
+        check = _request(port, "GET", "/ticket/", headers={"Cookie": cookie})
+        if check.status != 200:
+            raise RuntimeError(f"the session cookie did not log in (status {check.status})")
+        results = []
+        for page in pages:
+            command = ["wrk", "-t2", "-c8", f"-d{duration}s", "--latency"]
+            if page.user:
+                command += ["-H", f"Cookie: {cookie}"]
+            output = subprocess.run(
+                [*command, f"http://127.0.0.1:{port}{page.url}"],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=duration + 30,
+            ).stdout
+            rps, latency, errors = parse_wrk(output)
+            say(f"  {page.name}: {rps:.0f} requests/s")
+            results.append(HttpResult(page, rps, latency, errors))
+        return results
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def http_table(results: Sequence[HttpResult]) -> str:
+    lines = [
+        "| page | URL | requests/s | latency avg ms | p50 ms | p99 ms | non-2xx |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lat = r.latency_ms
+        lines.append(
+            f"| {r.probe.name} | `{r.probe.url}` | {r.requests_per_second:.0f} | "
+            f"{lat.get('avg', 0):.2f} | {lat.get('50', 0):.2f} | {lat.get('99', 0):.2f} | "
+            f"{r.errors} |"
+        )
+    return "\n".join(lines)
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        epilog="Examples: bench/bench.py --db postgresql --tickets 1000000; "
+        "bench/bench.py --db sqlite --tickets 100000 --http",
+    )
+    parser.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
+    parser.add_argument(
+        "--tickets", type=int, default=10_000, help="tickets to seed (default 10000)"
+    )
+    parser.add_argument(
+        "--reseed",
+        action="store_true",
+        help="seed again even if a seeded database of this size exists",
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=10, help="untimed requests per page (default 10)"
+    )
+    parser.add_argument(
+        "--requests", type=int, default=200, help="timed requests per page (default 200)"
+    )
+    parser.add_argument(
+        "--only", metavar="TEXT", action="append", help="time only pages whose name has TEXT"
+    )
+    parser.add_argument(
+        "--skip",
+        metavar="TEXT",
+        action="append",
+        default=[],
+        help="skip pages whose name has TEXT",
+    )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="print each selected page's query plans instead of timing",
+    )
+    parser.add_argument(
+        "--http",
+        action="store_true",
+        help="also run gunicorn (2 workers) and wrk -t2 -c8 on the main pages",
+    )
+    parser.add_argument(
+        "--http-duration", type=int, default=10, help="seconds of wrk per page (default 10)"
+    )
+    parser.add_argument(
+        "--pg-url",
+        default=DEFAULT_PG_URL,
+        help=f"PostgreSQL database to use (default {DEFAULT_PG_URL}); one schema per size",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DATA_DIR,
+        help="where SQLite files go (default bench/.data)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    url = database_url(args.db, args.tickets, args.pg_url, args.data_dir)
+    info = seed(url, args.tickets, args.reseed)
+    plan = Plan(args.tickets)
+    pages = [p for p in probes(plan) if not args.only or any(t in p.name for t in args.only)]
+    pages = [p for p in pages if not any(t in p.name for t in args.skip)]
+    mailbox = Mailbox()
+    app = build_app(url, smtp_port=mailbox.start())
+    try:
+        if args.explain:
+            for page in pages:
+                print(f"## {page.name}")
+                explain(app, page)
+            return 0
+        print(f"Timing {len(pages)} pages: {args.warmup} warm-up + {args.requests} timed each")
+        results = measure(app, pages, args.warmup, args.requests)
+    finally:
+        mailbox.stop()
+        with app.app_context():
+            db.engine.dispose()
+    version = ""
+    if args.db == "postgresql":
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            version = " " + str(conn.exec_driver_sql("SHOW server_version").scalar())
+        engine.dispose()
+    print()
+    print(
+        f"### {args.db}{version}, {info.tickets:,} tickets, {info.replies:,} replies, "
+        f"{info.follows:,} follows, {USERS:,} users "
+        f"({'re-used database seeded' if info.reused else 'seeded'} in {info.seconds:.0f} s)"
+    )
+    print()
+    print(
+        f"In-process (Flask test client), {args.requests} timed requests per page after "
+        f"{args.warmup} warm-up; '{COMMON_WORD}' is in {info.common_word_tickets:,} tickets, "
+        f"'{RARE_WORD}' in {info.tickets // plan.rare_every}. Reply notifications went to a local "
+        f"aiosmtpd server ({mailbox.received} messages received)."
+    )
+    print()
+    print(markdown_table(results))
+    if args.http:
+        print()
+        print(
+            f"Over HTTP: gunicorn -w 2 (sync workers) on 127.0.0.1, "
+            f"wrk -t2 -c8 -d{args.http_duration}s on the same machine"
+        )
+        http_results = run_http(url, [p for p in pages if p.http], args.http_duration)
+        print()
+        print(http_table(http_results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

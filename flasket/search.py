@@ -3,12 +3,18 @@
 Every database answers the same question, "tickets whose title or description
 contain each word of the query, as a word or the start of one":
 
-- PostgreSQL: a GIN index on ``to_tsvector('simple', title || ' ' || body)``
-  and a prefix ``to_tsquery``;
+- PostgreSQL: a GIN index on ``to_tsvector('simple', title || ' ' || body)``,
+  with ASCII punctuation turned into spaces first (models.SEARCH_DOCUMENT), and
+  a prefix ``to_tsquery``: a query splits into words at punctuation, and so does
+  the index, so ``alice@example.com``, ``example.com``, ``docs/install`` and
+  ``2.0.1`` find the addresses, URLs, paths and version numbers that hold them;
 - MariaDB/MySQL: a FULLTEXT index on (title, body) in boolean mode for the
   words the index holds; a word it leaves out (under three characters, or an
   InnoDB stopword such as "the") must also start a word in the rows the index
-  found (a regular expression); a query with no indexed word falls back to the scan;
+  found (a regular expression); a query with no indexed word falls back to the scan.
+  InnoDB reads ``_`` as part of a word, so its index holds ``foo_bar`` whole: in
+  the query ``foo_bar``, ``bar`` is one of the words checked by the regular
+  expression, but a query of ``bar`` alone does not find ``foo_bar`` there;
 - SQLite and anything else: a case-insensitive substring match over the newest
   ``SCAN_LIMIT`` tickets, so a search never reads the whole table.
 
@@ -25,7 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Session
 
-from .models import Models
+from .models import SEARCH_DOCUMENT, Models
 
 SCAN_LIMIT = 100_000
 MARIADB_MIN_WORD = 3
@@ -63,7 +69,7 @@ def matches(
         if session is not None and postgresql_share(session, found) < RARE_SHARE:
             return from_gin_index(models, document_matches)
         return document_matches
-    indexed = [word for word in found if mariadb_indexes(word)]
+    indexed = mariadb_index_words(query)
     if indexed and dialect in {"mysql", "mariadb"}:
         ticket = models.Ticket
         against = " ".join(f"+{word}*" for word in indexed)
@@ -75,6 +81,20 @@ def matches(
         others = [starts_a_word(models, word) for word in found if word not in indexed]
         return sa.and_(condition, *others)
     return bounded_scan(models, query)
+
+
+def mariadb_index_words(query: str) -> list[str]:
+    """The words of ``query`` that InnoDB's full-text index can find as the start of a word.
+
+    Its words run on across ``_``: "bar" starts no word of "foo_bar" there, so a word after
+    an underscore is left to the regular expression (:func:`starts_a_word`).
+    """
+    lowered = query.lower()
+    return [
+        found.group()
+        for found in list(_WORD.finditer(lowered))[:MAX_WORDS]
+        if mariadb_indexes(found.group()) and lowered[found.start() - 1 : found.start()] != "_"
+    ]
 
 
 def mariadb_indexes(word: str) -> bool:
@@ -130,10 +150,8 @@ def from_gin_index(models: Models, condition: sa.ColumnElement[bool]) -> sa.Colu
 
 
 def postgresql_document() -> sa.ColumnElement[Any]:
-    """The same expression as the GIN index (models.SEARCH_DOCUMENT), so PostgreSQL uses it."""
-    return sa.func.to_tsvector(
-        SIMPLE, sa.literal_column("flasket_ticket.title || ' ' || flasket_ticket.body")
-    )
+    """The GIN index's own expression (models.SEARCH_DOCUMENT), so PostgreSQL uses the index."""
+    return sa.literal_column(SEARCH_DOCUMENT)
 
 
 def bounded_scan(models: Models, query: str) -> sa.ColumnElement[bool]:

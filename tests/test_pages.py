@@ -7,12 +7,13 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from flasket import search
 from tests.conftest import Client, ext_models, rows
 from tests.hostapp import User, db
 
@@ -667,6 +668,88 @@ def test_all_search_finds_words_the_full_text_index_leaves_out(
     # Full-text search takes the words in any order; SQLite's substring match does not.
     in_any_order = [] if backend == "sqlite" else [printer]
     assert listed(text(alice.get("/ticket/all?q=paper printer"))) == in_any_order
+
+
+# PostgreSQL's parser reads an e-mail address, a URL, a path or a version number as one token;
+# Flasket's index splits them at punctuation, as the query is split (flasket/models.py).
+ADDRESSES_BODY = (
+    "Write to alice@example.com, then follow https://example.com/docs/install.html: "
+    "version 2.0.1 still calls foo_bar."
+)
+FOUND_IN_ADDRESSES = (
+    "alice@example.com",
+    "example.com",
+    "example",
+    "docs/install",
+    "install.html",
+    "2.0.1",
+    "0.1",
+    "foo_bar",
+    "bar",
+    "https://example.com/docs/install.html",
+)
+
+
+def found_by(client: Client, query: str) -> list[int]:
+    return listed(text(client.get(f"/ticket/all?status=all&q={quote(query)}")))
+
+
+def test_all_search_finds_parts_of_addresses_urls_paths_and_version_numbers(
+    app: Flask, alice: Client, backend: str
+) -> None:
+    ticket = seed_ticket(app, "bob", "Install guide", body=ADDRESSES_BODY, updated=hours_ago(1))
+    seed_ticket(app, "bob", "Coffee", body="The machine on floor two is broken.")
+
+    found = {query: found_by(alice, query) for query in FOUND_IN_ADDRESSES}
+    expected = {query: [ticket] for query in FOUND_IN_ADDRESSES}
+    if backend == "mariadb":
+        # InnoDB's full-text index holds "foo_bar" as one word ("_" is a letter to it), so
+        # "bar" alone starts no word it knows; "foo_bar" is found (flasket/search.py).
+        expected["bar"] = []
+    assert found == expected
+    missing = ("carol@example.com", "example.org", "docs/setup", "foo_baz", "3.0.1")
+    assert {query: found_by(alice, query) for query in missing} == {query: [] for query in missing}
+
+
+def test_all_search_finds_words_with_letters_beyond_ascii(app: Flask, alice: Client) -> None:
+    cafe = seed_ticket(
+        app, "bob", "Le café du coin", body="Fermé; voir la crème-brûlée.", updated=hours_ago(1)
+    )
+    seed_ticket(app, "bob", "Tea room", body="Closed on Mondays.", updated=hours_ago(2))
+
+    for query in ("café", "caf", "fermé", "brûlée", "crème-brûlée", "fermé; voir"):
+        assert found_by(alice, query) == [cafe], query
+    assert found_by(alice, "crêpe") == []
+
+
+def test_postgresql_search_reads_the_gin_index(app: Flask, backend: str) -> None:
+    if backend != "postgresql":
+        pytest.skip("the GIN index is PostgreSQL's")
+    seed_ticket(app, "bob", "Install guide", body=ADDRESSES_BODY)
+    models = ext_models(app)
+    plans = []
+    with app.app_context():
+        # Without a session, matches() gives the condition a common word's page filters on;
+        # with one, a rare word's condition reads the matches from the index first (a CTE).
+        for session in (None, db.session):
+            condition = search.matches("postgresql", models, "alice@example.com", session)
+            compiled = (
+                sa.select(models.Ticket.id).where(condition).compile(dialect=db.engine.dialect)
+            )
+            with db.engine.connect() as connection:
+                connection.exec_driver_sql("SET enable_seqscan = off")
+                plan = connection.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params)
+                plans.append([str(row[0]) for row in plan])
+        with db.engine.connect() as connection:
+            definition = connection.scalar(
+                sa.text("SELECT pg_get_indexdef('ix_flasket_ticket_search'::regclass)")
+            )
+    for steps in plans:
+        assert any("Bitmap Index Scan on ix_flasket_ticket_search" in step for step in steps), (
+            steps
+        )
+    # The index holds the punctuation as the queries spell it: no quote or backslash doubled.
+    assert "'!\"#$&''()*+,-./:;<=>?@[\\]^_`{|}~'::text" in definition
 
 
 def test_all_paginates_with_per_page_and_pager_links_keep_the_filters(

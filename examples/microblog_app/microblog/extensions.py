@@ -7,9 +7,13 @@ from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
-from flasket.migrations import include_object, render_item
+from flasket.migrations import include_object, process_revision_directives, render_item
 
 db = SQLAlchemy()
 login = LoginManager()
 mail = Mail()
-migrate = Migrate(include_object=include_object, render_item=render_item)
+migrate = Migrate(
+    include_object=include_object,
+    render_item=render_item,
+    process_revision_directives=process_revision_directives,
+)

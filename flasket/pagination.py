@@ -13,8 +13,10 @@ T = TypeVar("T")
 
 #: Counts stop here: a list shows "more than 10,000" instead of scanning a million rows.
 COUNT_CAP = 10_000
-#: Lists filtered by category join another table for every row counted, so they stop sooner.
+#: Lists filtered by category join another table for every row counted, so they stop sooner;
+#: so do one person's lists (their tickets, follows, replies), which seldom come near it.
 JOINED_COUNT_CAP = 1_000
+PERSONAL_COUNT_CAP = 1_000
 #: From this many rows deep, a page first reads only its keys from the index, then its rows.
 DEFERRED_JOIN_OFFSET = 500
 
@@ -61,18 +63,24 @@ def count_matches(session: Session, ids: sa.Select[Any], cap: int = COUNT_CAP) -
 
 
 def count_many(
-    session: Session, selects: dict[str, sa.Select[Any]], cap: int = COUNT_CAP
+    session: Session, selects: dict[str, tuple[sa.Select[Any], int]]
 ) -> dict[str, tuple[int, bool]]:
-    """Several :func:`count_matches` in one statement: one round trip, each bounded by ``cap``."""
+    """Several :func:`count_matches` in one statement: one round trip.
+
+    ``selects`` maps a name to the ids to count and the cap to count them to.
+    """
     columns = [
         sa.select(sa.func.count())
         .select_from(ids.order_by(None).limit(cap + 1).subquery())
         .scalar_subquery()
         .label(name)
-        for name, ids in selects.items()
+        for name, (ids, cap) in selects.items()
     ]
     row = session.execute(sa.select(*columns)).one()
-    return {name: (min(total, cap), total > cap) for name, total in zip(selects, row, strict=True)}
+    return {
+        name: (min(total, cap), total > cap)
+        for (name, (_, cap)), total in zip(selects.items(), row, strict=True)
+    }
 
 
 def page_rows(

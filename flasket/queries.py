@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session, contains_eager, joinedload, selectinload
+from sqlalchemy.orm import Session, contains_eager, defer, joinedload, selectinload
 
 from . import policy, search
 from .config import config_value
@@ -15,6 +15,7 @@ from .models import CLOSED, OPEN, FollowBase, Models, ReplyBase, TicketBase
 from .pagination import (
     COUNT_CAP,
     JOINED_COUNT_CAP,
+    PERSONAL_COUNT_CAP,
     Page,
     count_many,
     page_of_known_size,
@@ -41,8 +42,14 @@ class TicketFilter:
 
 
 def _ticket_rows(models: Models) -> sa.Select[Any]:
+    """Tickets for a list: with author and categories, without the description.
+
+    Flasket's lists don't show it; a host template that does still works, one query per row.
+    """
     return sa.select(models.Ticket).options(
-        joinedload(models.Ticket.author), selectinload(models.Ticket.categories)
+        defer(models.Ticket.body),
+        joinedload(models.Ticket.author),
+        selectinload(models.Ticket.categories),
     )
 
 
@@ -100,7 +107,12 @@ def ticket_page(
     if filters.query:
         # No index counts the matches of a common word; the page only says whether more follow.
         return paginate_uncounted(session, rows, page, per_page, keys=ids.order_by(*order))
-    cap = JOINED_COUNT_CAP if filters.categories else COUNT_CAP
+    if filters.categories:
+        cap = JOINED_COUNT_CAP
+    elif filters.author_id is not None:
+        cap = PERSONAL_COUNT_CAP
+    else:
+        cap = COUNT_CAP
     return paginate(session, rows, ids, page, per_page, keys=ids.order_by(*order), cap=cap)
 
 
@@ -119,20 +131,25 @@ class IndexCounts:
 
 
 def index_counts(session: Session, models: Models, viewer: Any) -> IndexCounts:
-    """Every overview count in one statement, each bounded like a list's count."""
+    """Every overview count in one statement, each bounded like the list it links to."""
     ticket = models.Ticket
     readable = policy.readable_tickets(models, viewer)
     me = models.user_id(viewer)
+    mine = ticket.author_id == me
     counts = count_many(
         session,
         {
-            "open": sa.select(ticket.id).where(readable, ticket.status == OPEN),
-            "closed": sa.select(ticket.id).where(readable, ticket.status == CLOSED),
-            "mine_open": sa.select(ticket.id).where(ticket.author_id == me, ticket.status == OPEN),
-            "mine_closed": sa.select(ticket.id).where(
-                ticket.author_id == me, ticket.status == CLOSED
+            "open": (sa.select(ticket.id).where(readable, ticket.status == OPEN), COUNT_CAP),
+            "closed": (sa.select(ticket.id).where(readable, ticket.status == CLOSED), COUNT_CAP),
+            "mine_open": (
+                sa.select(ticket.id).where(mine, ticket.status == OPEN),
+                PERSONAL_COUNT_CAP,
             ),
-            "following": followed_ids(models, viewer, viewer),
+            "mine_closed": (
+                sa.select(ticket.id).where(mine, ticket.status == CLOSED),
+                PERSONAL_COUNT_CAP,
+            ),
+            "following": (followed_ids(models, viewer, viewer), PERSONAL_COUNT_CAP),
         },
     )
     return IndexCounts(
@@ -238,7 +255,8 @@ def followed_page(
     followed = sa.select(follow.ticket_id).where(follow.user_id == models.user_id(user))
     conditions = [models.Ticket.id.in_(followed), policy.readable_tickets(models, viewer)]
     rows = _ticket_rows(models).where(*conditions).order_by(*_order(models, "updated"))
-    return paginate(session, rows, followed_ids(models, viewer, user), page, per_page)
+    ids = followed_ids(models, viewer, user)
+    return paginate(session, rows, ids, page, per_page, cap=PERSONAL_COUNT_CAP)
 
 
 def user_reply_page(
@@ -256,4 +274,4 @@ def user_reply_page(
     ids = sa.select(reply.id).where(reply.author_id == models.user_id(user))
     if not policy.reads_every_ticket(viewer):
         ids = ids.join(ticket, ticket.id == reply.ticket_id).where(conditions[1])
-    return paginate(session, rows, ids, page, per_page)
+    return paginate(session, rows, ids, page, per_page, cap=PERSONAL_COUNT_CAP)

@@ -12,6 +12,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     jsonify,
     redirect,
     render_template,
@@ -383,6 +384,31 @@ def user_name(user: Any) -> str:
     return str(getattr(user, config_value("user_name_attr"), "") or "unknown")
 
 
+#: Stands for the ticket number while a ticket URL is built once per request.
+_TICKET_ID_PLACEHOLDER = 987_654_321_987_654_321
+
+
+def ticket_link(ticket_id: int) -> str:
+    """``url_for("flasket.ticket", ticket_id=...)``, routed once per request: lists link many."""
+    pattern: str | None = g.get("flasket_ticket_url")
+    if pattern is None:
+        placeholder = str(_TICKET_ID_PLACEHOLDER)
+        built = url_for("flasket.ticket", ticket_id=_TICKET_ID_PLACEHOLDER)
+        pattern = g.flasket_ticket_url = (
+            built.replace("{", "{{").replace("}", "}}").replace(placeholder, "{}")
+        )
+    return pattern.format(int(ticket_id))
+
+
+def user_link(name: str) -> str:
+    """``url_for("flasket.user", name=...)``, once per user and request."""
+    known: dict[str, str] = g.setdefault("flasket_user_urls", {})
+    url = known.get(name)
+    if url is None:
+        url = known[name] = url_for("flasket.user", name=name)
+    return url
+
+
 def exact_time(value: datetime) -> str:
     return value.astimezone(timezone.utc).strftime("%d %b %Y, %H:%M UTC").lstrip("0")
 
@@ -418,6 +444,8 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(base_template, "flasket_base_template")
     app.add_template_global(user_name, "flasket_user_name")
     app.add_template_global(page_url, "flasket_page_url")
+    app.add_template_global(ticket_link, "flasket_ticket_url")
+    app.add_template_global(user_link, "flasket_user_url")
     app.add_template_global(policy.is_staff, "flasket_is_staff")
     app.add_template_filter(exact_time, "flasket_exact_time")
     app.add_template_filter(relative_time, "flasket_relative_time")

@@ -7,7 +7,7 @@ import re
 import pytest
 from flask import Flask
 
-from flasket import pagination
+from flasket import pagination, queries
 from tests.conftest import Client
 
 LINK = re.compile(r'class="flasket-ticket-link" href="/ticket/(\d+)"')
@@ -45,3 +45,33 @@ def test_search_results_say_more_follow_instead_of_counting_them(
     assert "3\N{EN DASH}3 of 3 tickets" in last
     assert 'rel="next"' not in last
     assert alice.get("/ticket/all?q=printer&per_page=2&page=3").status_code == 404
+
+
+def test_counts_stop_at_their_caps_and_the_list_still_pages_on(
+    app: Flask, alice: Client, bob: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Everyone's lists count to COUNT_CAP, one person's to PERSONAL_COUNT_CAP."""
+    monkeypatch.setattr(queries, "COUNT_CAP", 5)
+    monkeypatch.setattr(queries, "PERSONAL_COUNT_CAP", 3)
+    for n in range(4):
+        alice.submit(title=f"Printer number {n}")
+        bob.submit(title=f"Scanner number {n}")
+
+    everyone = alice.get("/ticket/all?per_page=2").get_data(as_text=True)
+    assert "1\N{EN DASH}2 of more than 5 tickets" in everyone
+    assert "Page 1 of 3+" in everyone
+    assert len(listed(alice, "/ticket/all?per_page=2&page=4")) == 2
+    assert alice.get("/ticket/all?per_page=2&page=5").status_code == 404
+
+    mine = alice.get("/ticket/all?author=alice&per_page=2").get_data(as_text=True)
+    assert "1\N{EN DASH}2 of more than 3 tickets" in mine
+    assert len(listed(alice, "/ticket/all?author=alice&per_page=2&page=2")) == 2
+    assert alice.get("/ticket/all?author=alice&per_page=2&page=3").status_code == 404
+
+    overview = alice.get("/ticket/").get_data(as_text=True)
+    assert "<strong>5+</strong> open" in overview
+    assert "<strong>3+</strong> of mine open" in overview
+    assert "<strong>3+</strong> followed" in overview
+
+    page = alice.get("/ticket/user/alice?per_page=2").get_data(as_text=True)
+    assert page.count("1\N{EN DASH}2 of more than 3 tickets") == 2  # their own, and followed

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from flasket import delivery  # noqa: E402
 from tests.hostapp import create_app, db  # noqa: E402
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/flasket_bench"
@@ -957,6 +958,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Timing {len(pages)} pages: {args.warmup} warm-up + {args.requests} timed each")
         results = measure(app, pages, args.warmup, args.requests)
     finally:
+        # The last reply's notifications may still be on their way to the local server.
+        delivery.wait_for_idle(timeout=60)
         mailbox.stop()
         with app.app_context():
             db.engine.dispose()

@@ -106,12 +106,14 @@ def paginate(
     per_page: int,
     keys: sa.Select[Any] | None = None,
     cap: int = COUNT_CAP,
+    counted: tuple[int, bool] | None = None,
 ) -> Page[Any]:
     """One page of ``rows``; ``ids`` is the same filter selecting only the key, for counting.
 
-    ``keys`` is ``ids`` in the order of ``rows``, for deep pages (:func:`page_rows`).
+    ``keys`` is ``ids`` in the order of ``rows``, for deep pages (:func:`page_rows`);
+    ``counted`` is the bounded count when it is known already (:func:`count_many`).
     """
-    total, capped = count_matches(session, ids, cap)
+    total, capped = counted if counted is not None else count_matches(session, ids, cap)
     if page > 1 and not capped and (page - 1) * per_page >= total:
         raise PageNotFound(page)
     offset = (page - 1) * per_page

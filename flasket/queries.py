@@ -248,30 +248,78 @@ def user_by_name(session: Session, models: Models, name: str) -> Any:
     return session.scalars(sa.select(models.user).where(attribute == name)).first()
 
 
-def followed_page(
-    session: Session, models: Models, viewer: Any, user: Any, page: int, per_page: int
-) -> Page[TicketBase]:
-    follow: type[FollowBase] = models.Follow
-    followed = sa.select(follow.ticket_id).where(follow.user_id == models.user_id(user))
-    conditions = [models.Ticket.id.in_(followed), policy.readable_tickets(models, viewer)]
-    rows = _ticket_rows(models).where(*conditions).order_by(*_order(models, "updated"))
-    ids = followed_ids(models, viewer, user)
-    return paginate(session, rows, ids, page, per_page, cap=PERSONAL_COUNT_CAP)
+@dataclass(frozen=True)
+class ListQuery:
+    """A list's rows in order, the same filter selecting only keys (to count), and its cap."""
+
+    rows: sa.Select[Any]
+    ids: sa.Select[Any]
+    cap: int
+    #: ``ids`` in the order of ``rows``, for deep pages.
+    keys: sa.Select[Any] | None = None
 
 
-def user_reply_page(
-    session: Session, models: Models, viewer: Any, user: Any, page: int, per_page: int
-) -> Page[ReplyBase]:
-    reply, ticket = models.Reply, models.Ticket
-    conditions = [reply.author_id == models.user_id(user), policy.readable_tickets(models, viewer)]
-    rows = (
-        sa.select(reply)
-        .join(ticket, ticket.id == reply.ticket_id)
-        .where(*conditions)
-        .options(contains_eager(reply.ticket))
-        .order_by(reply.id.desc())
+def user_lists(models: Models, viewer: Any, user: Any) -> dict[str, ListQuery]:
+    """The user page's lists: ``user``'s tickets, followed tickets and replies."""
+    ticket, reply, follow = models.Ticket, models.Reply, models.Follow
+    order = _order(models, "updated")
+
+    mine = ticket_conditions(
+        models, viewer, TicketFilter(status="all", author_id=models.user_id(user))
     )
-    ids = sa.select(reply.id).where(reply.author_id == models.user_id(user))
+    mine_ids = sa.select(ticket.id).where(*mine)
+
+    followed = sa.select(follow.ticket_id).where(follow.user_id == models.user_id(user))
+    following = [ticket.id.in_(followed), policy.readable_tickets(models, viewer)]
+
+    readable = policy.readable_tickets(models, viewer)
+    written = reply.author_id == models.user_id(user)
+    reply_ids = sa.select(reply.id).where(written)
     if not policy.reads_every_ticket(viewer):
-        ids = ids.join(ticket, ticket.id == reply.ticket_id).where(conditions[1])
-    return paginate(session, rows, ids, page, per_page, cap=PERSONAL_COUNT_CAP)
+        reply_ids = reply_ids.join(ticket, ticket.id == reply.ticket_id).where(readable)
+    return {
+        "tickets": ListQuery(
+            rows=_ticket_rows(models).where(*mine).order_by(*order),
+            ids=mine_ids,
+            cap=PERSONAL_COUNT_CAP,
+            keys=mine_ids.order_by(*order),
+        ),
+        "following": ListQuery(
+            rows=_ticket_rows(models).where(*following).order_by(*order),
+            ids=followed_ids(models, viewer, user),
+            cap=PERSONAL_COUNT_CAP,
+        ),
+        "replies": ListQuery(
+            rows=sa.select(reply)
+            .join(ticket, ticket.id == reply.ticket_id)
+            .where(written, readable)
+            .options(contains_eager(reply.ticket).defer(ticket.body))
+            .order_by(reply.id.desc()),
+            ids=reply_ids,
+            cap=PERSONAL_COUNT_CAP,
+        ),
+    }
+
+
+def count_lists(session: Session, lists: Mapping[str, ListQuery]) -> dict[str, tuple[int, bool]]:
+    """Every list's bounded count in one statement."""
+    return count_many(session, {name: (query.ids, query.cap) for name, query in lists.items()})
+
+
+def list_page(
+    session: Session,
+    query: ListQuery,
+    page: int,
+    per_page: int,
+    counted: tuple[int, bool] | None = None,
+) -> Page[Any]:
+    return paginate(
+        session,
+        query.rows,
+        query.ids,
+        page,
+        per_page,
+        keys=query.keys,
+        cap=query.cap,
+        counted=counted,
+    )

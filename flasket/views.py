@@ -345,6 +345,9 @@ def all_tickets() -> ResponseReturnValue:
     )
 
 
+USER_SECTIONS = ("tickets", "following", "replies")
+
+
 @bp.route("/user/<path:name>")
 def user(name: str) -> ResponseReturnValue:
     session, models = _session(), _models()
@@ -352,27 +355,15 @@ def user(name: str) -> ResponseReturnValue:
     if person is None:
         abort(404, f"There is no user called “{name}”.")
     per_page = params.per_page_arg(config_value("per_page"))
+    numbers = {section: params.page_arg(f"{section}_page") for section in USER_SECTIONS}
+    lists = queries.user_lists(models, current_user, person)
+    counts = queries.count_lists(session, lists)
     pages: dict[str, Page[Any]] = {}
-    loaders: dict[str, Callable[[int], Page[Any]]] = {
-        "tickets": lambda p: queries.ticket_page(
-            session,
-            models,
-            current_user,
-            queries.TicketFilter(status="all", author_id=models.user_id(person)),
-            p,
-            per_page,
-        ),
-        "following": lambda p: queries.followed_page(
-            session, models, current_user, person, p, per_page
-        ),
-        "replies": lambda p: queries.user_reply_page(
-            session, models, current_user, person, p, per_page
-        ),
-    }
-    for section, load in loaders.items():
-        number = params.page_arg(f"{section}_page")
+    for section, number in numbers.items():
         try:
-            pages[section] = load(number)
+            pages[section] = queries.list_page(
+                session, lists[section], number, per_page, counted=counts[section]
+            )
         except PageNotFound:
             abort(404, f"There is no page {number} of {name}'s {section}.")
     return render_template("flasket/user.html", person=person, **pages)

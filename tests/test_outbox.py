@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -29,6 +33,8 @@ from flasket.unfollow import SALT
 from tests.conftest import Client, Inbox, counting_queries, ext_models, rows
 from tests.databases import fresh_database
 from tests.hostapp import User, create_app, db
+
+ROOT = Path(__file__).resolve().parents[1]
 
 STAFF = ["helpdesk@example.test"]
 CLOSED_PORT = 1
@@ -813,3 +819,73 @@ def test_unfollow_link_works_in_a_host_that_uses_csrfprotect(
     with host.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+WORKER_APP = """
+import os
+
+from tests.hostapp import create_app
+
+app = create_app(
+    smtp_port=int(os.environ["WORKER_SMTP_PORT"]),
+    SQLALCHEMY_DATABASE_URI=os.environ["WORKER_DATABASE_URL"],
+    FLASKET_DELIVERY="worker",
+    FLASKET_STAFF_RECIPIENTS=["help@example.test"],
+)
+"""
+
+
+def test_a_looping_worker_process_stops_cleanly_on_sigterm(
+    tmp_path: Path, smtp_server: tuple[Inbox, int]
+) -> None:
+    """``flask flasket deliver`` as its own process: it sends, keeps polling, and SIGTERM
+    ends it after the batch in hand, with exit status 0 and a summary."""
+    inbox, port = smtp_server
+    inbox.clear()
+    url = f"sqlite:///{tmp_path / 'worker.db'}"
+    host = create_app(
+        smtp_port=port,
+        SQLALCHEMY_DATABASE_URI=url,
+        FLASKET_DELIVERY="worker",
+        FLASKET_STAFF_RECIPIENTS=["help@example.test"],
+    )
+    with host.app_context():
+        db.create_all()
+        db.session.add(User(username="alice", email="alice@example.test"))
+        db.session.commit()
+    (tmp_path / "worker_app.py").write_text(WORKER_APP, encoding="utf-8")
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+        "WORKER_SMTP_PORT": str(port),
+        "WORKER_DATABASE_URL": url,
+    }
+    command = [sys.executable, "-m", "flask", "--app", "worker_app:app", "flasket", "deliver"]
+    worker = subprocess.Popen(
+        [*command, "--interval", "0.2"],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        Client(host, "alice").submit(title="Printer on fire")
+        deadline = time.monotonic() + 30
+        while not inbox.to("help@example.test") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert inbox.to("help@example.test"), "the worker did not send the new ticket's mail"
+        assert worker.poll() is None, "the worker stopped before it was told to"
+
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+        with host.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    assert worker.returncode == 0, output
+    assert "Stopped. sent 1, to retry 0, failed 0, released 0" in output, output
+    assert len(inbox.to("help@example.test")) == 1

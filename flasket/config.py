@@ -78,6 +78,9 @@ DEFAULTS: dict[str, Any] = {
 
 DELIVERY_MODES = ("after_request", "worker", "hook")
 
+#: Seconds; a shorter lease would run out before a batch could be sent (delivery.LEASE_MARGIN).
+MIN_DELIVERY_LEASE = 10
+
 #: Options that are a number of seconds (or a count) greater than zero.
 POSITIVE_NUMBERS = (
     "delivery_lease",
@@ -172,6 +175,11 @@ def validate_delivery(config: Mapping[str, Any]) -> None:
     for name in POSITIVE_NUMBERS:
         if not _is_number(config[key(name)]) or config[key(name)] <= 0:
             raise ConfigError(f"{key(name)} must be a number of seconds greater than 0.")
+    if config[key("delivery_lease")] < MIN_DELIVERY_LEASE:
+        raise ConfigError(
+            f"FLASKET_DELIVERY_LEASE must be at least {MIN_DELIVERY_LEASE} seconds: a deliverer"
+            " stops sending its batch when less than 5 seconds of the lease are left."
+        )
     if (
         not _is_number(config[key("delivery_retry_base")])
         or config[key("delivery_retry_base")] < 0

@@ -491,8 +491,12 @@ def deliver_due(
         rows = claim(config_value("delivery_batch"))
         if not rows:
             break
-        outcome.add(send(rows))
+        sent = send(rows)
+        outcome.add(sent)
         batches += 1
+        if sent.released == len(rows):
+            # Not one row tried (the lease ran short): leave them to the next round.
+            break
     return outcome
 
 

@@ -386,6 +386,26 @@ def test_rows_of_a_crashed_worker_are_delivered_by_another_after_the_lease(
     assert {(row.status, row.attempts) for row in outbox(app)} == {("sent", 1)}
 
 
+@settings(FLASKET_DELIVERY="worker")
+def test_a_run_whose_lease_runs_short_releases_the_batch_and_stops_instead_of_spinning(
+    app: Flask, followed_ticket: int, admin: Client, inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin.reply(followed_ticket)
+    # Every claimed row looks too close to the end of its lease to be started.
+    monkeypatch.setattr(delivery, "LEASE_MARGIN", 10_000.0)
+    with app.app_context():
+        outcome = delivery.deliver_due()
+    assert (outcome.sent, outcome.retrying, outcome.failed, outcome.released) == (0, 0, 0, 3)
+    assert inbox.messages == []
+    assert {(row.status, row.claimed_by, row.attempts) for row in outbox(app)} == {
+        ("pending", None, 0)
+    }
+
+    monkeypatch.undo()
+    deliver_once(app)
+    assert len(inbox.messages) == 3
+
+
 def add_followers(app: Flask, ticket_id: int, count: int) -> None:
     models = ext_models(app)
     now = datetime.now(timezone.utc)
@@ -462,6 +482,8 @@ def test_delivery_mode_must_be_known_and_hook_needs_a_callable(
         create_app(FLASKET_DELIVERY="hook", FLASKET_DELIVERY_HOOK="tasks.deliver")
     with pytest.raises(ConfigError, match="FLASKET_DELIVERY_LEASE"):
         create_app(FLASKET_DELIVERY_LEASE=0)
+    with pytest.raises(ConfigError, match="FLASKET_DELIVERY_LEASE must be at least 10 seconds"):
+        create_app(FLASKET_DELIVERY_LEASE=9)
     with pytest.raises(ConfigError, match="FLASKET_DELIVERY_MAX_ATTEMPTS"):
         create_app(FLASKET_DELIVERY_MAX_ATTEMPTS=1.5)
     with pytest.raises(ConfigError, match="FLASKET_RQ_APP_FACTORY"):
@@ -822,6 +844,7 @@ def test_unfollow_link_works_in_a_host_that_uses_csrfprotect(
 
 
 WORKER_APP = """
+import json
 import os
 
 from tests.hostapp import create_app
@@ -829,63 +852,166 @@ from tests.hostapp import create_app
 app = create_app(
     smtp_port=int(os.environ["WORKER_SMTP_PORT"]),
     SQLALCHEMY_DATABASE_URI=os.environ["WORKER_DATABASE_URL"],
-    FLASKET_DELIVERY="worker",
-    FLASKET_STAFF_RECIPIENTS=["help@example.test"],
+    **json.loads(os.environ["WORKER_CONFIG"]),
 )
 """
 
 
-def test_a_looping_worker_process_stops_cleanly_on_sigterm(
-    tmp_path: Path, smtp_server: tuple[Inbox, int]
-) -> None:
-    """``flask flasket deliver`` as its own process: it sends, keeps polling, and SIGTERM
-    ends it after the batch in hand, with exit status 0 and a summary."""
-    inbox, port = smtp_server
-    inbox.clear()
-    url = f"sqlite:///{tmp_path / 'worker.db'}"
-    host = create_app(
-        smtp_port=port,
-        SQLALCHEMY_DATABASE_URI=url,
-        FLASKET_DELIVERY="worker",
-        FLASKET_STAFF_RECIPIENTS=["help@example.test"],
-    )
-    with host.app_context():
-        db.create_all()
-        db.session.add(User(username="alice", email="alice@example.test"))
-        db.session.commit()
+def start_worker(
+    tmp_path: Path, url: str, smtp_port: int, config: dict[str, Any], *options: str
+) -> subprocess.Popen[str]:
+    """``flask flasket deliver`` in a process of its own, on the host app of the tests."""
     (tmp_path / "worker_app.py").write_text(WORKER_APP, encoding="utf-8")
     environment = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
-        "WORKER_SMTP_PORT": str(port),
+        "WORKER_SMTP_PORT": str(smtp_port),
         "WORKER_DATABASE_URL": url,
+        "WORKER_CONFIG": json.dumps(config),
     }
     command = [sys.executable, "-m", "flask", "--app", "worker_app:app", "flasket", "deliver"]
-    worker = subprocess.Popen(
-        [*command, "--interval", "0.2"],
+    return subprocess.Popen(
+        [*command, *options],
         cwd=tmp_path,
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def shared_database_host(url: str, smtp_port: int, config: dict[str, Any]) -> Flask:
+    """The host app on a database that worker processes open too, with alice in it."""
+    host = create_app(smtp_port=smtp_port, SQLALCHEMY_DATABASE_URI=url, **config)
+    with host.app_context():
+        db.create_all()
+        db.session.add(User(username="alice", email="alice@example.test"))
+        db.session.commit()
+    return host
+
+
+def wait_for(condition: Any, what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        time.sleep(0.05)
+
+
+def stop(worker: subprocess.Popen[str]) -> None:
+    if worker.poll() is None:
+        worker.kill()
+        worker.communicate()
+
+
+def test_a_looping_worker_process_stops_cleanly_on_sigterm(
+    tmp_path: Path, database_url: str, smtp_server: tuple[Inbox, int]
+) -> None:
+    """``flask flasket deliver`` as its own process: it sends, keeps polling, and SIGTERM
+    ends it after the batch in hand, with exit status 0 and a summary."""
+    inbox, port = smtp_server
+    inbox.clear()
+    config = {"FLASKET_DELIVERY": "worker", "FLASKET_STAFF_RECIPIENTS": ["help@example.test"]}
+    host = shared_database_host(database_url, port, config)
+    url = host.config["SQLALCHEMY_DATABASE_URI"]
+    worker = start_worker(tmp_path, url, port, config, "--interval", "0.2")
     try:
         Client(host, "alice").submit(title="Printer on fire")
-        deadline = time.monotonic() + 30
-        while not inbox.to("help@example.test") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert inbox.to("help@example.test"), "the worker did not send the new ticket's mail"
+        wait_for(lambda: inbox.to("help@example.test"), "the worker sent the new ticket's mail")
         assert worker.poll() is None, "the worker stopped before it was told to"
 
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=30)
     finally:
-        if worker.poll() is None:
-            worker.kill()
-            worker.communicate()
+        stop(worker)
         with host.app_context():
             db.session.remove()
             db.engine.dispose()
     assert worker.returncode == 0, output
     assert "Stopped. sent 1, to retry 0, failed 0, released 0" in output, output
     assert len(inbox.to("help@example.test")) == 1
+
+
+class SilentServer:
+    """Accepts connections on loopback and never answers: an SMTP server that hangs."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted.append(connection)
+
+    def close(self) -> None:
+        self.listener.close()
+        for connection in self.accepted:
+            connection.close()
+
+
+def test_a_worker_process_killed_mid_batch_leaves_its_rows_to_the_next_after_the_lease(
+    tmp_path: Path, database_url: str, smtp_server: tuple[Inbox, int]
+) -> None:
+    """SIGKILL, not a simulation: the first worker claims three rows and hangs on a mail server
+    that never answers; once it is killed and its lease has run out, a second worker sends
+    each of the three exactly once."""
+    inbox, port = smtp_server
+    inbox.clear()
+    staff = ["help@example.test", "desk@example.test", "ops@example.test"]
+    config = {
+        "FLASKET_DELIVERY": "worker",
+        "FLASKET_STAFF_RECIPIENTS": staff,
+        "FLASKET_DELIVERY_LEASE": 10,
+        "FLASKET_SMTP_TIMEOUT": 300,
+    }
+    host = shared_database_host(database_url, port, config)
+    url = host.config["SQLALCHEMY_DATABASE_URI"]
+    table = ext_models(host).Outbox.__table__
+
+    def claimed() -> list[Any]:
+        with host.app_context():
+            found = db.session.execute(sa.select(table.c.status, table.c.claimed_until)).all()
+            db.session.rollback()
+        return list(found)
+
+    hanging = SilentServer()
+    first = start_worker(tmp_path, url, hanging.port, config, "--interval", "0.2")
+    second = None
+    try:
+        Client(host, "alice").submit(title="Printer on fire")
+        wait_for(
+            lambda: len(claimed()) == 3 and all(until for _, until in claimed()),
+            "the first worker claimed the three rows",
+        )
+        wait_for(lambda: hanging.accepted, "the first worker connected to the silent server")
+        first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=30)
+        assert first.returncode == -signal.SIGKILL
+        assert {status for status, _ in claimed()} == {"pending"}
+        assert inbox.messages == []
+
+        lease_end = max(until for _, until in claimed())
+        wait_for(
+            lambda: datetime.now(timezone.utc) > lease_end.replace(tzinfo=timezone.utc),
+            "the dead worker's lease ran out",
+        )
+        second = start_worker(tmp_path, url, port, config, "--once")
+        output, _ = second.communicate(timeout=60)
+        assert second.returncode == 0, output
+        statuses = {status for status, _ in claimed()}
+    finally:
+        stop(first)
+        if second is not None:
+            stop(second)
+        hanging.close()
+        with host.app_context():
+            db.session.remove()
+            db.engine.dispose()
+    assert len(inbox.messages) == 3
+    assert all(len(inbox.to(address)) == 1 for address in staff)
+    assert statuses == {"sent"}

@@ -22,6 +22,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
 from . import actions, params, policy, queries
@@ -29,7 +30,7 @@ from . import unfollow as unfollow_tokens
 from .config import config_value
 from .extension import current_flasket
 from .forms import CSRF_MESSAGE, ActionForm, ReplyForm, ticket_form
-from .models import TicketBase
+from .models import OPEN, TicketBase
 from .pagination import Page, PageNotFound
 
 bp = Blueprint(
@@ -391,13 +392,44 @@ def ticket_link(ticket_id: int) -> str:
     return pattern.format(int(ticket_id))
 
 
-def user_link(name: str) -> str:
+def user_url(name: str) -> str:
     """``url_for("flasket.user", name=...)``, once per user and request."""
     known: dict[str, str] = g.setdefault("flasket_user_urls", {})
     url = known.get(name)
     if url is None:
         url = known[name] = url_for("flasket.user", name=name)
     return url
+
+
+# These three run for every row of a list, so they build their markup with f-strings (Markup's
+# own % and + escape too, but cost a list page up to 0.7 ms); every value is escaped first.
+
+
+def user_link(user: Any) -> Markup:
+    """A link to a user's page, or "a deleted user"."""
+    if not user:
+        return Markup("a deleted user")
+    name = user_name(user)
+    return Markup(f'<a href="{escape(user_url(name))}">{escape(name)}</a>')  # noqa: S704
+
+
+def status_badge(status: str) -> Markup:
+    """The status as a word and a symbol, never by colour alone."""
+    symbol = "\N{BLACK CIRCLE}" if status == OPEN else "\N{CHECK MARK}"
+    word = escape(status)
+    return Markup(  # noqa: S704
+        f'<span class="flasket-status flasket-status--{word}">'
+        f'<span aria-hidden="true">{symbol}</span> {word.capitalize()}</span>'
+    )
+
+
+def time_tag(value: datetime | None) -> Markup:
+    """A ``<time>`` with the relative time shown and the exact one as its title."""
+    if not value:
+        return Markup("")
+    stamp = escape(value.isoformat(timespec="seconds"))
+    exact, relative = escape(exact_time(value)), escape(relative_time(value))
+    return Markup(f'<time datetime="{stamp}" title="{exact}">{relative}</time>')  # noqa: S704
 
 
 def exact_time(value: datetime) -> str:
@@ -436,7 +468,9 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(user_name, "flasket_user_name")
     app.add_template_global(page_url, "flasket_page_url")
     app.add_template_global(ticket_link, "flasket_ticket_url")
-    app.add_template_global(user_link, "flasket_user_url")
+    app.add_template_global(user_link, "flasket_user_link")
+    app.add_template_global(status_badge, "flasket_status_badge")
+    app.add_template_global(time_tag, "flasket_time_tag")
     app.add_template_global(policy.is_staff, "flasket_is_staff")
     app.add_template_filter(exact_time, "flasket_exact_time")
     app.add_template_filter(relative_time, "flasket_relative_time")

@@ -92,6 +92,36 @@ def ticket_conditions(models: Models, viewer: Any, filters: TicketFilter) -> lis
     return conditions
 
 
+@dataclass(frozen=True)
+class ListQuery:
+    """A list's rows in order, the same filter selecting only keys (to count), and its cap."""
+
+    rows: sa.Select[Any]
+    ids: sa.Select[Any]
+    cap: int
+    #: ``ids`` in the order of ``rows``, for deep pages.
+    keys: sa.Select[Any] | None = None
+
+
+def ticket_list(models: Models, viewer: Any, filters: TicketFilter) -> ListQuery:
+    """The tickets ``viewer`` may read that match ``filters``, in the order they ask for."""
+    conditions = ticket_conditions(models, viewer, filters)
+    order = _order(models, filters.sort)
+    ids = sa.select(models.Ticket.id).where(*conditions)
+    if filters.categories:
+        cap = JOINED_COUNT_CAP
+    elif filters.author_id is not None:
+        cap = PERSONAL_COUNT_CAP
+    else:
+        cap = COUNT_CAP
+    return ListQuery(
+        rows=_ticket_rows(models).where(*conditions).order_by(*order),
+        ids=ids,
+        cap=cap,
+        keys=ids.order_by(*order),
+    )
+
+
 def ticket_page(
     session: Session,
     models: Models,
@@ -100,20 +130,11 @@ def ticket_page(
     page: int,
     per_page: int,
 ) -> Page[TicketBase]:
-    conditions = ticket_conditions(models, viewer, filters)
-    order = _order(models, filters.sort)
-    rows = _ticket_rows(models).where(*conditions).order_by(*order)
-    ids = sa.select(models.Ticket.id).where(*conditions)
+    query = ticket_list(models, viewer, filters)
     if filters.query:
         # No index counts the matches of a common word; the page only says whether more follow.
-        return paginate_uncounted(session, rows, page, per_page, keys=ids.order_by(*order))
-    if filters.categories:
-        cap = JOINED_COUNT_CAP
-    elif filters.author_id is not None:
-        cap = PERSONAL_COUNT_CAP
-    else:
-        cap = COUNT_CAP
-    return paginate(session, rows, ids, page, per_page, keys=ids.order_by(*order), cap=cap)
+        return paginate_uncounted(session, query.rows, page, per_page, keys=query.keys)
+    return list_page(session, query, page, per_page)
 
 
 @dataclass(frozen=True)
@@ -248,44 +269,24 @@ def user_by_name(session: Session, models: Models, name: str) -> Any:
     return session.scalars(sa.select(models.user).where(attribute == name)).first()
 
 
-@dataclass(frozen=True)
-class ListQuery:
-    """A list's rows in order, the same filter selecting only keys (to count), and its cap."""
-
-    rows: sa.Select[Any]
-    ids: sa.Select[Any]
-    cap: int
-    #: ``ids`` in the order of ``rows``, for deep pages.
-    keys: sa.Select[Any] | None = None
-
-
 def user_lists(models: Models, viewer: Any, user: Any) -> dict[str, ListQuery]:
     """The user page's lists: ``user``'s tickets, followed tickets and replies."""
     ticket, reply, follow = models.Ticket, models.Reply, models.Follow
-    order = _order(models, "updated")
-
-    mine = ticket_conditions(
-        models, viewer, TicketFilter(status="all", author_id=models.user_id(user))
-    )
-    mine_ids = sa.select(ticket.id).where(*mine)
+    readable = policy.readable_tickets(models, viewer)
 
     followed = sa.select(follow.ticket_id).where(follow.user_id == models.user_id(user))
-    following = [ticket.id.in_(followed), policy.readable_tickets(models, viewer)]
+    following = [ticket.id.in_(followed), readable]
 
-    readable = policy.readable_tickets(models, viewer)
     written = reply.author_id == models.user_id(user)
     reply_ids = sa.select(reply.id).where(written)
     if not policy.reads_every_ticket(viewer):
         reply_ids = reply_ids.join(ticket, ticket.id == reply.ticket_id).where(readable)
     return {
-        "tickets": ListQuery(
-            rows=_ticket_rows(models).where(*mine).order_by(*order),
-            ids=mine_ids,
-            cap=PERSONAL_COUNT_CAP,
-            keys=mine_ids.order_by(*order),
+        "tickets": ticket_list(
+            models, viewer, TicketFilter(status="all", author_id=models.user_id(user))
         ),
         "following": ListQuery(
-            rows=_ticket_rows(models).where(*following).order_by(*order),
+            rows=_ticket_rows(models).where(*following).order_by(*_order(models, "updated")),
             ids=followed_ids(models, viewer, user),
             cap=PERSONAL_COUNT_CAP,
         ),

@@ -78,8 +78,10 @@ DEFAULTS: dict[str, Any] = {
 
 DELIVERY_MODES = ("after_request", "worker", "hook")
 
-#: Seconds; a shorter lease would run out before a batch could be sent (delivery.LEASE_MARGIN).
-MIN_DELIVERY_LEASE = 10
+#: A deliverer stops sending a claimed batch when less than this many seconds of the lease
+#: are left, so a lease must be longer: a shorter one would run out before anything was sent.
+LEASE_MARGIN = 5
+MIN_DELIVERY_LEASE = 2 * LEASE_MARGIN
 
 #: Options that are a number of seconds (or a count) greater than zero.
 POSITIVE_NUMBERS = (
@@ -177,8 +179,9 @@ def validate_delivery(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"{key(name)} must be a number of seconds greater than 0.")
     if config[key("delivery_lease")] < MIN_DELIVERY_LEASE:
         raise ConfigError(
-            f"FLASKET_DELIVERY_LEASE must be at least {MIN_DELIVERY_LEASE} seconds: a deliverer"
-            " stops sending its batch when less than 5 seconds of the lease are left."
+            f"FLASKET_DELIVERY_LEASE must be at least {MIN_DELIVERY_LEASE} seconds: a"
+            f" deliverer stops sending its batch when less than {LEASE_MARGIN} seconds of the"
+            " lease are left."
         )
     if (
         not _is_number(config[key("delivery_retry_base")])

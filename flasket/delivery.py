@@ -38,14 +38,12 @@ from flask_mail import Connection, Message
 from sqlalchemy.pool import StaticPool
 
 from . import notify
-from .config import config_value
+from .config import LEASE_MARGIN, config_value
 from .extension import current_flasket
 from .models import FAILED, PENDING, SENT, utcnow
 
 log = logging.getLogger("flasket.notify")
 
-#: Stop sending a claimed batch when less than this many seconds of the lease are left.
-LEASE_MARGIN = 5.0
 
 WORKER_NAME = f"{socket.gethostname()[:40]}:{os.getpid()}"
 

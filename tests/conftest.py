@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import importlib
 import re
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -21,6 +25,30 @@ from tests.databases import fresh_database, selected_backends, unreachable
 from tests.hostapp import User, create_app, db
 
 CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_DIR = ROOT / "examples" / "microblog_app"
+FLASKET_TABLES = (
+    "flasket_ticket",
+    "flasket_reply",
+    "flasket_follow",
+    "flasket_ticket_category",
+    "flasket_outbox_event",
+    "flasket_outbox",
+)
+
+
+@pytest.fixture(scope="module")
+def microblog() -> ModuleType:
+    """The demo's package, imported from examples/ (which is not on sys.path)."""
+    loaded = sys.modules.get("microblog")
+    if loaded is None:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.syspath_prepend(str(EXAMPLE_DIR))
+            loaded = importlib.import_module("microblog")
+    assert Path(loaded.__file__ or "").parent == EXAMPLE_DIR / "microblog", (
+        f"another module called 'microblog' was imported: {loaded.__file__}"
+    )
+    return loaded
 
 
 @dataclass

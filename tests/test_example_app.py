@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import functools
-import importlib
 import re
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -20,24 +17,9 @@ from werkzeug.security import generate_password_hash
 
 from flasket import delivery
 
-EXAMPLE_DIR = Path(__file__).resolve().parents[1] / "examples" / "microblog_app"
 CSRF_TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 DEMO_PASSWORD = "demo"
 SEEDED_TITLES = ("Password reset e-mail never arrives", "Dark mode for the desktop app?")
-
-
-@pytest.fixture(scope="module")
-def microblog() -> ModuleType:
-    """The demo's package, imported from examples/ (which is not on sys.path)."""
-    loaded = sys.modules.get("microblog")
-    if loaded is None:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.syspath_prepend(str(EXAMPLE_DIR))
-            loaded = importlib.import_module("microblog")
-    assert Path(loaded.__file__ or "").parent == EXAMPLE_DIR / "microblog", (
-        f"another module called 'microblog' was imported: {loaded.__file__}"
-    )
-    return loaded
 
 
 @pytest.fixture

@@ -13,19 +13,12 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flasket import Flasket, init_flasket
-from tests import hostapp
+from tests import conftest, hostapp
 from tests.conftest import CSRF_FIELD, Client, Inbox, OwnApps, ext_models, rows
 from tests.databases import fresh_database
 from tests.test_user_keys import make_host
 
-FLASKET_TABLES = {
-    "flasket_ticket",
-    "flasket_reply",
-    "flasket_follow",
-    "flasket_ticket_category",
-    "flasket_outbox_event",
-    "flasket_outbox",
-}
+FLASKET_TABLES = set(conftest.FLASKET_TABLES)
 
 
 def declare_user(db: SQLAlchemy) -> type[Any]:

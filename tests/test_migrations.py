@@ -8,10 +8,8 @@ own snippet is what the new host below runs, so the README cannot drift from it.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -28,17 +26,8 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.dialects import mysql
 
 from tests import hostapp
+from tests.conftest import FLASKET_TABLES, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE_DIR = ROOT / "examples" / "microblog_app"
-FLASKET_TABLES = (
-    "flasket_ticket",
-    "flasket_reply",
-    "flasket_follow",
-    "flasket_ticket_category",
-    "flasket_outbox_event",
-    "flasket_outbox",
-)
 FULL_TEXT_INDEX = {
     "postgresql": "ix_flasket_ticket_search",
     "mariadb": "ix_flasket_ticket_fulltext",
@@ -79,18 +68,6 @@ def logging_untouched() -> Iterator[None]:
         else:
             found.handlers.clear()
             found.setLevel(logging.NOTSET)
-
-
-@pytest.fixture(scope="module")
-def microblog() -> ModuleType:
-    """The demo's package, imported from examples/ (which is not on sys.path)."""
-    loaded = sys.modules.get("microblog")
-    if loaded is None:
-        with pytest.MonkeyPatch.context() as patch:
-            patch.syspath_prepend(str(EXAMPLE_DIR))
-            loaded = importlib.import_module("microblog")
-    assert Path(loaded.__file__ or "").parent == EXAMPLE_DIR / "microblog"
-    return loaded
 
 
 def dialect_name(app: Flask, db: SQLAlchemy) -> str:

@@ -30,11 +30,9 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from flasket import delivery, notify
 from flasket.config import ConfigError
 from flasket.unfollow import SALT
-from tests.conftest import Client, Inbox, counting_queries, ext_models, rows
+from tests.conftest import ROOT, Client, Inbox, counting_queries, ext_models, rows
 from tests.databases import fresh_database
 from tests.hostapp import User, create_app, db
-
-ROOT = Path(__file__).resolve().parents[1]
 
 STAFF = ["helpdesk@example.test"]
 CLOSED_PORT = 1

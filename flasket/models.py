@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from .config import TITLE_MAX_LENGTH
 
@@ -121,6 +121,7 @@ class TicketBase:
         author: Mapped[Any]
         closed_by: Mapped[Any]
         categories: Mapped[list[TicketCategoryBase]]
+        listed_categories: Mapped[dict[str, str] | None]
 
         def __init__(self, **kwargs: Any) -> None: ...
 
@@ -129,6 +130,14 @@ class TicketBase:
         return self.status == OPEN
 
     def category_values(self) -> dict[str, str]:
+        """The ticket's category values by category name, in name order.
+
+        Lists load them within the ticket's own row (``listed_categories``); a ticket loaded
+        any other way reads its ``categories``.
+        """
+        listed = self.listed_categories
+        if listed is not None:
+            return dict(sorted(listed.items()))
         return {c.name: c.value for c in self.categories}
 
     def __repr__(self) -> str:
@@ -411,6 +420,8 @@ def _declare(db: SQLAlchemy, user_model: type[Any]) -> Models:
             cascade="all, delete-orphan",
             passive_deletes=True,
         )
+        #: ``{name: value}`` of every category, when a list's query loads it with the row.
+        listed_categories: Mapped[dict[str, str] | None] = query_expression()
 
     class FlasketReply(ReplyBase, base):  # type: ignore[misc]
         __table_args__ = (

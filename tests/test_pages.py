@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from flasket import search
+from flasket import queries, search
 from tests.conftest import Client, ext_models, rows
 from tests.hostapp import User, db
 
@@ -577,6 +577,41 @@ def test_all_combines_category_filters(app: Flask, alice: Client) -> None:
     seed_ticket(app, "bob", "urgent only", categories={"urgency": "High", "topic": "Question"})
     seed_ticket(app, "bob", "topic only", categories={"urgency": "Low", "topic": "Account"})
     assert listed(text(alice.get("/ticket/all?urgency=High&topic=Account"))) == [wanted]
+
+
+def row_tags(page: str, ticket_id: int) -> list[str] | None:
+    """The category values a ticket table shows for a ticket, or None without a tag list."""
+    start = page.index(f'class="flasket-ticket-link" href="/ticket/{ticket_id}"')
+    cell = page[start : page.index("</td>", start)]
+    if 'class="flasket-tags"' not in cell:
+        return None
+    return re.findall(r"<li>([^<]*)</li>", cell)
+
+
+@pytest.mark.parametrize("aggregate", ["json", "no json"])
+def test_lists_show_each_tickets_category_values_in_name_order(
+    app: Flask, alice: Client, aggregate: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if aggregate == "no json":
+        # A database without a JSON aggregate: lists load the category rows instead.
+        monkeypatch.setattr(queries, "_JSON_OBJECT_AGGREGATES", {})
+    tagged = seed_ticket(
+        app,
+        "alice",
+        "tagged",
+        categories={"urgency": "High", "topic": "Bug report", "application": "API"},
+        updated=hours_ago(1),
+    )
+    partly = seed_ticket(app, "alice", "partly", categories={"topic": "Account"})
+    untagged = seed_ticket(app, "alice", "untagged", categories={})
+    expected = {tagged: ["API", "Bug report", "High"], partly: ["Account"], untagged: None}
+
+    for url in ("/ticket/all", "/ticket/", "/ticket/user/alice", "/ticket/all?q=tagged"):
+        page = text(alice.get(url))
+        for ticket_id, tags in expected.items():
+            if url.endswith("q=tagged") and ticket_id != tagged:
+                continue
+            assert row_tags(page, ticket_id) == tags, (url, ticket_id)
 
 
 def test_all_filters_by_author_name(app: Flask, alice: Client) -> None:

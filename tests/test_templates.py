@@ -149,6 +149,28 @@ class TestHostLayout:
         assert "HOST-NAV-MARKER" in page
         assert 'class="flasket-filters"' in text(alice.get("/ticket/all"))
 
+    def test_a_host_list_template_may_show_what_flasket_lists_leave_out(
+        self, app: Flask, alice: Client, host_templates: Path
+    ) -> None:
+        # Flasket's lists load neither the description nor category objects; a host page
+        # that shows them still gets the right values (one more query per row).
+        write_template(
+            host_templates,
+            "flasket/all.html",
+            '{% extends "flasket/layout.html" %}'
+            "{% block flasket_content %}{% for ticket in tickets.items %}"
+            '<p class="host-row">#{{ ticket.id }} {{ ticket.body }}'
+            "{% for category in ticket.categories %} {{ category.name }}={{ category.value }}"
+            "{% endfor %}</p>{% endfor %}{% endblock %}",
+        )
+        first = alice.submit(title="First", body="First description.")
+        second = alice.submit(title="Second", body="Second description.", urgency="Low")
+        rows = re.findall(r'<p class="host-row">([^<]*)</p>', text(alice.get("/ticket/all")))
+        assert rows == [
+            f"#{second} Second description. application=Website topic=Bug report urgency=Low",
+            f"#{first} First description. application=Website topic=Bug report urgency=High",
+        ]
+
     def test_a_host_template_overrides_an_email_text(
         self, app: Flask, alice: Client, bob: Client, inbox: Inbox, host_templates: Path
     ) -> None:

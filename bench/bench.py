@@ -47,6 +47,9 @@ USERS = 1000
 STAFF_ID = USERS + 1
 #: The user the bench logs in as: the busiest author (Zipf), the worst case for author pages.
 NORMAL_USER = "user0001"
+#: A user from the middle of the Zipf curve: their tickets, follows and replies are sparse among
+#: a million, the worst case for lists read in the tickets' own order.
+TYPICAL_USER = "user0500"
 STAFF_USER = "staff"
 BIG_REPLIES = 1000
 BIG_FOLLOWERS = 300
@@ -538,7 +541,15 @@ def probes(plan: Plan) -> list[Probe]:
             f"search {COMMON_WORD}, status=all, sort=created",
             f"/ticket/all?q={COMMON_WORD}&status=all&sort=created",
         ),
-        Probe(f"user page {NORMAL_USER}", f"/ticket/user/{NORMAL_USER}", http=True),
+        Probe(f"user page {NORMAL_USER}: submitted", f"/ticket/user/{NORMAL_USER}", http=True),
+        Probe(f"user page {NORMAL_USER}: following", f"/ticket/user/{NORMAL_USER}?show=following"),
+        Probe(f"user page {NORMAL_USER}: replies", f"/ticket/user/{NORMAL_USER}?show=replies"),
+        Probe(f"user page {TYPICAL_USER}: submitted", f"/ticket/user/{TYPICAL_USER}"),
+        Probe(
+            f"user page {TYPICAL_USER}: following",
+            f"/ticket/user/{TYPICAL_USER}?show=following",
+        ),
+        Probe(f"user page {TYPICAL_USER}: replies", f"/ticket/user/{TYPICAL_USER}?show=replies"),
         Probe(f"ticket page #{plan.sample_ticket}", f"/ticket/{plan.sample_ticket}", http=True),
         Probe("ticket page (staff)", f"/ticket/{plan.sample_ticket}", user=STAFF_USER),
         Probe(f"1,000-reply ticket #{big}, first page", f"/ticket/{big}", http=True),

@@ -302,8 +302,8 @@ def user_lists(models: Models, viewer: Any, user: Any) -> dict[str, ListQuery]:
     ticket, reply, follow = models.Ticket, models.Reply, models.Follow
     readable = policy.readable_tickets(models, viewer)
 
-    followed = sa.select(follow.ticket_id).where(follow.user_id == models.user_id(user))
-    following = [ticket.id.in_(followed), readable]
+    follows = follow.user_id == models.user_id(user)
+    followed = followed_ids(models, viewer, user)
 
     written = reply.author_id == models.user_id(user)
     reply_ids = sa.select(reply.id).where(written)
@@ -313,10 +313,17 @@ def user_lists(models: Models, viewer: Any, user: Any) -> dict[str, ListQuery]:
         "tickets": ticket_list(
             models, viewer, TicketFilter(status="all", author_id=models.user_id(user))
         ),
+        # Newest followed ticket first, straight down the follow index. In order of last
+        # update, a person who follows a few thousand of a million tickets made each page
+        # walk tens of thousands of tickets to find 25 of theirs.
         "following": ListQuery(
-            rows=_ticket_rows(models).where(*following).order_by(*_order(models, "updated")),
-            ids=followed_ids(models, viewer, user),
+            rows=_ticket_rows(models)
+            .join(follow, follow.ticket_id == ticket.id)
+            .where(follows, readable)
+            .order_by(follow.ticket_id.desc()),
+            ids=followed,
             cap=PERSONAL_COUNT_CAP,
+            keys=followed.order_by(follow.ticket_id.desc()),
         ),
         "replies": ListQuery(
             rows=sa.select(reply)

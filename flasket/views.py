@@ -346,7 +346,13 @@ def all_tickets() -> ResponseReturnValue:
     )
 
 
-USER_SECTIONS = ("tickets", "following", "replies")
+#: The lists of a user's page, one shown at a time (``?show=``): each one's tab label, what a
+#: page past its end is called, and its order.
+USER_LISTS = {
+    "tickets": ("Submitted", "submitted tickets", "recently updated first"),
+    "following": ("Following", "followed tickets", "newest first"),
+    "replies": ("Replies", "replies", "newest first"),
+}
 
 
 @bp.route("/user/<path:name>")
@@ -355,19 +361,26 @@ def user(name: str) -> ResponseReturnValue:
     person = queries.user_by_name(session, models, name)
     if person is None:
         abort(404, f"There is no user called “{name}”.")
+    shown = params.choice_arg("show", USER_LISTS, default="tickets")
     per_page = params.per_page_arg(config_value("per_page"))
-    numbers = {section: params.page_arg(f"{section}_page") for section in USER_SECTIONS}
+    number = params.page_arg()
     lists = queries.user_lists(models, current_user, person)
     counts = queries.count_lists(session, lists)
-    pages: dict[str, Page[Any]] = {}
-    for section, number in numbers.items():
-        try:
-            pages[section] = queries.list_page(
-                session, lists[section], number, per_page, counted=counts[section]
-            )
-        except PageNotFound:
-            abort(404, f"There is no page {number} of {name}'s {section}.")
-    return render_template("flasket/user.html", person=person, **pages)
+    try:
+        page = queries.list_page(session, lists[shown], number, per_page, counted=counts[shown])
+    except PageNotFound:
+        abort(404, f"There is no page {number} of {name}'s {USER_LISTS[shown][1]}.")
+    _, noun, order = USER_LISTS[shown]
+    return render_template(
+        "flasket/user.html",
+        person=person,
+        shown=shown,
+        tabs={key: label for key, (label, _, _) in USER_LISTS.items()},
+        shown_noun=noun,
+        order=order,
+        counts=counts,
+        page=page,
+    )
 
 
 def user_name(user: Any) -> str:

@@ -302,9 +302,7 @@ BAD_NUMBERS = ["-1", "0", "abc", "1.5", str(10**12), "\uff11", "0x10", "1e3", "+
     ("url", "arg"),
     [
         ("/ticket/all", "page"),
-        ("/ticket/user/alice", "tickets_page"),
-        ("/ticket/user/alice", "following_page"),
-        ("/ticket/user/alice", "replies_page"),
+        ("/ticket/user/alice", "page"),
         ("/ticket/{id}", "page"),
     ],
 )
@@ -322,9 +320,12 @@ def test_a_bad_page_number_is_400_with_a_message(
     [
         ("/ticket/all?page=2", "There is no page 2 of this list."),
         ("/ticket/all?page=1000000", "There is no page 1000000 of this list."),
-        ("/ticket/user/alice?tickets_page=2", "There is no page 2 of alice's tickets."),
-        ("/ticket/user/alice?following_page=2", "There is no page 2 of alice's following."),
-        ("/ticket/user/bob?replies_page=2", "There is no page 2 of bob's replies."),
+        ("/ticket/user/alice?page=2", "There is no page 2 of alice's submitted tickets."),
+        (
+            "/ticket/user/alice?show=following&page=2",
+            "There is no page 2 of alice's followed tickets.",
+        ),
+        ("/ticket/user/bob?show=replies&page=2", "There is no page 2 of bob's replies."),
         ("/ticket/{id}?page=2", "Ticket #{id} has no page 2 of replies."),
     ],
 )
@@ -372,6 +373,38 @@ def test_a_bad_list_filter_is_400_with_a_message(
     alice: Client, ticket_id: int, arg: str, value: str, message: str
 ) -> None:
     response = alice.get("/ticket/all", query_string={arg: value})
+
+    assert response.status_code == 400
+    assert message in text(response)
+
+
+@pytest.mark.parametrize("show", ["tickets", "following", "replies"])
+@pytest.mark.parametrize("value", ["0", "abc", str(10**12)])
+def test_a_bad_page_number_on_each_user_tab_is_400(
+    alice: Client, ticket_id: int, show: str, value: str
+) -> None:
+    response = alice.get("/ticket/user/alice", query_string={"show": show, "page": value})
+
+    assert response.status_code == 400
+    assert f"“page” {PAGE_MESSAGE}" in text(response)
+
+
+SHOW_MESSAGE = "“show” must be one of: tickets, following, replies."
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("followers", SHOW_MESSAGE),
+        ("Replies", SHOW_MESSAGE),
+        ("x" * 300, SHOW_MESSAGE),
+        ("tickets\x00", NUL_MESSAGE),
+    ],
+)
+def test_an_unknown_user_tab_is_400_with_a_message(
+    alice: Client, ticket_id: int, value: str, message: str
+) -> None:
+    response = alice.get("/ticket/user/alice", query_string={"show": value})
 
     assert response.status_code == 400
     assert message in text(response)
@@ -512,7 +545,7 @@ QUERY_TARGETS = {
         "/ticket/all",
         ["q", "status", "sort", "author", "page", "per_page", "urgency", "application", "topic"],
     ),
-    "user": ("/ticket/user/alice", ["tickets_page", "following_page", "replies_page", "per_page"]),
+    "user": ("/ticket/user/alice", ["show", "page", "per_page"]),
 }
 NEVER_500 = {200, 303, 400, 404, 405, 409, 413}
 

@@ -73,5 +73,8 @@ def test_counts_stop_at_their_caps_and_the_list_still_pages_on(
     assert "<strong>3+</strong> of mine open" in overview
     assert "<strong>3+</strong> followed" in overview
 
-    page = alice.get("/ticket/user/alice?per_page=2").get_data(as_text=True)
-    assert page.count("1\N{EN DASH}2 of more than 3 tickets") == 2  # their own, and followed
+    for tab in ("tickets", "following"):
+        page = alice.get(f"/ticket/user/alice?show={tab}&per_page=2").get_data(as_text=True)
+        assert "1\N{EN DASH}2 of more than 3 tickets" in page, tab
+        assert page.count('<span class="flasket-tab-count">3+</span>') == 2, tab
+        assert len(listed(alice, f"/ticket/user/alice?show={tab}&per_page=2&page=2")) == 2

@@ -53,7 +53,8 @@ PAGES = {
     "all": ("/ticket/all?status=all", [ESCAPED_TITLE]),
     "ticket": ("/ticket/{id}", [ESCAPED_TITLE, ESCAPED_BODY, ESCAPED_REPLY]),
     "author's page": ("/ticket/user/alice", [ESCAPED_TITLE]),
-    "replier's page": ("/ticket/user/bob", [ESCAPED_TITLE, ESCAPED_REPLY]),
+    "replier's follows": ("/ticket/user/bob?show=following", [ESCAPED_TITLE]),
+    "replier's replies": ("/ticket/user/bob?show=replies", [ESCAPED_TITLE, ESCAPED_REPLY]),
     "search for the title": (f"/ticket/all?status=all&q={quote(TITLE)}", [ESCAPED_TITLE]),
     "search for the body": ("/ticket/all?status=all&q=onerror", [ESCAPED_TITLE]),
 }
@@ -178,7 +179,12 @@ def test_a_hostile_user_name_is_escaped_on_pages_and_in_mail(
     assert_no_raw_tags(told.part("html"))
     assert escape(name) in told.part("html")
 
-    for url in ("/ticket/", "/ticket/all", f"/ticket/{ticket_id}", "/ticket/user/bob"):
+    for url in (
+        "/ticket/",
+        "/ticket/all",
+        f"/ticket/{ticket_id}",
+        "/ticket/user/bob?show=following",
+    ):
         markup = page(bob, url)
         assert_no_raw_tags(markup)
         assert escape(name) in markup

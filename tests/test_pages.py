@@ -830,7 +830,21 @@ def test_all_result_count_says_when_nothing_matches(app: Flask, alice: Client) -
 # --- /user/<name> -----------------------------------------------------------
 
 
-def test_user_page_shows_their_tickets_follows_and_replies(
+TAB = re.compile(
+    r'<li><a href="([^"]+)"( aria-current="page")?>(\w+) '
+    r'<span class="flasket-tab-count">([\d,+]+)</span></a></li>'
+)
+
+
+def tabs(page: str) -> list[tuple[str, str, bool, str]]:
+    """A user page's tabs: (label, link, current, count shown)."""
+    return [
+        (label, html.unescape(href), bool(current), count)
+        for href, current, label, count in TAB.findall(page)
+    ]
+
+
+def test_user_page_shows_their_tickets_follows_and_replies_one_tab_at_a_time(
     app: Flask, alice: Client, bob: Client
 ) -> None:
     bobs_ticket = seed_ticket(app, "bob", "Bob's own", updated=hours_ago(1))
@@ -840,14 +854,39 @@ def test_user_page_shows_their_tickets_follows_and_replies(
     )
     seed_ticket(app, "carol", "Nothing to do with bob")
 
-    page = text(alice.get("/ticket/user/bob"))
-    assert listed(section(page, "tickets")) == [bobs_ticket]
-    assert listed(section(page, "following")) == [bobs_ticket, followed]
-    replies = section(page, "replies")
+    submitted = text(alice.get("/ticket/user/bob"))
+    assert listed(section(submitted, "tickets")) == [bobs_ticket]
+    assert tabs(submitted) == [
+        ("Submitted", "/ticket/user/bob", True, "1"),
+        ("Following", "/ticket/user/bob?show=following", False, "2"),
+        ("Replies", "/ticket/user/bob?show=replies", False, "1"),
+    ]
+    assert "<title>bob · Submitted" in submitted
+    assert "Bob says hi" not in submitted
+    assert text(alice.get("/ticket/user/bob?show=tickets")) == submitted
+
+    following = text(alice.get("/ticket/user/bob?show=following"))
+    # Newest followed ticket first.
+    assert listed(section(following, "following")) == [followed, bobs_ticket]
+    assert "1\N{EN DASH}2 of 2 tickets, newest first" in following
+    assert "1\N{EN DASH}1 of 1 tickets, recently updated first" in submitted
+    assert [current for _, _, current, _ in tabs(following)] == [False, True, False]
+
+    replies_tab = text(alice.get("/ticket/user/bob?show=replies"))
+    replies = section(replies_tab, "replies")
     (reply,) = rows(app, ext_models(app).Reply, ticket_id=replied)
     assert f'href="/ticket/{replied}#reply-{reply.id}"' in replies
     assert "Bob says hi" in replies
     assert "Carol&#39;s, replied by bob" in replies
+    assert listed(replies_tab) == []
+
+
+def test_user_page_tabs_say_when_a_list_is_empty(app: Flask, alice: Client) -> None:
+    page = text(alice.get("/ticket/user/carol"))
+    assert [count for _, _, _, count in tabs(page)] == ["0", "0", "0"]
+    assert "No tickets submitted." in page
+    assert "Not following any ticket." in text(alice.get("/ticket/user/carol?show=following"))
+    assert "No replies." in text(alice.get("/ticket/user/carol?show=replies"))
 
 
 def test_user_page_of_an_unknown_name_is_a_404(app: Flask, alice: Client) -> None:
@@ -856,14 +895,15 @@ def test_user_page_of_an_unknown_name_is_a_404(app: Flask, alice: Client) -> Non
     assert "There is no user called “nobody”." in text(response)
 
 
-def test_user_page_sections_paginate_independently(app: Flask, alice: Client) -> None:
+def test_user_page_tabs_paginate_and_keep_the_page_size(app: Flask, alice: Client) -> None:
     own = [
         seed_ticket(app, "bob", f"own {n}", updated=hours_ago(n), followers=[]) for n in range(5)
     ]
+    # Followed tickets list newest first, whatever their last update.
     follows = [
-        seed_ticket(app, "carol", f"followed {n}", updated=hours_ago(10 + n), followers=["bob"])
+        seed_ticket(app, "carol", f"followed {n}", updated=hours_ago(10 - n), followers=["bob"])
         for n in range(3)
-    ]
+    ][::-1]
     target = seed_ticket(
         app,
         "carol",
@@ -881,32 +921,48 @@ def test_user_page_sections_paginate_independently(app: Flask, alice: Client) ->
 
     first = text(alice.get("/ticket/user/bob?per_page=2"))
     assert listed(section(first, "tickets")) == own[:2]
-    assert listed(section(first, "following")) == follows[:2]
-    assert replies_listed(section(first, "replies")) == reply_ids_newest_first[:2]
-    assert shown(1, 2, 5) in section(first, "tickets")
-    assert shown(1, 2, 3) in section(first, "following")
-    assert shown(1, 2, 4, "replies") in section(first, "replies")
+    assert shown(1, 2, 5) in first
+    assert pager_link(first, "next") == ("/ticket/user/bob", {"per_page": ["2"], "page": ["2"]})
+    assert [(label, link) for label, link, _, _ in tabs(first)] == [
+        ("Submitted", "/ticket/user/bob?per_page=2"),
+        ("Following", "/ticket/user/bob?show=following&per_page=2"),
+        ("Replies", "/ticket/user/bob?show=replies&per_page=2"),
+    ]
+    last = text(alice.get("/ticket/user/bob?per_page=2&page=3"))
+    assert listed(section(last, "tickets")) == own[4:]
+    assert pager_link(last, "prev") == ("/ticket/user/bob", {"per_page": ["2"], "page": ["2"]})
+    # A tab opens at its first page, whatever page another tab was on.
+    assert [link for _, link, _, _ in tabs(last)][
+        1
+    ] == "/ticket/user/bob?show=following&per_page=2"
 
-    path, args = pager_link(section(first, "tickets"), "next")
-    assert (path, args) == ("/ticket/user/bob", {"per_page": ["2"], "tickets_page": ["2"]})
+    following = text(alice.get("/ticket/user/bob?show=following&per_page=2&page=2"))
+    assert listed(section(following, "following")) == follows[2:]
+    assert shown(3, 3, 3) in following
+    assert pager_link(following, "prev") == (
+        "/ticket/user/bob",
+        {"show": ["following"], "per_page": ["2"]},
+    )
 
-    mixed = text(alice.get("/ticket/user/bob?per_page=2&tickets_page=3&following_page=2"))
-    assert listed(section(mixed, "tickets")) == own[4:]
-    assert listed(section(mixed, "following")) == follows[2:]
-    assert replies_listed(section(mixed, "replies")) == reply_ids_newest_first[:2]
-    path, args = pager_link(section(mixed, "replies"), "next")
-    assert args == {
-        "per_page": ["2"],
-        "tickets_page": ["3"],
-        "following_page": ["2"],
-        "replies_page": ["2"],
-    }
+    replies = text(alice.get("/ticket/user/bob?show=replies&per_page=3"))
+    assert replies_listed(section(replies, "replies")) == reply_ids_newest_first[:3]
+    assert shown(1, 3, 4, "replies") in replies
+    assert pager_link(replies, "next") == (
+        "/ticket/user/bob",
+        {"show": ["replies"], "per_page": ["3"], "page": ["2"]},
+    )
+    second = text(alice.get("/ticket/user/bob?show=replies&per_page=3&page=2"))
+    assert replies_listed(section(second, "replies")) == reply_ids_newest_first[3:]
 
-    last = text(alice.get("/ticket/user/bob?per_page=2&replies_page=2"))
-    assert replies_listed(section(last, "replies")) == reply_ids_newest_first[2:]
-    assert listed(section(last, "tickets")) == own[:2]
+    response = alice.get("/ticket/user/bob?show=following&per_page=2&page=3")
+    assert response.status_code == 404
+    assert "There is no page 3 of bob's followed tickets." in html.unescape(text(response))
 
-    assert alice.get("/ticket/user/bob?per_page=2&following_page=3").status_code == 404
+
+def test_the_overview_links_each_count_to_its_list(app: Flask, alice: Client) -> None:
+    page = text(alice.get("/ticket/"))
+    assert 'href="/ticket/user/alice?show=following"><strong>' in page
+    assert 'href="/ticket/user/alice">All my tickets' in page
 
 
 # --- dates and statuses -----------------------------------------------------

@@ -233,6 +233,8 @@ def test_under_own_visibility_another_users_ticket_is_left_out_of_every_list(
         "all by alice": bob.get("/ticket/all?status=all&author=alice"),
         "search": bob.get("/ticket/all?status=all&q=secret"),
         "alice's page": bob.get("/ticket/user/alice"),
+        "alice's follows": bob.get("/ticket/user/alice?show=following"),
+        "alice's replies": bob.get("/ticket/user/alice?show=replies"),
     }
 
     secrets = ("Alice secret payroll", "Alice second secret", "Alice third", "secret note")
@@ -243,7 +245,11 @@ def test_under_own_visibility_another_users_ticket_is_left_out_of_every_list(
     assert re.search(r"<strong>1</strong> open", pages["index"].get_data(as_text=True))
     assert "No tickets match these filters." in text(pages["search"])
     assert "No tickets submitted." in text(pages["alice's page"])
-    assert "No replies." in text(pages["alice's page"])
+    assert "Not following any ticket." in text(pages["alice's follows"])
+    assert "No replies." in text(pages["alice's replies"])
+    # The tabs count only what bob may read, too.
+    assert '<span class="flasket-tab-count">0</span>' in text(pages["alice's page"])
+    assert 'flasket-tab-count">1' not in text(pages["alice's page"])
 
 
 @visibility("own")

@@ -34,7 +34,11 @@ PAGES = [
     "/ticket/all?q=PRINTER",
     "/ticket/all?status=all&q=printer&application=Website&author=alice&sort=created",
     "/ticket/user/alice",
-    "/ticket/user/alice?per_page=2&tickets_page=2&following_page=2&replies_page=2",
+    "/ticket/user/alice?per_page=2&page=2",
+    "/ticket/user/alice?show=following",
+    "/ticket/user/alice?show=following&per_page=2&page=2",
+    "/ticket/user/alice?show=replies",
+    "/ticket/user/alice?show=replies&per_page=2&page=2",
     "/ticket/{ticket}",
     "/ticket/{ticket}?page=1",
 ]

@@ -294,10 +294,10 @@ def test_ticket_flow_over_http_stores_the_host_user_keys(host: Host, inbox: Inbo
     assert re.search(r'<a href="/ticket/user/bob">bob</a>[^<]* replied', page)
     assert "Same here." in page
     assert "Followers (3)" in page
-    bobs_page = carol.get("/ticket/user/bob")
+    bobs_page = carol.get("/ticket/user/bob?show=replies")
     assert bobs_page.status_code == 200
     assert "Same here." in bobs_page.get_data(as_text=True)
-    followed = carol.get("/ticket/user/carol").get_data(as_text=True)
+    followed = carol.get("/ticket/user/carol?show=following").get_data(as_text=True)
     assert "Cannot log in" in followed
 
     assert [m.subject for m in inbox.to(STAFF)] == [f"[Ticket #{ticket_id}] Cannot log in"]

@@ -102,6 +102,18 @@ def test_a_new_user_registers_files_finds_discusses_follows_closes_and_reopens_a
     assert status_of(page) == "● Open"
     expect(page.get_by_label("Your reply")).to_be_visible()
 
+    page.get_by_role("navigation", name="Tickets").get_by_role("link", name="My tickets").click()
+    tabs = page.get_by_role("navigation", name="dana\N{RIGHT SINGLE QUOTATION MARK}s lists")
+    expect(tabs.locator("[aria-current=page]")).to_have_text("Submitted 1")
+    expect(page.get_by_role("row").filter(has_text=title)).to_be_visible()
+    tabs.get_by_role("link", name="Replies").click()
+    expect(tabs.locator("[aria-current=page]")).to_have_text("Replies 1")
+    expect(page.locator(".flasket-reply-list")).to_contain_text("Also on the mobile site.")
+    tabs.get_by_role("link", name="Following").click()
+    expect(tabs.locator("[aria-current=page]")).to_have_text("Following 1")
+    page.get_by_role("link", name=f"#{number} {title}").click()
+    assert page.url.endswith(f"/ticket/{number}")
+
 
 def test_another_user_gets_no_close_button_and_a_forged_close_answers_403(
     visitor: Visitor, demo: LiveDemo

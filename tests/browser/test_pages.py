@@ -69,6 +69,8 @@ SCREENS = {
     "all-no-match": Screen("alice", "/ticket/all?status=closed&q=zebra"),
     "all-unknown-author": Screen("alice", "/ticket/all?status=all&author=nobody"),
     "user": Screen("alice", "/ticket/user/alice"),
+    "user-following": Screen("alice", "/ticket/user/alice?show=following"),
+    "user-replies": Screen("alice", "/ticket/user/alice?show=replies"),
     "user-admin": Screen("admin", "/ticket/user/bob"),
     "error-403": Screen("bob", "/ticket/{open}", forge_close, status=403),
     "error-404": Screen("alice", "/ticket/999999", status=404),

@@ -33,6 +33,26 @@ def test_a_deep_page_lists_the_same_tickets_as_a_plain_offset(
     assert len(every) == len(set(every)) == 7
 
 
+@pytest.mark.parametrize("tab", ["tickets", "following"])
+def test_a_deep_page_of_a_user_tab_lists_the_same_tickets_as_a_plain_offset(
+    app: Flask, alice: Client, bob: Client, monkeypatch: pytest.MonkeyPatch, tab: str
+) -> None:
+    for n in range(7):
+        ticket_id = bob.submit(title=f"Printer number {n}")
+        if n % 3:
+            assert alice.post(f"/ticket/{ticket_id}/follow").status_code == 303
+        alice.submit(title=f"Scanner number {n}")
+    pages = 4 if tab == "tickets" else 6
+    urls = [f"/ticket/user/alice?show={tab}&per_page=2&page={p}" for p in range(1, pages + 1)]
+    plain = [listed(alice, url) for url in urls]
+    monkeypatch.setattr(pagination, "DEFERRED_JOIN_OFFSET", 0)
+    assert [listed(alice, url) for url in urls] == plain
+    every = [ticket for page in plain for ticket in page]
+    assert len(every) == len(set(every)) == (7 if tab == "tickets" else 11)
+    if tab == "following":
+        assert every == sorted(every, reverse=True)
+
+
 def test_search_results_say_more_follow_instead_of_counting_them(
     app: Flask, alice: Client
 ) -> None:

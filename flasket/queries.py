@@ -61,10 +61,11 @@ _JSON_OBJECT_AGGREGATES = {
 def _ticket_rows(models: Models) -> sa.Select[Any]:
     """Tickets for a list: with author and categories, without the description.
 
-    The categories come as one JSON column of the ticket's row (``listed_categories``, read
-    through ``category_values()``): a list takes no second statement and builds no object per
-    category. Flasket's lists don't show the description; a host template that does still
-    works, one query per row, as does one that reads ``ticket.categories``.
+    On PostgreSQL and MariaDB/MySQL the categories come as one JSON column of the ticket's row
+    (``listed_categories``, read through ``category_values()``): a list takes no second
+    statement and builds no object per category. Flasket's lists don't show the description;
+    a host template that does still works, one query per row, as does one that reads
+    ``ticket.categories``.
     """
     ticket = models.Ticket
     rows = sa.select(ticket).options(defer(ticket.body), joinedload(ticket.author))

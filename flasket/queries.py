@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -59,7 +60,13 @@ _JSON_OBJECT_AGGREGATES = {
 
 
 def _ticket_rows(models: Models) -> sa.Select[Any]:
-    """Tickets for a list: with author and categories, without the description.
+    """Tickets for a list: with author and categories, without the description."""
+    return _list_rows(models, session_dialect())
+
+
+@functools.cache
+def _list_rows(models: Models, dialect: str) -> sa.Select[Any]:
+    """:func:`_ticket_rows`, built once per database: every list page starts from it.
 
     On PostgreSQL and MariaDB/MySQL the categories come as one JSON column of the ticket's row
     (``listed_categories``, read through ``category_values()``): a list takes no second
@@ -69,7 +76,7 @@ def _ticket_rows(models: Models) -> sa.Select[Any]:
     """
     ticket = models.Ticket
     rows = sa.select(ticket).options(defer(ticket.body), joinedload(ticket.author))
-    aggregate = _JSON_OBJECT_AGGREGATES.get(session_dialect())
+    aggregate = _JSON_OBJECT_AGGREGATES.get(dialect)
     if aggregate is None:
         return rows.options(selectinload(ticket.categories))
     category = models.TicketCategory
@@ -299,49 +306,72 @@ def user_by_name(session: Session, models: Models, name: str) -> Any:
     return session.scalars(sa.select(models.user).where(attribute == name)).first()
 
 
-def user_lists(models: Models, viewer: Any, user: Any) -> dict[str, ListQuery]:
-    """The user page's lists: ``user``'s tickets, followed tickets and replies."""
+#: The lists of the user page, one shown at a time.
+USER_LISTS = ("tickets", "following", "replies")
+
+
+def _user_tickets(models: Models, user: Any) -> TicketFilter:
+    return TicketFilter(status="all", author_id=models.user_id(user))
+
+
+def _user_replies(models: Models, user: Any) -> sa.ColumnElement[bool]:
+    written: sa.ColumnElement[bool] = models.Reply.author_id == models.user_id(user)
+    return written
+
+
+def _user_reply_ids(models: Models, viewer: Any, user: Any) -> sa.Select[Any]:
+    """Ids of ``user``'s replies to tickets ``viewer`` may read (no join when all are)."""
+    ticket, reply = models.Ticket, models.Reply
+    ids = sa.select(reply.id).where(_user_replies(models, user))
+    if policy.reads_every_ticket(viewer):
+        return ids
+    return ids.join(ticket, ticket.id == reply.ticket_id).where(
+        policy.readable_tickets(models, viewer)
+    )
+
+
+def user_list_counts(
+    session: Session, models: Models, viewer: Any, user: Any
+) -> dict[str, tuple[int, bool]]:
+    """The bounded count of each of ``user``'s lists (:data:`USER_LISTS`), in one statement."""
+    tickets = ticket_conditions(models, viewer, _user_tickets(models, user))
+    ids = {
+        "tickets": sa.select(models.Ticket.id).where(*tickets),
+        "following": followed_ids(models, viewer, user),
+        "replies": _user_reply_ids(models, viewer, user),
+    }
+    return count_many(session, {name: (ids[name], PERSONAL_COUNT_CAP) for name in USER_LISTS})
+
+
+def user_list(models: Models, viewer: Any, user: Any, name: str) -> ListQuery:
+    """One of ``user``'s lists: their tickets, the tickets they follow, or their replies."""
     ticket, reply, follow = models.Ticket, models.Reply, models.Follow
     readable = policy.readable_tickets(models, viewer)
-
-    follows = follow.user_id == models.user_id(user)
-    followed = followed_ids(models, viewer, user)
-
-    written = reply.author_id == models.user_id(user)
-    reply_ids = sa.select(reply.id).where(written)
-    if not policy.reads_every_ticket(viewer):
-        reply_ids = reply_ids.join(ticket, ticket.id == reply.ticket_id).where(readable)
-    return {
-        "tickets": ticket_list(
-            models, viewer, TicketFilter(status="all", author_id=models.user_id(user))
-        ),
+    if name == "tickets":
+        return ticket_list(models, viewer, _user_tickets(models, user))
+    if name == "following":
         # Newest followed ticket first, straight down the follow index. In order of last
         # update, a person who follows a few thousand of a million tickets made each page
         # walk tens of thousands of tickets to find 25 of theirs.
-        "following": ListQuery(
+        followed = followed_ids(models, viewer, user)
+        return ListQuery(
             rows=_ticket_rows(models)
             .join(follow, follow.ticket_id == ticket.id)
-            .where(follows, readable)
+            .where(follow.user_id == models.user_id(user), readable)
             .order_by(follow.ticket_id.desc()),
             ids=followed,
             cap=PERSONAL_COUNT_CAP,
             keys=followed.order_by(follow.ticket_id.desc()),
-        ),
-        "replies": ListQuery(
-            rows=sa.select(reply)
-            .join(ticket, ticket.id == reply.ticket_id)
-            .where(written, readable)
-            .options(contains_eager(reply.ticket).defer(ticket.body))
-            .order_by(reply.id.desc()),
-            ids=reply_ids,
-            cap=PERSONAL_COUNT_CAP,
-        ),
-    }
-
-
-def count_lists(session: Session, lists: Mapping[str, ListQuery]) -> dict[str, tuple[int, bool]]:
-    """Every list's bounded count in one statement."""
-    return count_many(session, {name: (query.ids, query.cap) for name, query in lists.items()})
+        )
+    return ListQuery(
+        rows=sa.select(reply)
+        .join(ticket, ticket.id == reply.ticket_id)
+        .where(_user_replies(models, user), readable)
+        .options(contains_eager(reply.ticket).defer(ticket.body))
+        .order_by(reply.id.desc()),
+        ids=_user_reply_ids(models, viewer, user),
+        cap=PERSONAL_COUNT_CAP,
+    )
 
 
 def list_page(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import (
     Blueprint,
@@ -346,12 +346,20 @@ def all_tickets() -> ResponseReturnValue:
     )
 
 
-#: The lists of a user's page, one shown at a time (``?show=``): each one's tab label, what a
-#: page past its end is called, and its order.
-USER_LISTS = {
-    "tickets": ("Submitted", "submitted tickets", "recently updated first"),
-    "following": ("Following", "followed tickets", "newest first"),
-    "replies": ("Replies", "replies", "newest first"),
+class UserTab(NamedTuple):
+    """How the user page presents one of its lists."""
+
+    label: str
+    #: What a page past the list's end is called.
+    noun: str
+    order: str
+
+
+#: The user page's tabs, one per list of ``queries.USER_LISTS`` (``?show=``), in that order.
+USER_TABS = {
+    "tickets": UserTab("Submitted", "submitted tickets", "recently updated first"),
+    "following": UserTab("Following", "followed tickets", "newest first"),
+    "replies": UserTab("Replies", "replies", "newest first"),
 }
 
 
@@ -361,25 +369,17 @@ def user(name: str) -> ResponseReturnValue:
     person = queries.user_by_name(session, models, name)
     if person is None:
         abort(404, f"There is no user called “{name}”.")
-    shown = params.choice_arg("show", USER_LISTS, default="tickets")
+    shown = params.choice_arg("show", queries.USER_LISTS, default="tickets")
     per_page = params.per_page_arg(config_value("per_page"))
     number = params.page_arg()
-    lists = queries.user_lists(models, current_user, person)
-    counts = queries.count_lists(session, lists)
+    counts = queries.user_list_counts(session, models, current_user, person)
+    listed = queries.user_list(models, current_user, person, shown)
     try:
-        page = queries.list_page(session, lists[shown], number, per_page, counted=counts[shown])
+        page = queries.list_page(session, listed, number, per_page, counted=counts[shown])
     except PageNotFound:
-        abort(404, f"There is no page {number} of {name}'s {USER_LISTS[shown][1]}.")
-    _, noun, order = USER_LISTS[shown]
+        abort(404, f"There is no page {number} of {name}'s {USER_TABS[shown].noun}.")
     return render_template(
-        "flasket/user.html",
-        person=person,
-        shown=shown,
-        tabs={key: label for key, (label, _, _) in USER_LISTS.items()},
-        shown_noun=noun,
-        order=order,
-        counts=counts,
-        page=page,
+        "flasket/user.html", person=person, shown=shown, tabs=USER_TABS, counts=counts, page=page
     )
 
 

@@ -13,8 +13,8 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from flasket import queries, search
-from tests.conftest import Client, ext_models, rows
+from flasket import queries, search, views
+from tests.conftest import Client, counting_queries, ext_models, rows
 from tests.hostapp import User, db
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -590,11 +590,18 @@ def row_tags(page: str, ticket_id: int) -> list[str] | None:
 
 @pytest.mark.parametrize("aggregate", ["json", "no json"])
 def test_lists_show_each_tickets_category_values_in_name_order(
-    app: Flask, alice: Client, aggregate: str, monkeypatch: pytest.MonkeyPatch
+    app: Flask,
+    alice: Client,
+    aggregate: str,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     if aggregate == "no json":
-        # A database without a JSON aggregate: lists load the category rows instead.
+        # A database without a JSON aggregate: lists load the category rows instead. The list
+        # query is built once per database, so it is built again, and again after the test.
         monkeypatch.setattr(queries, "_JSON_OBJECT_AGGREGATES", {})
+        queries._list_rows.cache_clear()
+        request.addfinalizer(queries._list_rows.cache_clear)
     tagged = seed_ticket(
         app,
         "alice",
@@ -612,6 +619,10 @@ def test_lists_show_each_tickets_category_values_in_name_order(
             if url.endswith("q=tagged") and ticket_id != tagged:
                 continue
             assert row_tags(page, ticket_id) == tags, (url, ticket_id)
+    # Every ticket's categories come with one statement, not one per ticket.
+    with counting_queries(app) as statements:
+        assert alice.get("/ticket/all").status_code == 200
+    assert len([s for s in statements if "flasket_ticket_category" in s]) == 1
 
 
 def test_all_filters_by_author_name(app: Flask, alice: Client) -> None:
@@ -879,6 +890,10 @@ def test_user_page_shows_their_tickets_follows_and_replies_one_tab_at_a_time(
     assert "Bob says hi" in replies
     assert "Carol&#39;s, replied by bob" in replies
     assert listed(replies_tab) == []
+
+
+def test_every_list_of_the_user_page_has_a_tab_in_the_same_order() -> None:
+    assert tuple(views.USER_TABS) == queries.USER_LISTS
 
 
 def test_user_page_tabs_say_when_a_list_is_empty(app: Flask, alice: Client) -> None:

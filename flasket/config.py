@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from email.utils import parseaddr
 from typing import Any
 
+import jinja2
+import jinja2.nodes
+import sqlalchemy as sa
 from flask import Flask, current_app
+
+log = logging.getLogger("flasket")
 
 PREFIX = "FLASKET_"
 
@@ -155,6 +162,11 @@ def validate(config: Mapping[str, Any]) -> None:
     recipients = config[key("staff_recipients")]
     if isinstance(recipients, str) or not isinstance(recipients, Sequence):
         raise ConfigError("FLASKET_STAFF_RECIPIENTS must be a list of e-mail addresses.")
+    for recipient in recipients:
+        if not isinstance(recipient, str) or not is_mail_address(recipient):
+            raise ConfigError(
+                f"FLASKET_STAFF_RECIPIENTS holds {recipient!r}, which is not an e-mail address."
+            )
     parse_categories(config[key("categories")])
     validate_delivery(config)
 
@@ -266,3 +278,210 @@ def config_value(name: str, app: Flask | None = None) -> Any:
 def is_staff_callable(app: Flask | None = None) -> Callable[[Any], bool]:
     func: Callable[[Any], bool] = config_value("is_staff", app)
     return func
+
+
+
+def is_mail_address(text: str) -> bool:
+    """Whether ``text`` is one address, bare or with a name (``Support <help@example.com>``).
+
+    A local part, an ``@`` and a domain, and no line break (which would let a value
+    start a header of its own); the full RFC 5322 grammar is left to the mail server.
+    """
+    if any(c in text for c in "\r\n\x00"):
+        return False
+    _, address = parseaddr(text)
+    local, at, domain = address.rpartition("@")
+    return bool(local and at and domain) and " " not in address
+
+
+def configured_sender(app: Flask | None = None) -> Any:
+    """``FLASKET_MAIL_SENDER``, else Flask-Mail's ``MAIL_DEFAULT_SENDER``, as configured.
+
+    :return: the value as the host gave it (an address string, a ``(name, address)``
+        pair, or anything else :func:`sender_problem` then refuses), or None.
+    """
+    config = (app or current_app).config
+    return config.get(key("mail_sender")) or config.get("MAIL_DEFAULT_SENDER") or None
+
+
+def mail_sender(app: Flask | None = None) -> str | None:
+    """The From of notifications, as one RFC 5322 ``mailbox`` string, or None if unset.
+
+    Read when each message is sent, so mail queued before a configuration change
+    goes out with the sender configured now. A ``(name, address)`` pair becomes
+    ``"name" <address>`` with the name quoted (RFC 5322 section 3.2.4), so a name
+    with a comma or parentheses stays one name; Flask-Mail would join the pair
+    unquoted, and "Acme, Inc." would become two addresses.
+    """
+    sender = configured_sender(app)
+    if isinstance(sender, (tuple, list)) and len(sender) == 2:
+        name, address = sender
+        if not name:
+            return str(address)
+        quoted = str(name).replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{quoted}" <{address}>'
+    return None if sender is None else str(sender)
+
+
+def sender_problem(sender: Any) -> str | None:
+    """Why ``sender`` cannot be a From address, or None when it can."""
+    where = "FLASKET_MAIL_SENDER (or Flask-Mail's MAIL_DEFAULT_SENDER)"
+    example = 'for example "Support <support@example.com>" or ("Support", "support@example.com")'
+    if sender is None:
+        return f"Notifications need a sender: set {where}, {example}."
+    if isinstance(sender, (tuple, list)):
+        if len(sender) != 2 or not all(isinstance(part, str) for part in sender):
+            return f"{where} must be an address or a (name, address) pair, {example}."
+        name, address = sender
+        if any(c in name for c in "\r\n\x00") or not is_mail_address(address):
+            return f"{where} holds {sender!r}, whose address is not an e-mail address."
+        return None
+    if not isinstance(sender, str) or not is_mail_address(sender):
+        return f"{where} holds {sender!r}, which is not an e-mail address; {example}."
+    return None
+
+
+def check_host(app: Flask, user_model: type[Any]) -> None:
+    """Refuse to start on an app that lacks something Flasket needs.
+
+    Checks, for ``init_app``: the user model's name and e-mail attributes
+    (``FLASKET_USER_NAME_ATTR``, ``FLASKET_USER_EMAIL_ATTR``), a usable mail
+    sender, Flask-Mail and Flask-Login initialised on ``app``, a login view (or an
+    ``unauthorized_handler``) and a user loader, and a secret key.
+
+    :param app: the host app, with its extensions initialised.
+    :param user_model: the host's mapped user class.
+    :raises ConfigError: naming every missing piece and how to provide it, one per line.
+    """
+    problems = [*_user_model_problems(app, user_model), *_extension_problems(app)]
+    staff = app.config[key("is_staff")]
+    if staff is default_is_staff and not any(
+        hasattr(user_model, a) for a in ("is_admin", "admin")
+    ):
+        log.warning(
+            "Nobody is staff: %s has no is_admin or admin attribute and FLASKET_IS_STAFF is"
+            " not set. Set FLASKET_IS_STAFF to a callable taking a user, for example"
+            " lambda user: user.role == 'support'.",
+            user_model.__name__,
+        )
+    if problems:
+        raise ConfigError(
+            "Flasket cannot start on this app:\n" + "\n".join(f"- {p}" for p in problems)
+        )
+
+
+def _user_model_problems(app: Flask, user_model: type[Any]) -> list[str]:
+    problems = []
+    model = user_model.__name__
+    try:
+        columns = ", ".join(sorted(sa.inspect(user_model).column_attrs.keys()))
+    except sa.exc.NoInspectionAvailable:
+        columns = ""
+    name_attr = app.config[key("user_name_attr")]
+    found = getattr(user_model, name_attr, None) if isinstance(name_attr, str) else None
+    if found is None:
+        problems.append(
+            f"{model} has no attribute {name_attr!r} (FLASKET_USER_NAME_ATTR), the user's"
+            f" name shown on every page. Set FLASKET_USER_NAME_ATTR to the column that holds"
+            f" it; {model}'s columns are: {columns}."
+        )
+    elif not hasattr(found, "__clause_element__"):
+        problems.append(
+            f"{model}.{name_attr} (FLASKET_USER_NAME_ATTR) is not a column or hybrid property:"
+            " Flasket looks users up by name in SQL (the user pages and the author filter)."
+            f" Set FLASKET_USER_NAME_ATTR to a column; {model}'s columns are: {columns}."
+        )
+    email_attr = app.config[key("user_email_attr")]
+    if not isinstance(email_attr, str) or not hasattr(user_model, email_attr):
+        problems.append(
+            f"{model} has no attribute {email_attr!r} (FLASKET_USER_EMAIL_ATTR), where"
+            f" notifications go. Set FLASKET_USER_EMAIL_ATTR to the attribute that holds a"
+            f" user's e-mail address; {model}'s columns are: {columns}."
+        )
+    return problems
+
+
+def _extension_problems(app: Flask) -> list[str]:
+    problems = []
+    if not app.secret_key:
+        problems.append(
+            "The app has no SECRET_KEY: Flasket's forms carry CSRF tokens and its unfollow"
+            " links are signed with it. Set app.config['SECRET_KEY'] to a long random string."
+        )
+    if app.extensions.get("mail") is None:
+        problems.append(
+            "Flask-Mail is not initialised on this app: Flasket sends its notifications"
+            " through it. Call mail.init_app(app) (or Mail(app)) before init_flasket()."
+        )
+    else:
+        problem = sender_problem(configured_sender(app))
+        if problem:
+            problems.append(problem)
+    login_manager = getattr(app, "login_manager", None)
+    if login_manager is None:
+        problems.append(
+            "Flask-Login is not initialised on this app: only logged-in users use the ticket"
+            " pages. Call login_manager.init_app(app) before init_flasket()."
+        )
+        return problems
+    if not (
+        login_manager.login_view
+        or login_manager.blueprint_login_views
+        or getattr(login_manager, "unauthorized_callback", None)
+    ):
+        problems.append(
+            "Flask-Login has no login view, so a logged-out visitor of a ticket page would"
+            " get a bare 401. Set login_manager.login_view to the endpoint of your log-in"
+            ' page (for example "auth.login") before init_flasket().'
+        )
+    loaders = ("_user_callback", "_request_callback")
+    if all(hasattr(login_manager, name) for name in loaders) and not any(
+        getattr(login_manager, name) for name in loaders
+    ):
+        problems.append(
+            "Flask-Login has no user loader: decorate the function that loads a user by id"
+            " with @login_manager.user_loader before init_flasket()."
+        )
+    return problems
+
+
+def check_base_template(app: Flask) -> None:
+    """Refuse a ``FLASKET_BASE_TEMPLATE`` that is missing or has no ``content`` block.
+
+    Run once Flasket's blueprint is registered. The template is looked up as
+    pages will look it up (the app's templates, then its blueprints'); its
+    ``content`` block may come from a template it extends.
+
+    :raises ConfigError: naming the template and what is wrong with it.
+    """
+    name = app.config[key("base_template")]
+    if not isinstance(name, str) or not name:
+        raise ConfigError("FLASKET_BASE_TEMPLATE must be the name of a template.")
+    if not _has_content_block(app.jinja_env, name, seen=set()):
+        raise ConfigError(
+            f"FLASKET_BASE_TEMPLATE = {name!r} has no {{% block content %}}, where Flasket"
+            " puts its pages. Add one to that layout, or name the layout that has it."
+        )
+
+
+def _has_content_block(env: jinja2.Environment, name: str, seen: set[str]) -> bool:
+    if name in seen:
+        return False
+    seen.add(name)
+    try:
+        source = env.loader.get_source(env, name)[0] if env.loader else ""
+    except jinja2.TemplateNotFound:
+        raise ConfigError(
+            f"FLASKET_BASE_TEMPLATE = {name!r} is not a template of this app: put it in the"
+            " app's templates folder (or a blueprint's registered before init_flasket()), or"
+            ' leave the setting out for Flasket\'s own page, "flasket/base.html".'
+        ) from None
+    tree = env.parse(source)
+    if any(block.name == "content" for block in tree.find_all(jinja2.nodes.Block)):
+        return True
+    parents = [
+        node.template.value
+        for node in tree.find_all(jinja2.nodes.Extends)
+        if isinstance(node.template, jinja2.nodes.Const) and isinstance(node.template.value, str)
+    ]
+    return any(_has_content_block(env, parent, seen) for parent in parents)

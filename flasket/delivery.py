@@ -38,7 +38,7 @@ from flask_mail import Connection, Message
 from sqlalchemy.pool import StaticPool
 
 from . import notify
-from .config import LEASE_MARGIN, config_value
+from .config import LEASE_MARGIN, config_value, mail_sender
 from .extension import current_flasket
 from .models import FAILED, PENDING, SENT, utcnow
 
@@ -74,7 +74,6 @@ class Claimed:
 
     id: int
     recipient: str
-    sender: str | None
     subject: str
     text: str
     html: str
@@ -267,7 +266,6 @@ def claim(limit: int, ids: Sequence[int] | None = None) -> list[Claimed]:
         found = connection.execute(
             sa.select(
                 table,
-                events.c.sender,
                 events.c.text,
                 events.c.html,
                 events.c.unfollow_url.label("event_unfollow_url"),
@@ -280,7 +278,6 @@ def claim(limit: int, ids: Sequence[int] | None = None) -> list[Claimed]:
         Claimed(
             id=row.id,
             recipient=row.recipient,
-            sender=row.sender,
             subject=row.subject,
             text=_personal(row.text, row.event_unfollow_url, row.unfollow_url),
             html=_personal(row.html, row.event_unfollow_url, row.unfollow_url),
@@ -401,7 +398,7 @@ def message_for(row: Claimed) -> QuotedPrintableMessage:
         recipients=[row.recipient],
         body=row.text,
         html=row.html,
-        sender=row.sender or None,
+        sender=mail_sender(),
         extra_headers=dict(row.headers),
     )
     message.msgId = row.message_id

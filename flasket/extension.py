@@ -51,6 +51,7 @@ class Flasket:
                 "Call db.init_app(app) for the db given to Flasket before init_flasket(app, ...)."
             )
         config.apply_defaults(app, self.options)
+        config.check_host(app, self.user_model)
 
         from . import views
         from .cli import flasket_cli
@@ -58,6 +59,7 @@ class Flasket:
         app.register_blueprint(views.bp, url_prefix=app.config[config.key("url_prefix")])
         views.register_template_helpers(app)
         app.cli.add_command(flasket_cli)
+        config.check_base_template(app)
         # A host with CSRFProtect set up before or after us: unfollow links carry their own token.
         _exempt_unfollow_link(app)
         app.before_request(lambda: _exempt_unfollow_link(app))

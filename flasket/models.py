@@ -219,7 +219,6 @@ class OutboxEventBase:
     event: Mapped[str] = mapped_column(sa.String(16))
     #: The acting user's primary key as text; they get no mail about what they did.
     actor_key: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
-    sender: Mapped[str | None] = mapped_column(sa.String(320), nullable=True)
     subject: Mapped[str] = mapped_column(sa.Text)
     text: Mapped[str] = mapped_column(LONG_TEXT)
     html: Mapped[str] = mapped_column(LONG_TEXT)

@@ -21,11 +21,11 @@ from email.utils import parseaddr
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, render_template, url_for
+from flask import render_template, url_for
 from sqlalchemy.orm import Session
 
 from . import policy
-from .config import config_value
+from .config import config_value, mail_sender
 from .extension import current_flasket
 from .models import Models, ReplyBase, TicketBase, utcnow
 from .unfollow import make_token, user_key
@@ -107,7 +107,6 @@ def render(event: str, ticket: TicketBase, actor: Any, reply: ReplyBase | None) 
         ticket_id=ticket.id,
         event=event,
         actor_key=None if actor_id is None else str(actor_id),
-        sender=config_value("mail_sender"),
         subject=subject_for(event, ticket),
         text=render_template(f"flasket/email/{event}.txt", **context),
         html=render_template(f"flasket/email/{event}.html", **context),
@@ -232,10 +231,7 @@ def _unique(addresses: Iterable[str]) -> list[str]:
 
 
 def _domain() -> str:
-    sender = config_value("mail_sender") or current_app.config.get("MAIL_DEFAULT_SENDER")
-    if isinstance(sender, (tuple, list)):
-        sender = sender[-1]
-    _, address = parseaddr(sender or "")
+    _, address = parseaddr(mail_sender() or "")
     return address.rpartition("@")[2] or "flasket.invalid"
 
 

@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask_login import UserMixin
+from flask_mail import Mail
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -40,8 +41,14 @@ def add_users(app: Flask, db: SQLAlchemy, user_model: type[Any], *names: str) ->
 
 
 def bare_app() -> Flask:
+    """An app with what Flasket needs from the host but the db and login manager."""
     app = Flask(__name__)
-    app.config.update(SECRET_KEY="test-secret", SQLALCHEMY_DATABASE_URI="sqlite://")
+    app.config.update(
+        SECRET_KEY="test-secret",
+        SQLALCHEMY_DATABASE_URI="sqlite://",
+        MAIL_DEFAULT_SENDER="support@example.test",
+    )
+    Mail(app)
     return app
 
 
@@ -49,6 +56,7 @@ def test_init_flasket_returns_the_extension_stored_in_app_extensions() -> None:
     app = bare_app()
     hostapp.db.init_app(app)
     hostapp.login.init_app(app)
+    hostapp.login.login_view = "login_page"
 
     extension = init_flasket(app, hostapp.db, hostapp.User)
 
@@ -317,7 +325,7 @@ def test_keyword_options_are_defaults_that_config_keys_override(
         )
         assert response.status_code == 303
     listing = bob.get("/support/all").get_data(as_text=True)
-    assert "1\N{EN DASH}5 of 6 tickets" in listing
+    assert "1\N{EN DASH}5 of 6 open tickets" in listing
     assert len(re.findall(r'class="flasket-ticket-link"', listing)) == 5
     assert bob.get("/support/1").status_code == 200
     assert bob.get("/ticket/1").status_code == 404

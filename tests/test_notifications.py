@@ -199,18 +199,6 @@ def test_follower_without_a_usable_address_is_skipped(
     assert errors(caplog) == []
 
 
-@settings(FLASKET_USER_EMAIL_ATTR="work_email")
-def test_followers_whose_user_has_no_email_attribute_are_skipped(
-    alice: Client, bob: Client, inbox: Inbox, caplog: pytest.LogCaptureFixture
-) -> None:
-    ticket_id = alice.submit()
-
-    reply_id(bob.reply(ticket_id))
-
-    assert inbox.messages == []
-    assert errors(caplog) == []
-
-
 def test_close_and_reopen_by_staff_mail_author_and_followers_but_not_staff(
     app: Flask, followed_ticket: int, admin: Client, inbox: Inbox
 ) -> None:

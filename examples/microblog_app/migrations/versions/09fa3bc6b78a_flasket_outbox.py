@@ -31,7 +31,6 @@ def upgrade():
         sa.Column("ticket_id", sa.Integer(), nullable=False),
         sa.Column("event", sa.String(length=16), nullable=False),
         sa.Column("actor_key", sa.String(length=64), nullable=True),
-        sa.Column("sender", sa.String(length=320), nullable=True),
         sa.Column("subject", sa.Text(), nullable=False),
         sa.Column(
             "text",

@@ -7,13 +7,9 @@ from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
-from flasket.migrations import include_object, process_revision_directives, render_item
+from flasket.migrations import migrate_options
 
 db = SQLAlchemy()
 login = LoginManager()
 mail = Mail()
-migrate = Migrate(
-    include_object=include_object,
-    render_item=render_item,
-    process_revision_directives=process_revision_directives,
-)
+migrate = Migrate(**migrate_options())

@@ -7,6 +7,8 @@
     init_flasket(app, db, User)
 """
 
+import importlib.metadata
+
 from .extension import Flasket, current_flasket, init_flasket
 from .signals import (
     ticket_closed,
@@ -26,4 +28,17 @@ __all__ = [
     "ticket_reopened",
     "ticket_replied",
 ]
-__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> str:
+    """``flasket.__version__``: the installed distribution's (``flasket-desk``) version.
+
+    Read on first use, so importing a source tree that is not installed still works.
+
+    :raises importlib.metadata.PackageNotFoundError: when asked for the version of a
+        source tree that is not installed.
+    :raises AttributeError: for any other missing name.
+    """
+    if name == "__version__":
+        return importlib.metadata.version("flasket-desk")
+    raise AttributeError(f"module 'flasket' has no attribute {name!r}")

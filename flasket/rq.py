@@ -1,4 +1,4 @@
-"""Deliver Flasket's mail from an RQ queue (``pip install flasket[rq]``).
+"""Deliver Flasket's mail from an RQ queue (``pip install 'flasket-desk[rq]'``).
 
 In the app factory::
 

@@ -1,8 +1,10 @@
-"""What ``pip install flasket`` gives an integrator: metadata, package data, a working install."""
+"""What ``pip install flasket-desk`` gives an integrator: metadata, package data, an install."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,9 +19,23 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "flasket"
+#: On PyPI, ``flasket`` is an unrelated project; the import package is still ``flasket``.
+DISTRIBUTION = "flasket-desk"
+#: The oldest version of each dependency, which scripts/test installs and tests.
+MINIMUM_CONSTRAINTS = ROOT / "constraints" / "minimum.txt"
 FLASK_DEPENDENCIES = {"flask", "flask-sqlalchemy", "flask-wtf", "flask-login", "flask-mail"}
 #: Copied with the source tree would be slow (.venv) or stale (earlier build output).
-NOT_SOURCE = (".venv", ".git", "build", "dist", "*.egg-info", "*_cache", "__pycache__", "*.db")
+NOT_SOURCE = (
+    ".venv",
+    ".venv-floors",
+    ".git",
+    "build",
+    "dist",
+    "*.egg-info",
+    "*_cache",
+    "__pycache__",
+    "*.db",
+)
 
 
 def pyproject() -> dict[str, Any]:
@@ -31,8 +47,27 @@ def pyproject() -> dict[str, Any]:
 
 def test_pyproject_names_the_package_and_supported_pythons() -> None:
     project = pyproject()
-    assert project["name"] == "flasket"
+    assert project["name"] == DISTRIBUTION
     assert project["requires-python"] == ">=3.10"
+
+
+def test_extras_that_name_the_project_use_its_distribution_name() -> None:
+    extras = pyproject()["optional-dependencies"]
+    own = [
+        Requirement(line)
+        for lines in extras.values()
+        for line in lines
+        if Requirement(line).name.lower().startswith("flasket")
+    ]
+    assert own, "the dev extra should pull in the test extra"
+    assert {canonicalize_name(requirement.name) for requirement in own} == {DISTRIBUTION}
+
+
+def test_version_comes_from_the_installed_distribution() -> None:
+    import flasket
+
+    assert flasket.__version__ == importlib.metadata.version(DISTRIBUTION)
+    assert flasket.__version__ == pyproject()["version"]
 
 
 def test_dependencies_have_lower_bounds_only() -> None:
@@ -42,6 +77,43 @@ def test_dependencies_have_lower_bounds_only() -> None:
     for requirement in dependencies:
         operators = {spec.operator for spec in requirement.specifier}
         assert operators == {">="}, f"{requirement} should only have a lower bound"
+
+
+def minimum_constraints() -> dict[str, str]:
+    """``constraints/minimum.txt`` as {canonical name: pinned version}."""
+    pins: dict[str, str] = {}
+    for line in MINIMUM_CONSTRAINTS.read_text(encoding="utf-8").splitlines():
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9._-]+)==([A-Za-z0-9.]+)", text)
+        assert match, f"{line!r} in {MINIMUM_CONSTRAINTS.name} is not name==version"
+        name = canonicalize_name(match[1])
+        assert name not in pins, f"{name} is pinned twice"
+        pins[name] = match[2]
+    return pins
+
+
+def test_every_lower_bound_is_the_version_the_floors_job_installs() -> None:
+    project = pyproject()
+    lines = [*project["dependencies"], *project["optional-dependencies"]["rq"]]
+    bounds: dict[str, str] = {}
+    for requirement in map(Requirement, lines):
+        (spec,) = requirement.specifier
+        bounds[canonicalize_name(requirement.name)] = spec.version
+    pins = minimum_constraints()
+    assert {name: pins.get(name) for name in bounds} == bounds
+    # The test extra is installed with the same constraints: its floors may not be higher.
+    for requirement in map(Requirement, project["optional-dependencies"]["test"]):
+        name = canonicalize_name(requirement.name)
+        if name in pins:
+            assert requirement.specifier.contains(pins[name]), (requirement, pins[name])
+
+
+def test_the_test_command_runs_the_suite_on_the_minimum_versions() -> None:
+    script = (ROOT / "scripts" / "test").read_text(encoding="utf-8")
+    assert "-c constraints/minimum.txt" in script
+    assert ".venv-floors/" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
 
 
 def test_readme_named_by_pyproject_exists() -> None:
@@ -60,7 +132,7 @@ def run(command: list[str], timeout: float = 600, **kwargs: Any) -> str:
         print(error.stdout)
         print(error.stderr, file=sys.stderr)
         raise
-    return done.stdout
+    return str(done.stdout)
 
 
 def clean_environment() -> dict[str, str]:
@@ -86,9 +158,12 @@ INSTALLED_APP = textwrap.dedent(
     import sysconfig
     from pathlib import Path
 
+    import importlib.metadata
+
     import flasket
     from flask import Flask, redirect, request
     from flask_login import LoginManager, UserMixin, login_user
+    from flask_mail import Mail
     from flask_sqlalchemy import SQLAlchemy
     from jinja2 import StrictUndefined
     from sqlalchemy.orm import Mapped, mapped_column
@@ -97,9 +172,11 @@ INSTALLED_APP = textwrap.dedent(
     location = Path(flasket.__file__).resolve()
     assert location.is_relative_to(site_packages), (location, site_packages)
     assert Path(sys.prefix).resolve() == Path(sys.argv[1]).resolve(), sys.prefix
+    assert flasket.__version__ == importlib.metadata.version("flasket-desk"), flasket.__version__
 
     db = SQLAlchemy()
     login = LoginManager()
+    mail = Mail()
 
 
     class User(UserMixin, db.Model):
@@ -116,10 +193,15 @@ INSTALLED_APP = textwrap.dedent(
     app = Flask(__name__)
     app.jinja_env.undefined = StrictUndefined
     app.config.update(
-        SECRET_KEY="x", SQLALCHEMY_DATABASE_URI="sqlite://", WTF_CSRF_ENABLED=False
+        SECRET_KEY="x",
+        SQLALCHEMY_DATABASE_URI="sqlite://",
+        WTF_CSRF_ENABLED=False,
+        MAIL_DEFAULT_SENDER="support@example.test",
+        MAIL_SUPPRESS_SEND=True,
     )
     db.init_app(app)
     login.init_app(app)
+    mail.init_app(app)
     login.login_view = "log_in"
 
 
@@ -173,10 +255,15 @@ def test_wheel_carries_package_data_and_works_installed_in_a_fresh_virtualenv(
     shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*NOT_SOURCE))
     dist = tmp_path / "dist"
     run([sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(source)])
-    (wheel,) = dist.glob("flasket-*.whl")
+    (wheel,) = dist.glob("flasket_desk-*.whl")
 
     with zipfile.ZipFile(wheel) as archive:
         contents = set(archive.namelist())
+        (metadata_file,) = (name for name in contents if name.endswith(".dist-info/METADATA"))
+        metadata = archive.read(metadata_file).decode("utf-8")
+    headers = metadata.split("\n\n", 1)[0].splitlines()
+    assert f"Name: {DISTRIBUTION}" in headers, headers[:3]
+    assert f"Version: {pyproject()['version']}" in headers, headers[:3]
     templates = package_files("templates/flasket")
     assert {
         f"flasket/templates/flasket/{name}"

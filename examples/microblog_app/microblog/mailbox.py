@@ -43,9 +43,19 @@ def _address(recipient: str | tuple[str, str]) -> str:
     return parseaddr(recipient)[1] or recipient
 
 
-def keep_dispatched_mail(app: Flask, message: Message) -> None:
-    """Receives Flask-Mail's ``email_dispatched``: print the mail, keep one row per recipient."""
-    if not app.config.get("MICROBLOG_DEMO_MAILBOX"):
+def keep_dispatched_mail(
+    sender: object, message: Message | None = None, app: Flask | None = None, **extra: object
+) -> None:
+    """Receives Flask-Mail's ``email_dispatched``: print the mail, keep one row per recipient.
+
+    Flask-Mail 0.10 sends the signal as ``(app, message=message)``, 0.9 as
+    ``(message, app=app)``; either way the app and the message arrive here.
+    """
+    if message is None and isinstance(sender, Message):
+        message = sender
+    if app is None and isinstance(sender, Flask):
+        app = sender
+    if message is None or app is None or not app.config.get("MICROBLOG_DEMO_MAILBOX"):
         return
     recipients = sorted({_address(r) for r in message.send_to})
     text = message.body or ""

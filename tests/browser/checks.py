@@ -100,3 +100,99 @@ def unlabelled_controls(page: Any) -> list[str]:
             .map(el => el.outerHTML.slice(0, 120))"""
     )
     return found
+
+
+def broken_text(page: Any, selector: str) -> list[str]:
+    """Elements matching ``selector`` with a run of text that wraps or breaks mid-word.
+
+    Each text node must sit on one line, and the element must not cut its content off;
+    separate text nodes may stack (a tab's count under its name on a phone).
+    """
+    found: list[str] = page.evaluate(
+        """(selector) => [...document.querySelectorAll(selector)]
+            .filter(el => el.getClientRects().length)
+            .flatMap(el => {
+                const problems = [];
+                const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+                for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                    if (!node.textContent.trim()) continue;
+                    const range = document.createRange();
+                    range.selectNodeContents(node);
+                    const style = getComputedStyle(node.parentElement);
+                    const line = parseFloat(style.lineHeight) || 1.2 * parseFloat(style.fontSize);
+                    const tops = [...range.getClientRects()].filter(r => r.width > 0)
+                        .map(r => r.top).sort((a, b) => a - b);
+                    const lines = tops.filter((top, i) => i === 0 || top - tops[i - 1] > line / 2);
+                    if (lines.length > 1) {
+                        problems.push(`"${node.textContent.trim()}" on ${lines.length} lines`);
+                    }
+                }
+                if (el.clientWidth > 0 && el.scrollWidth > el.clientWidth) {
+                    problems.push(`cut off (${el.scrollWidth} > ${el.clientWidth}px)`);
+                }
+                return problems.map(problem => `${el.outerHTML.slice(0, 100)}: ${problem}`);
+            })""",
+        selector,
+    )
+    return found
+
+
+#: Room a native (appearance: auto) select keeps for its arrow inside the content box.
+NATIVE_SELECT_ARROW_PX = 20
+
+
+def clipped_selects(page: Any, selector: str = "select") -> list[str]:
+    """Selects too narrow to show their longest option whole."""
+    found: list[str] = page.evaluate(
+        """([selector, arrow]) => {
+            const probe = document.createElement('span');
+            document.body.append(probe);
+            const clipped = [...document.querySelectorAll(selector)].flatMap(select => {
+                const style = getComputedStyle(select);
+                probe.style.cssText = 'position: absolute; visibility: hidden; white-space: pre;'
+                    + `font: ${style.font}; letter-spacing: ${style.letterSpacing};`
+                    + `text-transform: ${style.textTransform};`;
+                const widths = [...select.options].map(option => {
+                    probe.textContent = option.text;
+                    return [probe.getBoundingClientRect().width, option.text];
+                }).sort((a, b) => b[0] - a[0]);
+                const room = select.clientWidth - parseFloat(style.paddingLeft)
+                    - parseFloat(style.paddingRight) - (style.appearance === 'none' ? 0 : arrow);
+                const [widest, text] = widths[0] || [0, ''];
+                return widest > room + 0.5
+                    ? [`#${select.id}: "${text}" needs ${widest.toFixed(1)}px,`
+                       + ` has ${room.toFixed(1)}px`]
+                    : [];
+            });
+            probe.remove();
+            return clipped;
+        }""",
+        [selector, NATIVE_SELECT_ARROW_PX],
+    )
+    return found
+
+
+def sticking_out(page: Any, selector: str, container: str) -> list[str]:
+    """Elements matching ``selector`` that reach outside the content box of their ``container``
+    (the closest ancestor matching it)."""
+    found: list[str] = page.evaluate(
+        """([selector, container]) => [...document.querySelectorAll(selector)]
+            .filter(el => el.getClientRects().length)
+            .flatMap(el => {
+                const box = el.parentElement.closest(container);
+                const outer = box.getBoundingClientRect();
+                const style = getComputedStyle(box);
+                const left = outer.left + parseFloat(style.borderLeftWidth)
+                    + parseFloat(style.paddingLeft);
+                const right = outer.right - parseFloat(style.borderRightWidth)
+                    - parseFloat(style.paddingRight);
+                const rect = el.getBoundingClientRect();
+                return rect.left < left - 0.5 || rect.right > right + 0.5
+                    ? [`${el.outerHTML.slice(0, 100)}: ${rect.left.toFixed(1)} to`
+                       + ` ${rect.right.toFixed(1)}px, room ${left.toFixed(1)} to`
+                       + ` ${right.toFixed(1)}px`]
+                    : [];
+            })""",
+        [selector, container],
+    )
+    return found

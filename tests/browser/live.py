@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,8 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from tests.hosts import app as hosts
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DIR = ROOT / "examples" / "microblog_app"
@@ -77,6 +79,39 @@ class LiveDemo:
 
 
 @contextmanager
+def serve(app: Flask, name: str, seed: Callable[[str], None] | None = None) -> Iterator[str]:
+    """Serve ``app`` on a free loopback port and yield its root URL (no trailing slash).
+
+    ``seed(url)`` runs once the URL is known and before the first request is served.
+    """
+    # Requests are logged by werkzeug on stderr; the tests report failures themselves.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    # Join the request threads on close, so no connection socket outlives the server.
+    server.daemon_threads = False
+    server.block_on_close = True
+    url = f"http://127.0.0.1:{server.port}"
+    try:
+        if seed is not None:
+            seed(url)
+    except BaseException:
+        server.server_close()
+        raise
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield url
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        server.server_close()
+        with app.app_context():
+            db = app.extensions["sqlalchemy"]
+            db.session.remove()
+            db.engine.dispose()
+
+
+@contextmanager
 def serve_demo(directory: Path, look: str = "host") -> Iterator[LiveDemo]:
     """Serve a freshly seeded demo (SQLite file in ``directory``) on a free loopback port."""
     microblog = import_microblog()
@@ -87,28 +122,22 @@ def serve_demo(directory: Path, look: str = "host") -> Iterator[LiveDemo]:
             "FLASKET_BASE_TEMPLATE": LOOKS[look],
         }
     )
-    # Requests are logged by werkzeug on stderr; the tests report failures themselves.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
-    # Join the request threads on close, so no connection socket outlives the server.
-    server.daemon_threads = False
-    server.block_on_close = True
-    url = f"http://127.0.0.1:{server.port}"
-    result = app.test_cli_runner().invoke(args=["seed", "--base-url", url])
-    if result.exit_code != 0:
-        raise RuntimeError(f"seeding the demo failed:\n{result.output}")
-    thread = threading.Thread(target=server.serve_forever, name=f"demo-{look}", daemon=True)
-    thread.start()
-    try:
+
+    def seed(url: str) -> None:
+        result = app.test_cli_runner().invoke(args=["seed", "--base-url", url])
+        if result.exit_code != 0:
+            raise RuntimeError(f"seeding the demo failed:\n{result.output}")
+
+    with serve(app, f"demo-{look}", seed) as url:
         yield LiveDemo(app=app, url=url, look=look)
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        with app.app_context():
-            db = app.extensions["sqlalchemy"]
-            db.session.remove()
-            db.engine.dispose()
+
+
+@contextmanager
+def serve_host(directory: Path, look: str) -> Iterator[LiveDemo]:
+    """Serve a freshly seeded host of ``tests/hosts`` (SQLite file in ``directory``)."""
+    app = hosts.create_host_app(look, f"sqlite:///{directory / 'host.db'}")
+    with serve(app, f"host-{look}", lambda url: hosts.seed(app)) as url:
+        yield LiveDemo(app=app, url=url, look=look)
 
 
 def launch_chromium(playwright: Any) -> Any:

@@ -62,18 +62,20 @@ def test_a_new_user_registers_files_finds_discusses_follows_closes_and_reopens_a
     number = file_ticket(page, title, "My profile banner shows no stripes since Monday.")
     expect(page.locator(".flasket-ticket-header .flasket-status")).to_have_text("● Open")
 
-    page.get_by_role("navigation", name="Tickets").get_by_role("link", name="All tickets").click()
+    page.get_by_role("navigation", name="Tickets", exact=True).get_by_role(
+        "link", name="Browse tickets"
+    ).click()
     row = page.get_by_role("row").filter(has_text=title)
     expect(row).to_contain_text("dana")
     page.get_by_label("Search titles and descriptions").fill("stripes")
     page.get_by_label("Topic").select_option("Bug report")
     page.get_by_label("Application").select_option("Website")
     page.get_by_role("button", name="Apply filters").click()
-    expect(page.get_by_role("status").filter(has_text="of 1 tickets")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="of 1 open tickets")).to_be_visible()
     expect(page.get_by_role("row")).to_have_count(2)  # the header and dana's ticket
     page.get_by_label("Topic").select_option("Question")
     page.get_by_role("button", name="Apply filters").click()
-    expect(page.get_by_text("No tickets match these filters.")).to_be_visible()
+    expect(page.get_by_text("No open tickets match these filters.")).to_be_visible()
     page.get_by_role("link", name="Clear").click()
     page.get_by_label("Author").fill("dana")
     page.get_by_role("button", name="Apply filters").click()
@@ -102,7 +104,9 @@ def test_a_new_user_registers_files_finds_discusses_follows_closes_and_reopens_a
     assert status_of(page) == "● Open"
     expect(page.get_by_label("Your reply")).to_be_visible()
 
-    page.get_by_role("navigation", name="Tickets").get_by_role("link", name="My tickets").click()
+    page.get_by_role("navigation", name="Tickets", exact=True).get_by_role(
+        "link", name="My tickets"
+    ).click()
     tabs = page.get_by_role("navigation", name="dana\N{RIGHT SINGLE QUOTATION MARK}s lists")
     expect(tabs.locator("[aria-current=page]")).to_have_text("Submitted 1")
     expect(page.get_by_role("row").filter(has_text=title)).to_be_visible()

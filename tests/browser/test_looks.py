@@ -98,7 +98,7 @@ def test_flasket_pages_wear_the_hosts_navigation_and_footer(
             "aria-current", "page"
         )
         expect(host_nav.get_by_role("button", name="Log out")).to_be_visible()
-        expect(page.get_by_role("navigation", name="Tickets")).to_be_visible()
+        expect(page.get_by_role("navigation", name="Tickets", exact=True)).to_be_visible()
         expect(page.locator(".site-footer")).to_contain_text("Microblog is a demo host app.")
         expect(page.locator(".site-main > .flasket")).to_have_count(1)
         assert page.title().endswith("· Tickets · Microblog"), page.title()
@@ -114,7 +114,7 @@ def test_the_standalone_look_is_flaskets_own_page(
         expect(page.locator("body.flasket-standalone")).to_have_count(1)
         expect(page.locator(".flasket-masthead")).to_contain_text("Signed in as alice")
         expect(page.get_by_role("navigation", name="Main")).to_have_count(0)
-        expect(page.get_by_role("navigation", name="Tickets")).to_be_visible()
+        expect(page.get_by_role("navigation", name="Tickets", exact=True)).to_be_visible()
         sheets = page.evaluate("[...document.styleSheets].map(s => s.href)")
         assert sheets == [demo.url + STYLESHEET]
 

@@ -24,8 +24,26 @@ except ImportError:  # pragma: no cover - depends on the installed WTForms
         return list(pairs)
 
 
+# A stale or missing CSRF token, said for what the person sees next. The ticket and reply forms
+# come back with a fresh token and the typed text, so sending again works; reloading would not
+# help and could lose the text.
+SUBMIT_CSRF_MESSAGE = (
+    "Your ticket was not submitted yet because the form had expired. "
+    "Everything you typed is still below: submit it again."
+)
+REPLY_CSRF_MESSAGE = (
+    "Your reply was not posted yet because the page had expired. "
+    "Your text is still in the box below: post it again."
+)
+#: The close, reopen, follow and unfollow buttons: their error page has no form to send again.
+ACTION_CSRF_MESSAGE = (
+    "Nothing was changed because the page with that button had expired. "
+    "Open the ticket again and press the button once more."
+)
+#: A host's CSRFProtect refused the request before Flasket's form could keep what was typed.
 CSRF_MESSAGE = (
-    "This form's security token is missing or has expired. Reload the page and submit it again."
+    "Nothing was saved because the page had expired. Go back, copy any text you typed, "
+    "reload the page and send it again."
 )
 
 

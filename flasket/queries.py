@@ -302,8 +302,53 @@ def is_following(session: Session, models: Models, ticket: TicketBase, user: Any
 
 
 def user_by_name(session: Session, models: Models, name: str) -> Any:
+    """The user called ``name``: the exact name first, else the same name in another case.
+
+    Two users whose names differ only by case each keep their exact name; a name typed in
+    another case finds the one with the lowest primary key (usually the oldest account). The
+    exact lookup uses the name's index; the case-blind one cannot, so it runs only when the
+    exact name matches nobody. SQLite's ``lower()`` folds ASCII letters only.
+    """
     attribute = getattr(models.user, config_value("user_name_attr"))
-    return session.scalars(sa.select(models.user).where(attribute == name)).first()
+    by_key = getattr(models.user, models.user_pk)
+    exact = sa.select(models.user).where(attribute == name).order_by(by_key).limit(1)
+    found = session.scalars(exact).first()
+    if found is None:
+        any_case = sa.func.lower(attribute) == sa.func.lower(sa.literal(name, sa.String))
+        found = session.scalars(
+            sa.select(models.user).where(any_case).order_by(by_key).limit(1)
+        ).first()
+    return found
+
+
+#: The author filter suggests the names of the authors of this many recently updated tickets,
+AUTHOR_SUGGESTION_TICKETS = 200
+#: and at most this many names: a host with 100,000 users never lists them all.
+AUTHOR_SUGGESTIONS = 50
+
+
+def recent_author_names(session: Session, models: Models, viewer: Any) -> list[str]:
+    """Names for the author filter: authors of recently updated tickets ``viewer`` may read."""
+    ticket = models.Ticket
+    recent = (
+        sa.select(ticket.author_id)
+        .where(policy.readable_tickets(models, viewer))
+        .order_by(*_order(models, "updated"))
+        .limit(AUTHOR_SUGGESTION_TICKETS)
+        .subquery()
+    )
+    name = getattr(models.user, config_value("user_name_attr"))
+    user_key = getattr(models.user, models.user_pk)
+    return list(
+        session.scalars(
+            sa.select(name)
+            .join(recent, recent.c.author_id == user_key)
+            .where(name.is_not(None))
+            .distinct()
+            .order_by(name)
+            .limit(AUTHOR_SUGGESTIONS)
+        )
+    )
 
 
 #: The lists of the user page, one shown at a time.

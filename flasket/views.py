@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 from flask import (
     Blueprint,
     Flask,
+    Response,
     abort,
     current_app,
     flash,
@@ -23,13 +24,21 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, default_exceptions
 
 from . import actions, params, policy, queries
 from . import unfollow as unfollow_tokens
-from .config import config_value
+from .config import Category, config_value
 from .extension import current_flasket
-from .forms import CSRF_MESSAGE, ActionForm, ReplyForm, ticket_form
+from .forms import (
+    ACTION_CSRF_MESSAGE,
+    CSRF_MESSAGE,
+    REPLY_CSRF_MESSAGE,
+    SUBMIT_CSRF_MESSAGE,
+    ActionForm,
+    ReplyForm,
+    ticket_form,
+)
 from .models import OPEN, TicketBase
 from .pagination import Page, PageNotFound
 
@@ -67,7 +76,12 @@ def require_login() -> ResponseReturnValue | None:
 
 @bp.errorhandler(CSRFError)
 def csrf_error(error: CSRFError) -> ResponseReturnValue:
-    return render_template("flasket/error.html", code=400, message=CSRF_MESSAGE), 400
+    return error_page(400, CSRF_MESSAGE), 400
+
+
+def error_page(code: int, message: str, back: tuple[str, str] | None = None) -> str:
+    """Flasket's error page; ``back`` is a (URL, link text) pair to return to, if not the index."""
+    return render_template("flasket/error.html", code=code, message=message, back=back)
 
 
 #: Plain words for errors raised without a message of Flasket's own.
@@ -84,11 +98,36 @@ ERROR_MESSAGES = {
 def http_error(error: HTTPException) -> ResponseReturnValue:
     if error.code is None or error.code < 400 or error.code == 401:
         return error
-    message = error.description
+    message = error.description or ""
     if message == type(error).description:
         message = ERROR_MESSAGES.get(error.code, message)
-    response = render_template("flasket/error.html", code=error.code, message=message)
+    response = error_page(error.code, message)
     return response, error.code, error.get_headers() if error.code == 405 else {}
+
+
+# Also by code: Flask looks for a handler of the error's code (the blueprint's, then the app's)
+# before one of HTTPException, so a host's own 404 page would win inside the ticket area. A 401
+# is the login view's; a 5xx stays the host's, as rendering a page may be what failed.
+for _code in sorted(default_exceptions):
+    if 400 <= _code < 500 and _code != 401:
+        bp.register_error_handler(_code, http_error)
+
+
+@bp.before_app_request
+def answer_unrouted_paths() -> ResponseReturnValue | None:
+    """A URL under the prefix that no route takes (or not by this method) gets Flasket's page.
+
+    Routing fails before the blueprint is known, so its error handlers never see these. This
+    hook answers them before the host's handlers would, for paths under the prefix only: the
+    host's own 404 and 405 elsewhere are untouched. A prefix of "/" leaves them all to the host.
+    """
+    error = request.routing_exception
+    if not isinstance(error, HTTPException) or error.code is None or error.code < 400:
+        return None
+    prefix = str(config_value("url_prefix")).rstrip("/")
+    if not prefix or not (request.path == prefix or request.path.startswith(prefix + "/")):
+        return None
+    return http_error(error)
 
 
 def _models() -> Any:
@@ -108,9 +147,10 @@ def load_ticket(ticket_id: int) -> TicketBase:
     return ticket
 
 
-def require_action_form() -> None:
+def require_action_form(ticket: TicketBase) -> None:
     if not ActionForm().validate_on_submit():
-        abort(400, CSRF_MESSAGE)
+        back = (ticket_url(ticket), f"Back to ticket #{ticket.id}")
+        abort(Response(error_page(400, ACTION_CSRF_MESSAGE, back), 400))
 
 
 def ticket_url(ticket: TicketBase, **kwargs: Any) -> str:
@@ -143,7 +183,7 @@ def submit() -> ResponseReturnValue:
     if request.method == "POST":
         status = 400
         if "csrf_token" in form.errors:
-            flash(CSRF_MESSAGE, "error")
+            flash(SUBMIT_CSRF_MESSAGE, "error")
     return render_template("flasket/submit.html", form=form), status
 
 
@@ -157,7 +197,7 @@ def ticket(ticket_id: int) -> ResponseReturnValue:
         status = 400
         if not form.validate_on_submit():
             if "csrf_token" in form.errors:
-                flash(CSRF_MESSAGE, "error")
+                flash(REPLY_CSRF_MESSAGE, "error")
         elif not policy.may_reply(models, current_user, found):
             status = 409
             flash(
@@ -220,7 +260,7 @@ def ticket_action(
     ``refusal`` is the 403 message for users the policy does not let change the status.
     """
     found = load_ticket(ticket_id)
-    require_action_form()
+    require_action_form(found)
     if refusal and not policy.may_change_status(_models(), current_user, found):
         abort(403, refusal)
     changed = act(found, current_user)
@@ -290,14 +330,35 @@ def unfollow_link(token: str) -> ResponseReturnValue:
     person = session.get(models.user, user_id)
     if found is None or person is None:
         return _bad_unfollow_link("This unfollow link is for a ticket or account that is gone.")
+    may_open = policy.may_read(models, person, found)
     if request.method == "POST":
         actions.unfollow_ticket(found, person)
-        return render_template("flasket/unfollow.html", ticket=found, done=True, error=None)
-    return render_template("flasket/unfollow.html", ticket=found, done=False, error=None)
+        return _unfollow_page(found, done=True, following=False, may_open=may_open)
+    following = queries.is_following(session, models, found, person)
+    return _unfollow_page(found, done=False, following=following, may_open=may_open)
+
+
+def _unfollow_page(found: TicketBase, done: bool, following: bool, may_open: bool) -> str:
+    """``may_open``: the person may read the ticket, so a link to it (and Follow) helps."""
+    return render_template(
+        "flasket/unfollow.html",
+        ticket=found,
+        done=done,
+        following=following,
+        may_open=may_open,
+        error=None,
+    )
 
 
 def _bad_unfollow_link(message: str) -> ResponseReturnValue:
-    page = render_template("flasket/unfollow.html", ticket=None, done=False, error=message)
+    page = render_template(
+        "flasket/unfollow.html",
+        ticket=None,
+        done=False,
+        following=False,
+        may_open=False,
+        error=message,
+    )
     return page, 400
 
 
@@ -309,7 +370,7 @@ def sa_python_type(column: Any) -> type[Any]:
 @bp.route("/all")
 def all_tickets() -> ResponseReturnValue:
     session, models = _session(), _models()
-    categories = current_flasket.categories()
+    categories = configured_categories()
     chosen = {}
     for category in categories:
         value = params.choice_arg(category.name, category.values, default="")
@@ -317,6 +378,8 @@ def all_tickets() -> ResponseReturnValue:
             chosen[category.name] = value
     author_name = params.text_arg("author")
     author = queries.user_by_name(session, models, author_name) if author_name else None
+    if author is not None:
+        author_name = user_name(author)
     filters = queries.TicketFilter(
         status=params.choice_arg("status", queries.STATUS_FILTERS, default="open"),
         categories=chosen,
@@ -334,16 +397,34 @@ def all_tickets() -> ResponseReturnValue:
             tickets = queries.ticket_page(session, models, current_user, filters, page, per_page)
         except PageNotFound:
             abort(404, f"There is no page {page} of this list.")
+    heading, noun = STATUS_HEADINGS[filters.status]
+    if chosen or author_name or filters.query:
+        empty = f"No {noun} match these filters."
+    else:
+        empty = f"There are no {noun}."
     return render_template(
         "flasket/all.html",
         tickets=tickets,
         filters=filters,
         author_name=author_name,
+        author_names=queries.recent_author_names(session, models, current_user),
         unknown_author=unknown_author,
         categories=categories,
         sorts=queries.SORTS,
         statuses=queries.STATUS_FILTERS,
+        heading=heading,
+        noun=noun,
+        empty=empty,
     )
+
+
+#: The list's heading and what its count line calls the tickets, by status filter: the list
+#: shows open tickets unless asked otherwise, and says so.
+STATUS_HEADINGS = {
+    "open": ("Open tickets", "open tickets"),
+    "closed": ("Closed tickets", "closed tickets"),
+    "all": ("All tickets", "tickets"),
+}
 
 
 class UserTab(NamedTuple):
@@ -369,6 +450,10 @@ def user(name: str) -> ResponseReturnValue:
     person = queries.user_by_name(session, models, name)
     if person is None:
         abort(404, f"There is no user called “{name}”.")
+    if user_name(person) != name:
+        # Found in another case ("Alice" for "alice"): show the page at the name's own address.
+        args: dict[str, Any] = {**request.args.to_dict(), "name": user_name(person)}
+        return redirect(url_for("flasket.user", **args), 302)
     shown = params.choice_arg("show", queries.USER_LISTS, default="tickets")
     per_page = params.per_page_arg(config_value("per_page"))
     number = params.page_arg()
@@ -463,6 +548,52 @@ def relative_time(value: datetime) -> str:
     return exact_time(value)
 
 
+def configured_categories() -> tuple[Category, ...]:
+    """``current_flasket.categories()``, parsed once per request: every row of a list asks."""
+    found: tuple[Category, ...] | None = g.get("flasket_categories")
+    if found is None:
+        found = g.flasket_categories = current_flasket.categories()
+    return found
+
+
+def categories_of(ticket: TicketBase) -> list[tuple[Category, str]]:
+    """A ticket's categories as the ticket page shows them: in configured order, with labels.
+
+    A value whose category is no longer configured is left out, as on the ticket page.
+    """
+    values = ticket.category_values()
+    if not values:
+        return []
+    return [(c, values[c.name]) for c in configured_categories() if c.name in values]
+
+
+def host_home_url() -> str | None:
+    """The host app's home page ("/" under its script root), if the host serves one."""
+    for rule in current_app.url_map.iter_rules():
+        if rule.rule == "/" and "GET" in (rule.methods or ()):
+            return None if rule.endpoint.startswith(f"{bp.name}.") else request.script_root + "/"
+    return None
+
+
+def host_logout_url() -> str | None:
+    """The host's log-out page, if it has one a link can reach.
+
+    Flask-Login names no log-out view, so this looks for a GET route without arguments whose
+    endpoint is ``logout`` or ends in ``.logout`` (``auth.logout``). A log-out that takes only
+    POST needs the host's own form and token: a host with one sets FLASKET_BASE_TEMPLATE.
+    """
+    found = [
+        rule.endpoint
+        for rule in current_app.url_map.iter_rules()
+        if rule.endpoint.rpartition(".")[2] == "logout"
+        and "GET" in (rule.methods or ())
+        and not rule.arguments
+    ]
+    if not found:
+        return None
+    return url_for(min(found, key=lambda endpoint: (endpoint != "logout", endpoint)))
+
+
 def page_url(**changes: Any) -> str:
     """The current page's URL with some query parameters changed (pagers keep the filters)."""
     args = {**request.args.to_dict(), **changes}
@@ -484,6 +615,9 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(user_link, "flasket_user_link")
     app.add_template_global(status_badge, "flasket_status_badge")
     app.add_template_global(time_tag, "flasket_time_tag")
+    app.add_template_global(categories_of, "flasket_categories_of")
+    app.add_template_global(host_home_url, "flasket_host_home_url")
+    app.add_template_global(host_logout_url, "flasket_host_logout_url")
     app.add_template_global(policy.is_staff, "flasket_is_staff")
     app.add_template_filter(exact_time, "flasket_exact_time")
     app.add_template_filter(relative_time, "flasket_relative_time")

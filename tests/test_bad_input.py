@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from werkzeug.test import stream_encode_multipart
 
-from tests.conftest import Client, Inbox, ext_models, rows
+from tests.conftest import CSRF_FIELD, Client, Inbox, ext_models, rows
 
 STAFF = "staff@example.test"
 NUL_MESSAGE = "Text may not contain NUL characters."
@@ -421,7 +421,7 @@ def test_a_search_of_200_characters_is_accepted(alice: Client, ticket_id: int) -
     response = alice.get("/ticket/all", query_string={"q": "q" * 200})
 
     assert response.status_code == 200
-    assert "No tickets match these filters." in text(response)
+    assert "No open tickets match these filters." in text(response)
 
 
 @pytest.mark.parametrize("number", ["99999999999999999999", "2147483648", "2147483647", "0"])
@@ -608,3 +608,42 @@ def test_no_hostile_path_value_causes_a_server_error(
     for url in (f"/ticket/user/{hostile}", f"/ticket/{hostile}", f"/ticket/{hostile}/close"):
         response = alice.get(url)
         assert response.status_code in NEVER_500, url
+
+
+# A stale form token: the message says what is true, and doing what it says works
+
+
+def fresh_token(response: Any) -> str:
+    match = CSRF_FIELD.search(response.get_data(as_text=True))
+    assert match, "the form came back without a token"
+    return match.group(1)
+
+
+def test_a_ticket_with_an_expired_token_comes_back_and_submitting_again_stores_it(
+    app: Flask, alice: Client
+) -> None:
+    refused = alice.post("/ticket/submit", {**GOOD_TICKET, "csrf_token": "stale"}, csrf=False)
+    assert refused.status_code == 400
+    assert "Everything you typed is still below: submit it again." in text(refused)
+    assert "Please correct the marked fields" not in text(refused), "nothing is marked"
+    assert ticket_rows(app) == []
+
+    again = {**form_values(refused), "csrf_token": fresh_token(refused)}
+    assert alice.post("/ticket/submit", again, csrf=False).status_code == 303
+    (ticket,) = ticket_rows(app)
+    assert (ticket.title, ticket.body) == (GOOD_TICKET["title"], GOOD_TICKET["body"])
+
+
+def test_a_reply_with_an_expired_token_comes_back_and_posting_again_stores_it(
+    app: Flask, alice: Client, ticket_id: int
+) -> None:
+    url = f"/ticket/{ticket_id}"
+    refused = alice.post(url, {"body": "Still broken.", "csrf_token": "stale"}, csrf=False)
+    assert refused.status_code == 400
+    assert "Your text is still in the box below: post it again." in text(refused)
+    before = len(reply_rows(app))
+
+    again = {"body": form_values(refused)["body"], "csrf_token": fresh_token(refused)}
+    assert alice.post(url, again, csrf=False).status_code == 303
+    assert len(reply_rows(app)) == before + 1
+    assert "Still broken." in {reply.body for reply in reply_rows(app)}

@@ -59,10 +59,10 @@ def test_search_results_say_more_follow_instead_of_counting_them(
     for n in range(3):
         alice.submit(title=f"Printer number {n}")
     first = alice.get("/ticket/all?q=printer&per_page=2").get_data(as_text=True)
-    assert "1\N{EN DASH}2 of more than 2 tickets" in first
+    assert "1\N{EN DASH}2 of more than 2 open tickets" in first
     assert 'rel="next"' in first
     last = alice.get("/ticket/all?q=printer&per_page=2&page=2").get_data(as_text=True)
-    assert "3\N{EN DASH}3 of 3 tickets" in last
+    assert "3\N{EN DASH}3 of 3 open tickets" in last
     assert 'rel="next"' not in last
     assert alice.get("/ticket/all?q=printer&per_page=2&page=3").status_code == 404
 
@@ -78,13 +78,13 @@ def test_counts_stop_at_their_caps_and_the_list_still_pages_on(
         bob.submit(title=f"Scanner number {n}")
 
     everyone = alice.get("/ticket/all?per_page=2").get_data(as_text=True)
-    assert "1\N{EN DASH}2 of more than 5 tickets" in everyone
+    assert "1\N{EN DASH}2 of more than 5 open tickets" in everyone
     assert "Page 1 of 3+" in everyone
     assert len(listed(alice, "/ticket/all?per_page=2&page=4")) == 2
     assert alice.get("/ticket/all?per_page=2&page=5").status_code == 404
 
     mine = alice.get("/ticket/all?author=alice&per_page=2").get_data(as_text=True)
-    assert "1\N{EN DASH}2 of more than 3 tickets" in mine
+    assert "1\N{EN DASH}2 of more than 3 open tickets" in mine
     assert len(listed(alice, "/ticket/all?author=alice&per_page=2&page=2")) == 2
     assert alice.get("/ticket/all?author=alice&per_page=2&page=3").status_code == 404
 

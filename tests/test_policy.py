@@ -17,8 +17,19 @@ from flask import Flask
 from tests.conftest import Client, Inbox, ext_models, rows
 from tests.hostapp import User, db
 
-CSRF_MESSAGE = (
-    "This form's security token is missing or has expired. Reload the page and submit it again."
+#: What a stale form token is answered with: the ticket and reply forms come back with the
+#: typed text (sending again works); the buttons' error page links back to the ticket.
+SUBMIT_CSRF_MESSAGE = (
+    "Your ticket was not submitted yet because the form had expired. "
+    "Everything you typed is still below: submit it again."
+)
+REPLY_CSRF_MESSAGE = (
+    "Your reply was not posted yet because the page had expired. "
+    "Your text is still in the box below: post it again."
+)
+ACTION_CSRF_MESSAGE = (
+    "Nothing was changed because the page with that button had expired. "
+    "Open the ticket again and press the button once more."
 )
 CLOSED_MESSAGE = "This ticket is closed, so your reply was not posted."
 ACTIONS = ("close", "reopen", "follow", "unfollow")
@@ -516,7 +527,19 @@ def test_a_post_without_a_valid_csrf_token_is_400_with_a_message_and_stores_noth
     response = person.post(route.format(id=ticket_id), data, csrf=False)
 
     assert response.status_code == 400
-    assert CSRF_MESSAGE in text(response)
+    page = text(response)
+    if target == "submit":
+        assert SUBMIT_CSRF_MESSAGE in page
+        assert 'value="Sneaky"' in page  # what was typed comes back, with a fresh token
+        assert 'name="csrf_token"' in page
+    elif target == "reply":
+        assert REPLY_CSRF_MESSAGE in page
+        assert textarea(response) == "A reply"
+        assert 'name="csrf_token"' in page
+    else:
+        assert ACTION_CSRF_MESSAGE in page
+        assert f'<a href="/ticket/{ticket_id}">Back to ticket #{ticket_id}</a>' in page
+    assert "Reload" not in page
     assert snapshot(app) == before
     assert inbox.messages == []
 

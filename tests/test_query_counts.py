@@ -31,6 +31,7 @@ PAGES = [
     "/ticket/all?status=all&sort=oldest",
     "/ticket/all?urgency=High&topic=Account",
     "/ticket/all?author=alice",
+    "/ticket/all?author=ALICE",
     "/ticket/all?q=PRINTER",
     "/ticket/all?status=all&q=printer&application=Website&author=alice&sort=created",
     "/ticket/user/alice",
@@ -241,6 +242,7 @@ def test_open_tickets_by_recent_update_are_read_through_an_index(
         (statement, parameters)
         for statement, parameters in captured
         if "ORDER BY flasket_ticket.updated_at DESC" in statement
+        and not suggests_authors(statement)
     ]
     assert len(main) == 1, [statement for statement, _ in captured]
     plan = query_plan(app, *main[0])
@@ -248,6 +250,11 @@ def test_open_tickets_by_recent_update_are_read_through_an_index(
     assert ticket_steps, plan
     assert all(" USING " in step and "INDEX" in step for step in ticket_steps), plan
     assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+def suggests_authors(statement: str) -> bool:
+    """The author filter's suggestions: names of the authors of the latest updated tickets."""
+    return "SELECT DISTINCT accounts.username" in statement
 
 
 @pytest.mark.parametrize("url", PAGES)
@@ -294,7 +301,11 @@ def test_postgresql_reads_pages_through_indexes(app: Flask, alice: Client, backe
     with capturing_statements(app) as captured:
         assert alice.get("/ticket/all?status=open&sort=updated").status_code == 200
         assert alice.get(f"/ticket/{ticket_id}").status_code == 200
-    ordered = [c for c in captured if "ORDER BY flasket_ticket.updated_at DESC" in c[0]]
+    ordered = [
+        c
+        for c in captured
+        if "ORDER BY flasket_ticket.updated_at DESC" in c[0] and not suggests_authors(c[0])
+    ]
     followers = [c for c in captured if "JOIN flasket_follow" in c[0] and "LIMIT" in c[0]]
     assert len(ordered) == len(followers) == 1, [statement for statement, _ in captured]
 

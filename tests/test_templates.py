@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 
 import flasket
+from flasket import views
 from tests.conftest import Client, Inbox
 
 PACKAGE = Path(flasket.__file__).parent
@@ -116,7 +117,7 @@ class TestHostLayout:
 
     def test_pages_fill_the_host_title_block(self, app: Flask, alice: Client) -> None:
         ticket_id = alice.submit(title="Title in host")
-        assert "<title>All tickets · Tickets | Host App</title>" in text(alice.get("/ticket/all"))
+        assert "<title>Open tickets · Tickets | Host App</title>" in text(alice.get("/ticket/all"))
         assert f"<title>#{ticket_id} Title in host · Tickets | Host App</title>" in text(
             alice.get(f"/ticket/{ticket_id}")
         )
@@ -366,3 +367,51 @@ def test_every_stylesheet_rule_is_scoped_to_flasket() -> None:
     selectors = selectors_of(css)
     assert len(selectors) > 50
     assert unscoped(css) == []
+
+
+def masthead(page: str) -> str:
+    return page[page.index('<header class="flasket-masthead">') : page.index("</header>")]
+
+
+def test_standalone_layout_links_back_to_the_host_and_to_its_log_out(
+    app: Flask, alice: Client
+) -> None:
+    header = masthead(text(alice.get("/ticket/")))
+    assert '<a href="/">← Back to the site</a>' in header
+    assert '<a href="/logout">Log out</a>' in header
+    # Under a script root the way back is the app's home, not the server's.
+    mounted = masthead(text(alice.http.get("/ticket/", base_url="http://host.test/app")))
+    assert '<a href="/app/">← Back to the site</a>' in mounted
+    assert '<a href="/app/logout">Log out</a>' in mounted
+
+
+def host_links(*routes: tuple[str, str, list[str]]) -> tuple[str | None, str | None]:
+    """(home, log-out) the standalone layout finds among these (rule, endpoint, methods)."""
+    host = Flask(__name__)
+    for rule, endpoint, methods in routes:
+        host.add_url_rule(rule, endpoint, lambda: "", methods=methods)
+    with host.test_request_context():
+        return views.host_home_url(), views.host_logout_url()
+
+
+def test_the_log_out_link_appears_only_for_a_log_out_page_a_link_can_reach() -> None:
+    assert host_links() == (None, None)
+    assert host_links(("/", "home", ["GET"])) == ("/", None)
+    assert host_links(("/bye", "auth.logout", ["POST"])) == (None, None)
+    assert host_links(("/bye/<who>", "logout", ["GET"])) == (None, None)
+    assert host_links(("/bye", "auth.logout", ["GET", "POST"])) == (None, "/bye")
+    assert host_links(("/a", "auth.logout", ["GET"]), ("/b", "logout", ["GET"])) == (None, "/b")
+    assert host_links(("/", "flasket.index", ["GET"])) == (None, None)
+
+
+def test_standalone_layout_shows_flaskets_messages_but_not_the_hosts(
+    app: Flask, login: Any
+) -> None:
+    visitor = login(None)
+    assert visitor.get("/ticket/").status_code == 302  # Flask-Login flashes "Please log in"
+    assert visitor.http.post("/login", data={"username": "alice"}).status_code == 302
+    assert "Please log in" not in text(visitor.get("/ticket/"))
+
+    visitor.username = "alice"
+    ticket_id = visitor.submit()
+    assert f"Ticket #{ticket_id} submitted." in text(visitor.get(f"/ticket/{ticket_id}"))

@@ -494,6 +494,7 @@ def build_app(url: str, smtp_port: int | None = None, mail_suppress: bool = Fals
         smtp_port=smtp_port,
         SQLALCHEMY_DATABASE_URI=url,
         SERVER_NAME=None,
+        FLASKET_BASE_URL="http://bench.test",
         MAIL_SUPPRESS_SEND=mail_suppress,
     )
 

@@ -14,8 +14,9 @@ import click
 import sqlalchemy as sa
 from flask.cli import AppGroup
 
-from . import delivery
+from . import delivery, retention, worker
 from .config import config_value
+from .db_errors import describe
 from .extension import current_flasket
 from .models import FAILED, PENDING, utcnow
 
@@ -49,21 +50,32 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
     help="Seconds between polls (default FLASKET_DELIVERY_POLL_INTERVAL).",
 )
 def deliver_command(once: bool, interval: float | None) -> None:
-    """Send the outbox's due mail; without --once, keep polling until SIGTERM or Ctrl-C."""
+    """Send the outbox's due mail; without --once, keep polling until SIGTERM or Ctrl-C.
+
+    A looping worker waits out database outages (see FLASKET_WORKER_BACKOFF_CAP) and
+    exits with status 1 only on an error waiting cannot mend, such as a missing table.
+    """
+    if once:
+        try:
+            outcome = delivery.deliver_due()
+        except sa.exc.DBAPIError as error:
+            raise click.ClickException(f"The database failed: {describe(error)}") from error
+        if outcome.claimed:
+            click.echo(_summary(outcome))
+        return
     pause = interval if interval is not None else float(config_value("delivery_poll_interval"))
     stop = threading.Event()
-    total = delivery.Outcome()
     with stop_on_signals(stop):
-        while True:
-            outcome = delivery.deliver_due(should_stop=stop.is_set)
-            total.add(outcome)
-            if outcome.claimed:
-                click.echo(_summary(outcome))
-            if once or stop.is_set():
-                break
-            stop.wait(pause)
-    if not once:
-        click.echo("Stopped. " + _summary(total))
+        try:
+            total = worker.run(pause, stop, report=_echo_if_busy)
+        except worker.WorkerStopped as error:
+            raise click.ClickException(f"The worker stopped: {error}") from error
+    click.echo("Stopped. " + _summary(total))
+
+
+def _echo_if_busy(outcome: delivery.Outcome) -> None:
+    if outcome.claimed:
+        click.echo(_summary(outcome))
 
 
 def _summary(outcome: delivery.Outcome) -> str:
@@ -75,31 +87,41 @@ def _summary(outcome: delivery.Outcome) -> str:
 
 @flasket_cli.command("outbox")
 @click.option("--retry", "retry_ids", type=int, multiple=True, metavar="ID", help="Requeue a row.")
-@click.option("--retry-failed", is_flag=True, help="Requeue every failed row.")
+@click.option(
+    "--retry-event",
+    "event_ids",
+    type=int,
+    multiple=True,
+    metavar="ID",
+    help="Requeue an event whose fan-out was given up.",
+)
+@click.option("--retry-failed", is_flag=True, help="Requeue every failed row and event.")
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 @click.argument("more_ids", type=int, nargs=-1)
 def outbox_command(
-    retry_ids: tuple[int, ...], retry_failed: bool, limit: int, more_ids: tuple[int, ...]
+    retry_ids: tuple[int, ...],
+    event_ids: tuple[int, ...],
+    retry_failed: bool,
+    limit: int,
+    more_ids: tuple[int, ...],
 ) -> None:
-    """List pending and failed mail; --retry ID... or --retry-failed requeue them now.
+    """List pending and failed mail and given-up events; --retry ID..., --retry-event ID...
+    or --retry-failed requeue them now.
 
-    Requeued rows start again with a full set of attempts.
+    Requeued rows and events start again with a full set of attempts.
     """
     ids = [*retry_ids, *more_ids]
     if more_ids and not retry_ids:
         raise click.UsageError("Give row ids with --retry: flask flasket outbox --retry 3 4")
-    if ids or retry_failed:
-        count = requeue(ids, retry_failed)
-        click.echo(f"Requeued {count} message(s).")
+    if ids or event_ids or retry_failed:
+        count = requeue(ids, retry_failed) if ids or retry_failed else 0
+        events = requeue_events(list(event_ids), retry_failed) if event_ids or retry_failed else 0
+        also = f" and {events} event(s)" if event_ids or events else ""
+        click.echo(f"Requeued {count} message(s){also}.")
         return
+    _list_events()
     table = current_flasket.models.Outbox.__table__
-    events = current_flasket.models.OutboxEvent.__table__
     session = current_flasket.db.session
-    waiting = session.scalar(
-        sa.select(sa.func.count()).select_from(events).where(events.c.fanned_out_at.is_(None))
-    )
-    if waiting:
-        click.echo(f"{waiting} event(s) not fanned out to their recipients yet.")
     found = session.execute(
         sa.select(table)
         .where(table.c.status.in_([PENDING, FAILED]))
@@ -120,6 +142,81 @@ def outbox_command(
             f"{_cut(row.recipient, 28):<28} {_cut(row.subject, 36):<36} "
             f"{_cut(row.last_error or '', 80)}"
         )
+
+
+def _list_events() -> None:
+    """Say how many events wait for their fan-out, and list those given up."""
+    events = current_flasket.models.OutboxEvent.__table__
+    session = current_flasket.db.session
+    waiting = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(events)
+        .where(events.c.fanned_out_at.is_(None), events.c.failed_at.is_(None))
+    )
+    if waiting:
+        click.echo(f"{waiting} event(s) not fanned out to their recipients yet.")
+    given_up = session.execute(
+        sa.select(events)
+        .where(events.c.fanned_out_at.is_(None), events.c.failed_at.is_not(None))
+        .order_by(events.c.id)
+    ).all()
+    if not given_up:
+        return
+    click.echo(f"{len(given_up)} event(s) whose fan-out was given up (--retry-event ID):")
+    click.echo(f"{'event':>6}  {'tries':>5}  {'given up':<20} {'subject':<36} last error")
+    for row in given_up:
+        click.echo(
+            f"{row.id:>6}  {row.attempts:>5}  {_when(row.failed_at):<20} "
+            f"{_cut(row.subject, 36):<36} {_cut(row.last_error or '', 80)}"
+        )
+
+
+def requeue_events(ids: list[int], failed: bool) -> int:
+    """Make events whose fan-out was given up due now, with a fresh set of attempts."""
+    events = current_flasket.models.OutboxEvent.__table__
+    session = current_flasket.db.session
+    chosen: list[Any] = []
+    if ids:
+        chosen.append(events.c.id.in_(ids))
+    if failed:
+        chosen.append(events.c.failed_at.is_not(None))
+    done = session.execute(
+        sa.update(events)
+        .where(sa.or_(*chosen), events.c.fanned_out_at.is_(None))
+        .values(failed_at=None, attempts=0, next_attempt_at=None)
+    )
+    session.commit()
+    return int(done.rowcount)  # type: ignore[attr-defined]
+
+
+@flasket_cli.command("prune")
+@click.option(
+    "--keep-sent-days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Delete sent mail older than this (default FLASKET_OUTBOX_KEEP_SENT_DAYS).",
+)
+@click.option(
+    "--keep-failed-days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Delete failed mail older than this (default FLASKET_OUTBOX_KEEP_FAILED_DAYS).",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Rows per transaction (default FLASKET_OUTBOX_PRUNE_BATCH).",
+)
+def prune_command(
+    keep_sent_days: float | None, keep_failed_days: float | None, batch: int | None
+) -> None:
+    """Delete old sent and failed mail, and events with no mail left; never pending mail."""
+    pruned = retention.prune(keep_sent_days, keep_failed_days, batch)
+    click.echo(
+        f"Pruned {pruned.sent} sent and {pruned.failed} failed message(s), "
+        f"and {pruned.events} event(s)."
+    )
 
 
 def requeue(ids: list[int], failed: bool) -> int:

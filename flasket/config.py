@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import jinja2
 import jinja2.nodes
@@ -59,6 +60,7 @@ DEFAULT_CATEGORIES: list[dict[str, Any]] = [
 #: Every option, by its lower-case name; the config key is ``FLASKET_`` + NAME.
 DEFAULTS: dict[str, Any] = {
     "url_prefix": "/ticket",
+    "base_url": None,
     "base_template": "flasket/base.html",
     "user_name_attr": "username",
     "user_email_attr": "email",
@@ -78,6 +80,10 @@ DEFAULTS: dict[str, Any] = {
     "delivery_retry_cap": 6 * 3600,
     "delivery_max_attempts": 8,
     "delivery_poll_interval": 5,
+    "worker_backoff_cap": 60,
+    "outbox_keep_sent_days": 30,
+    "outbox_keep_failed_days": 90,
+    "outbox_prune_batch": 1000,
     "smtp_timeout": 30,
     "unfollow_max_age": 30 * 24 * 3600,
     "rq_app_factory": None,
@@ -95,6 +101,7 @@ POSITIVE_NUMBERS = (
     "delivery_lease",
     "delivery_retry_cap",
     "delivery_poll_interval",
+    "worker_backoff_cap",
     "smtp_timeout",
     "unfollow_max_age",
 )
@@ -168,6 +175,8 @@ def validate(config: Mapping[str, Any]) -> None:
                 f"FLASKET_STAFF_RECIPIENTS holds {recipient!r}, which is not an e-mail address."
             )
     parse_categories(config[key("categories")])
+    if config[key("base_url")] is not None:
+        parse_base_url(config[key("base_url")])
     validate_delivery(config)
 
 
@@ -200,7 +209,10 @@ def validate_delivery(config: Mapping[str, Any]) -> None:
         or config[key("delivery_retry_base")] < 0
     ):
         raise ConfigError("FLASKET_DELIVERY_RETRY_BASE must be a number of seconds, 0 or more.")
-    for name in ("delivery_batch", "delivery_max_attempts"):
+    for name in ("outbox_keep_sent_days", "outbox_keep_failed_days"):
+        if not _is_number(config[key(name)]) or config[key(name)] <= 0:
+            raise ConfigError(f"{key(name)} must be a number of days greater than 0.")
+    for name in ("delivery_batch", "delivery_max_attempts", "outbox_prune_batch"):
         value = config[key(name)]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ConfigError(f"{key(name)} must be a whole number of 1 or more.")
@@ -280,7 +292,6 @@ def is_staff_callable(app: Flask | None = None) -> Callable[[Any], bool]:
     return func
 
 
-
 def is_mail_address(text: str) -> bool:
     """Whether ``text`` is one address, bare or with a name (``Support <help@example.com>``).
 
@@ -341,19 +352,141 @@ def sender_problem(sender: Any) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class LinkRoot:
+    """Where the links in mail point: a scheme, a host (with its port) and the app's mount path.
+
+    Made from configuration only (:func:`link_root`), never from a request.
+    """
+
+    scheme: str
+    host: str
+    script_name: str
+
+    @property
+    def url(self) -> str:
+        """The root as one URL without a trailing slash, e.g. ``https://example.com/app``."""
+        return f"{self.scheme}://{self.host}{self.script_name.rstrip('/')}"
+
+
+BASE_URL_EXAMPLE = (
+    'for example "https://example.com", or "https://example.com/app" for an app mounted under /app'
+)
+#: Characters a path of FLASKET_BASE_URL keeps as they are (RFC 3986 ``pchar``, ``/`` and ``%``).
+PATH_SAFE = "/%!$&'()*+,;=:@"
+
+
+def link_root(app: Flask | None = None) -> LinkRoot:
+    """The root of every absolute URL in mail, from configuration the integrator controls.
+
+    ``FLASKET_BASE_URL``, else ``SERVER_NAME`` with ``PREFERRED_URL_SCHEME`` and
+    ``APPLICATION_ROOT``; never the request's Host header, which whoever sends the
+    request chooses.
+
+    :raises ConfigError: when neither is set, or the value makes no usable URL.
+    """
+    config = (app or current_app).config
+    if config.get(key("base_url")) is not None:
+        return parse_base_url(config[key("base_url")])
+    if config.get("SERVER_NAME"):
+        return _server_name_root(config)
+    raise ConfigError(
+        "Links in e-mails (to a ticket, to unfollow it) need the address your users reach the"
+        " app at, and Flasket never takes it from a request, whose Host header the sender"
+        f" chooses. Set FLASKET_BASE_URL, {BASE_URL_EXAMPLE}; or set SERVER_NAME"
+        ' ("example.com") with PREFERRED_URL_SCHEME ("https").'
+    )
+
+
+def parse_base_url(value: Any) -> LinkRoot:
+    """``FLASKET_BASE_URL`` as a :class:`LinkRoot`.
+
+    :raises ConfigError: unless ``value`` is an absolute http(s) URL with a host and
+        no user name, query or fragment.
+    """
+    problem = _base_url_problem(value)
+    if problem:
+        raise ConfigError(
+            f"FLASKET_BASE_URL = {value!r} {problem}. Set it to the URL your users reach the"
+            f" app at, {BASE_URL_EXAMPLE}."
+        )
+    parts = urlsplit(value)
+    path = quote(parts.path.rstrip("/"), safe=PATH_SAFE)
+    return LinkRoot(parts.scheme.lower(), parts.netloc.lower(), path or "/")
+
+
+def _server_name_root(config: Mapping[str, Any]) -> LinkRoot:
+    server_name = config["SERVER_NAME"]
+    scheme = config.get("PREFERRED_URL_SCHEME") or "http"
+    root = config.get("APPLICATION_ROOT") or "/"
+    url = f"{scheme}://{server_name}{root}"
+    problem = None
+    if not all(isinstance(part, str) for part in (server_name, scheme, root)):
+        problem = "are not all strings"
+    elif scheme not in ("http", "https"):
+        problem = 'need PREFERRED_URL_SCHEME "https" or "http"'
+    elif "/" in server_name or not root.startswith("/"):
+        problem = "make no URL"
+    else:
+        problem = _base_url_problem(url)
+    if problem:
+        raise ConfigError(
+            f"SERVER_NAME = {server_name!r}, PREFERRED_URL_SCHEME = {scheme!r} and"
+            f" APPLICATION_ROOT = {root!r}, which links in e-mails are built from, {problem}:"
+            ' SERVER_NAME is a host name with an optional port ("example.com"),'
+            ' APPLICATION_ROOT a path ("/"). Or set FLASKET_BASE_URL,'
+            f" {BASE_URL_EXAMPLE}."
+        )
+    parts = urlsplit(url)
+    path = quote(parts.path.rstrip("/"), safe=PATH_SAFE)
+    return LinkRoot(parts.scheme, parts.netloc.lower(), path or "/")
+
+
+def _base_url_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be the root of links in mail, or None when it can."""
+    if not isinstance(value, str):
+        return "is not a string"
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return "holds a space or a control character"
+    try:
+        parts = urlsplit(value)
+        if parts.port == 0:
+            return "has port 0"
+    except ValueError:  # a port that is not a number from 0 to 65535
+        return "has a port that is not a number from 1 to 65535"
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return "is not an absolute http:// or https:// URL"
+    if not parts.hostname:
+        return "has no host name"
+    if "@" in parts.netloc:
+        return "holds a user name or password"
+    if "?" in value or "#" in value:
+        return "has a query or a fragment"
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        return "has a host name that is not valid"
+    return None
+
+
 def check_host(app: Flask, user_model: type[Any]) -> None:
     """Refuse to start on an app that lacks something Flasket needs.
 
     Checks, for ``init_app``: the user model's name and e-mail attributes
     (``FLASKET_USER_NAME_ATTR``, ``FLASKET_USER_EMAIL_ATTR``), a usable mail
     sender, Flask-Mail and Flask-Login initialised on ``app``, a login view (or an
-    ``unauthorized_handler``) and a user loader, and a secret key.
+    ``unauthorized_handler``) and a user loader, a secret key, and where links in
+    mail point (:func:`link_root`).
 
     :param app: the host app, with its extensions initialised.
     :param user_model: the host's mapped user class.
     :raises ConfigError: naming every missing piece and how to provide it, one per line.
     """
-    problems = [*_user_model_problems(app, user_model), *_extension_problems(app)]
+    problems = [
+        *_user_model_problems(app, user_model),
+        *_extension_problems(app),
+        *_link_root_problems(app),
+    ]
     staff = app.config[key("is_staff")]
     if staff is default_is_staff and not any(
         hasattr(user_model, a) for a in ("is_admin", "admin")
@@ -443,6 +576,15 @@ def _extension_problems(app: Flask) -> list[str]:
             " with @login_manager.user_loader before init_flasket()."
         )
     return problems
+
+
+def _link_root_problems(app: Flask) -> list[str]:
+    # Required with MAIL_SUPPRESS_SEND too: the mail is still rendered, and may be sent later.
+    try:
+        link_root(app)
+    except ConfigError as error:
+        return [str(error)]
+    return []
 
 
 def check_base_template(app: Flask) -> None:

@@ -28,18 +28,18 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.charset import QP, Charset
-from email.mime.text import MIMEText
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app
-from flask_mail import Connection, Message
+from flask_mail import Connection
 from sqlalchemy.pool import StaticPool
 
 from . import notify
 from .config import LEASE_MARGIN, config_value, mail_sender
+from .db_errors import is_transient
 from .extension import current_flasket
+from .mailmessage import NotificationMessage
 from .models import FAILED, PENDING, SENT, utcnow
 
 log = logging.getLogger("flasket.notify")
@@ -82,15 +82,6 @@ class Claimed:
     attempts: int
     token: str
     until: datetime
-
-
-class QuotedPrintableMessage(Message):
-    """Quoted-printable parts: a 20,000-character line still fits SMTP's 998-byte line limit."""
-
-    def _mimetext(self, text: str | None, subtype: str = "plain") -> MIMEText:
-        encoding = Charset("utf-8")
-        encoding.body_encoding = QP
-        return MIMEText(text or "", _subtype=subtype, _charset=encoding)  # type: ignore[arg-type]
 
 
 class TimedConnection(Connection):
@@ -160,15 +151,18 @@ def _has_skip_locked(dialect: sa.Dialect) -> bool:
 def fan_out(event_ids: Sequence[int] | None = None, limit: int | None = None) -> list[int]:
     """Write the per-recipient rows of events not fanned out yet; returns the new row ids.
 
-    Only among ``event_ids`` when given, else the oldest ``limit`` (or all) waiting events.
+    Only among ``event_ids`` when given, else the oldest ``limit`` (or all) due events.
     Each event is its own transaction: the conditional UPDATE that marks it fanned out
-    decides who writes its rows, so two deliverers never both do.
+    decides who writes its rows, so two deliverers never both do. A fan-out that raises
+    is retried like a message (``FLASKET_DELIVERY_RETRY_BASE``, doubling) and given up
+    after ``FLASKET_DELIVERY_MAX_ATTEMPTS``, its error kept in ``last_error``. A lost
+    database is not the event's fault: that error is raised, for the worker to wait out.
     """
     models = current_flasket.models
     events = models.OutboxEvent.__table__
     session = current_flasket.db.session
     if event_ids is None:
-        waiting = sa.select(events.c.id).where(events.c.fanned_out_at.is_(None))
+        waiting = sa.select(events.c.id).where(_fan_out_due(events, utcnow()))
         waiting = waiting.order_by(events.c.id)
         if limit is not None:
             waiting = waiting.limit(limit)
@@ -178,10 +172,62 @@ def fan_out(event_ids: Sequence[int] | None = None, limit: int | None = None) ->
     for event_id in event_ids:
         try:
             new_ids.extend(_fan_out_one(event_id))
-        except Exception:
+        except Exception as error:
             session.rollback()
-            log.exception("Could not fan out outbox event %s; it waits for the next try", event_id)
+            if is_transient(error):
+                raise
+            _fan_out_failed(event_id, error)
     return new_ids
+
+
+def _fan_out_due(events: sa.Table, now: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        events.c.fanned_out_at.is_(None),
+        events.c.failed_at.is_(None),
+        sa.or_(events.c.next_attempt_at.is_(None), events.c.next_attempt_at <= now),
+    )
+
+
+def _fan_out_failed(event_id: int, error: Exception) -> None:
+    """Count a fan-out that raised: the event waits for its retry, or is given up."""
+    events = current_flasket.models.OutboxEvent.__table__
+    session = current_flasket.db.session
+    now = utcnow()
+    waiting = sa.and_(events.c.fanned_out_at.is_(None), events.c.failed_at.is_(None))
+    before = session.scalar(sa.select(events.c.attempts).where(events.c.id == event_id, waiting))
+    if before is None:
+        session.commit()
+        return
+    attempts = before + 1
+    reason = describe(error)
+    values: dict[str, Any] = {"attempts": attempts, "last_error": reason[:2000]}
+    if attempts >= config_value("delivery_max_attempts"):
+        values["failed_at"] = now
+    else:
+        values["next_attempt_at"] = now + timedelta(seconds=retry_delay(attempts))
+    session.execute(
+        sa.update(events)
+        .where(events.c.id == event_id, waiting, events.c.attempts == before)
+        .values(**values)
+    )
+    session.commit()
+    if "failed_at" in values:
+        log.error(
+            "Gave up fanning out outbox event %s after %d attempts: %s",
+            event_id,
+            attempts,
+            reason,
+            exc_info=error,
+        )
+    else:
+        log.error(
+            "Could not fan out outbox event %s (attempt %d); it is retried in %ds: %s",
+            event_id,
+            attempts,
+            retry_delay(attempts),
+            reason,
+            exc_info=error,
+        )
 
 
 def _fan_out_one(event_id: int) -> list[int]:
@@ -201,7 +247,7 @@ def _fan_out_one(event_id: int) -> list[int]:
     )
     taken = session.execute(
         sa.update(events)
-        .where(events.c.id == event_id, events.c.fanned_out_at.is_(None))
+        .where(events.c.id == event_id, _fan_out_due(events, now))
         .values(fanned_out_at=now)
     )
     if taken.rowcount != 1:  # type: ignore[attr-defined]
@@ -392,13 +438,16 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def message_for(row: Claimed) -> QuotedPrintableMessage:
-    message = QuotedPrintableMessage(
+def message_for(row: Claimed) -> NotificationMessage:
+    """The mail of one outbox row, as Flask-Mail's ``Connection.send`` takes it."""
+    sender = mail_sender()
+    message = NotificationMessage(
         subject=row.subject,
         recipients=[row.recipient],
         body=row.text,
         html=row.html,
-        sender=mail_sender(),
+        # On one line: Flask-Mail refuses a sender with a line break (BadHeaderError).
+        sender=" ".join(sender.split()) if sender else None,
         extra_headers=dict(row.headers),
     )
     message.msgId = row.message_id

@@ -10,7 +10,7 @@ from __future__ import annotations
 import string
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -65,6 +65,9 @@ LONG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 OPEN = "open"
 CLOSED = "closed"
 STATUSES = (OPEN, CLOSED)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def utcnow() -> datetime:
@@ -124,6 +127,18 @@ class TicketBase:
         listed_categories: Mapped[dict[str, str] | None]
 
         def __init__(self, **kwargs: Any) -> None: ...
+
+    @property
+    def mail_key(self) -> str:
+        """The ticket's name outside the database: its number and its creation time.
+
+        ``"12.5f3a9c1e2b7d0"``: the number, then ``created_at`` in microseconds since
+        1970 (hexadecimal). A ticket number comes back after the ticket is deleted on a
+        database that reuses keys; with the creation time the key never does. Message-IDs
+        of a ticket's mail and unfollow tokens carry it.
+        """
+        micros = (self.created_at - _EPOCH) // timedelta(microseconds=1)
+        return f"{self.id}.{micros:x}"
 
     @property
     def is_open(self) -> bool:
@@ -227,6 +242,13 @@ class OutboxEventBase:
     unfollow_url: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     fanned_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Fan-outs that raised; the next waits like a message's retry, none after the last.
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    #: When the next fan-out may run after one raised (null: at once).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    #: When Flasket gave up the fan-out; ``flask flasket outbox --retry-event`` requeues it.
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     if TYPE_CHECKING:
         __table__: sa.Table

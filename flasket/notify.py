@@ -11,22 +11,26 @@ without its mail.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import unicodedata
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr
 from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import render_template, url_for
+from flask import render_template
 from sqlalchemy.orm import Session
 
 from . import policy
-from .config import config_value, mail_sender
+from .config import config_value, link_root
 from .extension import current_flasket
+from .links import external_url
 from .models import Models, ReplyBase, TicketBase, utcnow
 from .unfollow import make_token, user_key
 
@@ -82,18 +86,22 @@ def enqueue(
 
 
 def render(event: str, ticket: TicketBase, actor: Any, reply: ReplyBase | None) -> Any:
-    """The event's outbox row: subject, both bodies and the headers every copy shares."""
+    """The event's outbox row: subject, both bodies and the headers every copy shares.
+
+    Its links point at the configured link root (:func:`flasket.links.external_url`),
+    never at the host the request named, so rendering needs no request.
+    """
     unfollow_url = None
     if event != CREATED:
         # Followers (never the staff addresses of new tickets) may stop in one click (RFC 8058).
-        unfollow_url = url_for("flasket.unfollow_link", token=TOKEN_PLACEHOLDER, _external=True)
+        unfollow_url = external_url("flasket.unfollow_link", token=TOKEN_PLACEHOLDER)
     context = {
         "event": event,
         "ticket": ticket,
         "actor": actor,
         "reply": reply,
         "recipient": None,
-        "ticket_url": url_for("flasket.ticket", ticket_id=ticket.id, _external=True)
+        "ticket_url": external_url("flasket.ticket", ticket_id=ticket.id)
         + (f"#reply-{reply.id}" if reply is not None else ""),
         "categories": current_flasket.categories_of(ticket),
         "unfollow_url": unfollow_url,
@@ -132,16 +140,13 @@ def recipients_of(outbox_event: Any, ticket: TicketBase) -> list[Copy]:
         ]
     copies = []
     for user in follower_recipients(models, ticket, actor, outbox_event.created_at):
-        # The link was built in the request (no url_for here, outside one): only the token is new.
-        token = make_token(ticket.id, models.user_id(user))
+        # The event's link was rendered once with a placeholder: only the token is new.
+        token = make_token(ticket.mail_key, models.user_id(user))
         link = (outbox_event.unfollow_url or "").replace(TOKEN_PLACEHOLDER, token) or None
         copies.append(
             Copy(
                 recipient=email_of(user),
-                message_id=(
-                    f"<flasket-ticket-{ticket.id}-{outbox_event.event}-{uuid.uuid4().hex}"
-                    f"@{_domain()}>"
-                ),
+                message_id=copy_message_id(ticket),
                 headers=(
                     {
                         "List-Unsubscribe": f"<{link}>",
@@ -230,20 +235,58 @@ def _unique(addresses: Iterable[str]) -> list[str]:
     return result
 
 
-def _domain() -> str:
-    _, address = parseaddr(mail_sender() or "")
-    return address.rpartition("@")[2] or "flasket.invalid"
+def message_id_parts() -> tuple[str, str]:
+    """The right-hand side of Flasket's Message-IDs and a tag that tells sites apart.
+
+    RFC 5322 (section 3.6.4) asks for an id unique for ever; the right-hand side names
+    the site that makes it: the host of the links in mail (``FLASKET_BASE_URL`` or
+    ``SERVER_NAME``), not the sender's domain, which several sites may share. A site
+    mounted under a path or on a port adds a short hash of them to the left-hand side,
+    so two sites on one host differ too.
+
+    :return: ``(domain, tag)``: ``tag`` is ``""`` or ``"." + 8 hex digits``.
+    :raises flasket.config.ConfigError: when no link root is configured.
+    """
+    root = link_root()
+    parts = urlsplit(root.url)
+    host = parts.hostname or "flasket.invalid"
+    if ":" in host:
+        host = f"[{host}]"
+    place = f"{parts.port or ''}{root.script_name.rstrip('/')}"
+    tag = "." + hashlib.sha256(place.encode()).hexdigest()[:8] if place else ""
+    return host, tag
 
 
 def thread_id(ticket: TicketBase) -> str:
-    """The Message-ID of a ticket's first message, which every later message refers to."""
-    return f"<flasket-ticket-{ticket.id}@{_domain()}>"
+    """The Message-ID of a ticket's first message, which every later message refers to.
+
+    ``<flasket.{mail_key}{tag}@{site}>``: the ticket's number and creation time
+    (:attr:`~flasket.models.TicketBase.mail_key`), so a later ticket given a deleted
+    one's number starts a thread of its own, and the site (:func:`message_id_parts`),
+    so two sites sending from one domain never share one.
+    """
+    domain, tag = message_id_parts()
+    return f"<flasket.{ticket.mail_key}{tag}@{domain}>"
+
+
+def copy_message_id(ticket: TicketBase) -> str:
+    """A new Message-ID for one recipient's copy of a message about ``ticket`` (random part)."""
+    domain, tag = message_id_parts()
+    return f"<flasket.{ticket.mail_key}.{uuid.uuid4().hex}{tag}@{domain}>"
 
 
 def subject_for(event: str, ticket: TicketBase) -> str:
-    title = " ".join(ticket.title.split())
+    """The Subject of ``event``'s mail: one line, no control characters, however the title reads.
+
+    Runs of white space (line breaks included) become one space, so a title never
+    starts a header field of its own; :mod:`flasket.mailmessage` encodes the rest.
+    """
     prefix = config_value("subject_prefix")
-    subject = (
-        f"{prefix} [Ticket #{ticket.id}] {title}" if prefix else f"[Ticket #{ticket.id}] {title}"
+    subject = f"{prefix} [Ticket #{ticket.id}] {ticket.title}"
+    if event != CREATED:
+        subject = "Re: " + subject
+    shown = "".join(
+        char if char.isspace() or unicodedata.category(char) not in {"Cc", "Cs"} else ""
+        for char in subject
     )
-    return subject if event == CREATED else "Re: " + subject
+    return " ".join(shown.split())

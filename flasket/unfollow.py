@@ -3,7 +3,9 @@
 The token is the credential: whoever holds the e-mail may stop it, without
 logging in. It is signed with the app's ``SECRET_KEY`` and a Flasket salt,
 expires after ``FLASKET_UNFOLLOW_MAX_AGE`` seconds, and names exactly one
-``(ticket, user)`` pair, so it can unfollow nothing else.
+``(ticket, user)`` pair, so it can unfollow nothing else. The ticket is named by
+its :attr:`~flasket.models.TicketBase.mail_key` (number and creation time), so a
+token for a deleted ticket does not act on a later ticket given the same number.
 """
 
 from __future__ import annotations
@@ -34,12 +36,30 @@ def _json_id(user_id: Any) -> Any:
     return user_id if isinstance(user_id, (int, str)) else str(user_id)
 
 
-def make_token(ticket_id: int, user_id: Any) -> str:
-    return _serializer().dumps([ticket_id, _json_id(user_id)])
+def make_token(ticket_key: str, user_id: Any) -> str:
+    """A signed token naming one ticket (by its ``mail_key``) and one user (by primary key).
+
+    :param ticket_key: the ticket's :attr:`~flasket.models.TicketBase.mail_key`.
+    :param user_id: the user's primary key (int, str, UUID, ...; sent as JSON or text).
+    :raises RuntimeError: when the app has no ``SECRET_KEY``.
+    """
+    return _serializer().dumps([ticket_key, _json_id(user_id)])
 
 
-def read_token(token: str) -> tuple[int, Any]:
-    """The ``(ticket_id, user_id)`` a token names; raises :class:`BadUnfollowToken`."""
+def ticket_number(ticket_key: str) -> int:
+    """The ticket number at the start of a ``mail_key``; raises :class:`BadUnfollowToken`."""
+    number, _, stamp = ticket_key.partition(".")
+    if not (number.isascii() and number.isdigit() and stamp) or len(number) > 12:
+        raise BadUnfollowToken("This unfollow link is not valid.")
+    return int(number)
+
+
+def read_token(token: str) -> tuple[str, Any]:
+    """The ``(ticket_key, user_id)`` a token names.
+
+    :raises BadUnfollowToken: when the token was altered, has expired (after
+        ``FLASKET_UNFOLLOW_MAX_AGE`` seconds) or was not made by this app.
+    """
     try:
         payload = _serializer().loads(token, max_age=config_value("unfollow_max_age"))
     except SignatureExpired:
@@ -49,7 +69,7 @@ def read_token(token: str) -> tuple[int, Any]:
     if (
         not isinstance(payload, list)
         or len(payload) != 2
-        or not isinstance(payload[0], int)
+        or not isinstance(payload[0], str)
         or not isinstance(payload[1], (int, str))
     ):
         raise BadUnfollowToken("This unfollow link is not valid.")

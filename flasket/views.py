@@ -318,7 +318,8 @@ def unfollow_link(token: str) -> ResponseReturnValue:
     """
     models = _models()
     try:
-        ticket_id, raw_user_id = unfollow_tokens.read_token(token)
+        ticket_key, raw_user_id = unfollow_tokens.read_token(token)
+        ticket_id = unfollow_tokens.ticket_number(ticket_key)
         user_id = unfollow_tokens.user_key(
             sa_python_type(getattr(models.user, models.user_pk)), raw_user_id
         )
@@ -328,7 +329,9 @@ def unfollow_link(token: str) -> ResponseReturnValue:
     session = _session()
     found = session.get(models.Ticket, ticket_id)
     person = session.get(models.user, user_id)
-    if found is None or person is None:
+    if found is None or found.mail_key != ticket_key or person is None:
+        # A ticket deleted since keeps its number only in the token: a later one given the
+        # same number has another key, and the link must not unfollow it.
         return _bad_unfollow_link("This unfollow link is for a ticket or account that is gone.")
     may_open = policy.may_read(models, person, found)
     if request.method == "POST":

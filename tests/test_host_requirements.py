@@ -59,6 +59,7 @@ def build(
         "SECRET_KEY": "host-secret",
         "SQLALCHEMY_DATABASE_URI": "sqlite://",
         "MAIL_DEFAULT_SENDER": "Support <support@example.test>",
+        "FLASKET_BASE_URL": "https://help.example.test",
     }
     settings.update(config)
     app.config.update({name: value for name, value in settings.items() if value is not None})
@@ -167,6 +168,16 @@ def test_a_sender_that_is_not_an_address_is_refused(sender: Any) -> None:
     for key in ("MAIL_DEFAULT_SENDER", "FLASKET_MAIL_SENDER"):
         message = start_up_error(**{key: sender})
         assert "FLASKET_MAIL_SENDER (or Flask-Mail's MAIL_DEFAULT_SENDER)" in message
+
+
+def test_no_trusted_address_for_mail_links_is_a_start_up_error() -> None:
+    message = start_up_error(FLASKET_BASE_URL=None)
+    assert "Links in e-mails (to a ticket, to unfollow it) need the address" in message
+    assert "Set FLASKET_BASE_URL" in message
+
+
+def test_server_name_is_enough_for_mail_links() -> None:
+    assert build(FLASKET_BASE_URL=None, SERVER_NAME="help.example.test")
 
 
 def test_staff_recipients_must_be_addresses() -> None:

@@ -47,6 +47,7 @@ def bare_app() -> Flask:
         SECRET_KEY="test-secret",
         SQLALCHEMY_DATABASE_URI="sqlite://",
         MAIL_DEFAULT_SENDER="support@example.test",
+        SERVER_NAME="host.test",
     )
     Mail(app)
     return app

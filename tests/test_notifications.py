@@ -22,7 +22,20 @@ from tests.conftest import Client, Inbox, Received, ext_models, rows
 from tests.hostapp import User, db
 
 STAFF = ["helpdesk@example.test", "oncall@example.test"]
-ROOT_ID = re.compile(r"<flasket-ticket-(\d+)@([^>]+)>")
+#: A ticket's thread root: its number and creation time (hexadecimal microseconds), the site.
+ROOT_ID = re.compile(r"<flasket\.(\d+)\.([0-9a-f]+)@([^>]+)>")
+#: One recipient's copy: the ticket's key, then 32 random hex digits.
+COPY_ID = re.compile(r"<flasket\.(\d+)\.([0-9a-f]+)\.[0-9a-f]{32}@([^>]+)>")
+
+
+def root_of(app: Flask, ticket_id: int) -> str:
+    """The thread root Message-ID a ticket's mail should carry: its key, the site's host."""
+    with app.app_context():
+        ticket = db.session.get(ext_models(app).Ticket, ticket_id)
+        assert ticket is not None
+        return f"<flasket.{ticket.mail_key}@host.test>"
+
+
 SUBJECT_NUMBER = re.compile(r"\[Ticket #(\d+)\]")
 LINK = re.compile(r"http://host\.test(/ticket/\d+)(#reply-\d+)?")
 CLOSED_PORT = 1  # tcpmux: nothing listens there, and a test cannot bind it
@@ -353,11 +366,12 @@ def test_link_in_reply_mail_points_at_the_reply(alice: Client, bob: Client, inbo
 
 @settings(FLASKET_STAFF_RECIPIENTS=STAFF)
 def test_messages_thread_on_the_new_ticket_message_id(
-    followed_ticket: int, alice: Client, admin: Client, inbox: Inbox
+    app: Flask, followed_ticket: int, alice: Client, admin: Client, inbox: Inbox
 ) -> None:
     second = alice.submit("Second ticket")
     created = one_mail_to(inbox, "oncall@example.test")
-    root = f"<flasket-ticket-{second}@example.test>"
+    root = root_of(app, second)
+    assert ROOT_ID.fullmatch(root)
     assert header(created, "Message-ID") == root
     assert header(created, "In-Reply-To") is None
 
@@ -372,13 +386,13 @@ def test_messages_thread_on_the_new_ticket_message_id(
     tickets = [int(SUBJECT_NUMBER.findall(m.subject)[0]) for m in later]
     assert sorted(tickets) == sorted([second] * 3 + [followed_ticket] * 3)
     for received, ticket in zip(later, tickets, strict=True):
-        expected_root = f"<flasket-ticket-{ticket}@example.test>"
+        expected_root = root_of(app, ticket)
         assert header(received, "In-Reply-To") == expected_root
         assert header(received, "References") == expected_root
         message_id = header(received, "Message-ID") or ""
-        assert message_id.startswith("<flasket-ticket-")
-        assert message_id.endswith("@example.test>")
-        assert not ROOT_ID.fullmatch(message_id)
+        copy = COPY_ID.fullmatch(message_id)
+        assert copy, message_id
+        assert f"<flasket.{copy[1]}.{copy[2]}@{copy[3]}>" == expected_root
     ids = [header(m, "Message-ID") for m in later]
     assert len(set(ids)) == len(ids)
 
@@ -388,7 +402,7 @@ def test_messages_thread_on_the_new_ticket_message_id(
     FLASKET_MAIL_SENDER="Flasket Desk <desk@tickets.example.org>",
 )
 def test_mail_sender_setting_overrides_the_default_sender(
-    alice: Client, bob: Client, inbox: Inbox
+    app: Flask, alice: Client, bob: Client, inbox: Inbox
 ) -> None:
     ticket_id = alice.submit()
     reply_id(bob.reply(ticket_id))
@@ -397,7 +411,7 @@ def test_mail_sender_setting_overrides_the_default_sender(
     for received in inbox.messages:
         assert header(received, "From") == "Flasket Desk <desk@tickets.example.org>"
     created = one_mail_to(inbox, "helpdesk@example.test")
-    assert header(created, "Message-ID") == f"<flasket-ticket-{ticket_id}@tickets.example.org>"
+    assert header(created, "Message-ID") == root_of(app, ticket_id)
     replied = one_mail_to(inbox, "alice@example.test")
     assert header(replied, "In-Reply-To") == header(created, "Message-ID")
 

@@ -131,7 +131,10 @@ def test_a_reply_is_delivered_from_its_outbox_row_with_headers_and_both_parts(
     assert {row.ticket_id for row in sent} == {followed_ticket}
     by_id = {row.message_id: row for row in sent}
     assert sorted(inbox.message_ids()) == sorted(by_id)
-    root = f"<flasket-ticket-{followed_ticket}@example.test>"
+    with app.app_context():
+        ticket = db.session.get(ext_models(app).Ticket, followed_ticket)
+        assert ticket is not None
+        root = f"<flasket.{ticket.mail_key}@host.test>"
     for received in inbox.messages:
         row = by_id[header(received.message, "Message-ID") or ""]
         assert received.envelope_to == [row.recipient]
@@ -531,11 +534,10 @@ def test_a_reply_post_runs_as_many_sql_statements_for_100_followers_as_for_1(
 
 
 @settings(FLASKET_DELIVERY="worker")
-def test_a_worker_without_server_name_mails_the_links_built_in_the_request(
+def test_a_worker_mails_the_links_built_from_the_configured_address(
     app: Flask, followed_ticket: int, admin: Client, inbox: Inbox
 ) -> None:
     admin.reply(followed_ticket, "Fanned out far from any request.")
-    app.config["SERVER_NAME"] = None  # a worker process knows no host name
     with app.app_context():
         assert delivery.deliver_due().sent == 3
     for received in inbox.messages:
@@ -778,6 +780,10 @@ def test_an_unfollow_token_unfollows_only_its_own_ticket_and_user(
 
 def bad_tokens(app: Flask, first: int, bob_id: int) -> dict[str, str]:
     with app.test_request_context():
+        ticket = db.session.get(ext_models(app).Ticket, first)
+        assert ticket is not None
+        key = ticket.mail_key
+        number, _, stamp = key.partition(".")
         good = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=SALT)
         other_secret = URLSafeTimedSerializer("another-secret", salt=SALT)
         other_salt = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt="something-else")
@@ -787,18 +793,25 @@ def bad_tokens(app: Flask, first: int, bob_id: int) -> dict[str, str]:
                 return int(time.time()) - 31 * 24 * 3600
 
         old = URLSafeTimedSerializer(app.config["SECRET_KEY"], salt=SALT, signer=OldSigner)
-        token = good.dumps([first, bob_id])
+        token = good.dumps([key, bob_id])
         signature = token.rpartition(".")[2]
         return {
-            "expired": old.dumps([first, bob_id]),
+            "expired": old.dumps([key, bob_id]),
             "tampered": token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB"),
-            "other user swapped in": good.dumps([first, bob_id + 1]).rsplit(".", 1)[0]
+            "other user swapped in": good.dumps([key, bob_id + 1]).rsplit(".", 1)[0]
             + "."
             + signature,
-            "signed by another app": other_secret.dumps([first, bob_id]),
-            "another purpose": other_salt.dumps([first, bob_id]),
+            "signed by another app": other_secret.dumps([key, bob_id]),
+            "another purpose": other_salt.dumps([key, bob_id]),
             "garbage": "not-a-token",
-            "gone ticket": good.dumps([first + 1000, bob_id]),
+            "gone ticket": good.dumps([f"{first + 1000}.{stamp}", bob_id]),
+            # A deleted ticket's token must not act on a later ticket given its number.
+            "same number, another ticket": good.dumps(
+                [f"{number}.{int(stamp, 16) + 1:x}", bob_id]
+            ),
+            "number without a creation time": good.dumps([number, bob_id]),
+            "a number alone, as tokens once were": good.dumps([first, bob_id]),
+            "a number past any ticket": good.dumps([f"{'9' * 13}.{stamp}", bob_id]),
             "wrong shape": good.dumps({"ticket": first}),
         }
 

@@ -198,6 +198,7 @@ INSTALLED_APP = textwrap.dedent(
         WTF_CSRF_ENABLED=False,
         MAIL_DEFAULT_SENDER="support@example.test",
         MAIL_SUPPRESS_SEND=True,
+        FLASKET_BASE_URL="https://example.test",
     )
     db.init_app(app)
     login.init_app(app)

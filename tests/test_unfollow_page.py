@@ -23,7 +23,9 @@ def text(response: Any) -> str:
 def link_for(app: Flask, ticket_id: int, username: str) -> str:
     with app.test_request_context():
         user_id = db.session.scalar(sa.select(User.id).where(User.username == username))
-        return f"/ticket/unfollow/{unfollow.make_token(ticket_id, user_id)}"
+        ticket = db.session.get(ext_models(app).Ticket, ticket_id)
+        assert ticket is not None
+        return f"/ticket/unfollow/{unfollow.make_token(ticket.mail_key, user_id)}"
 
 
 def follows(app: Flask, ticket_id: int, username: str) -> bool:

@@ -85,6 +85,7 @@ def create_host_app(look: str, database_uri: str = "sqlite://") -> Flask:
         SQLALCHEMY_DATABASE_URI=database_uri,
         MAIL_SUPPRESS_SEND=True,
         MAIL_DEFAULT_SENDER="Help desk <help@example.test>",
+        FLASKET_BASE_URL="https://help.example.test",
         FLASKET_BASE_TEMPLATE="base.html",
         # The pages are what these hosts test: notifications stay in the outbox.
         FLASKET_DELIVERY="hook",

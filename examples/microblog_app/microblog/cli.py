@@ -12,6 +12,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from flasket import actions, delivery
+from flasket.config import ConfigError, link_root, parse_base_url
 
 from . import mailbox
 from .extensions import db
@@ -149,16 +150,22 @@ def seed_demo_data() -> dict[str, int] | None:
 @click.command("seed")
 @click.option(
     "--base-url",
-    default="http://127.0.0.1:5000",
-    show_default=True,
-    help="Where the demo will be served; links in the seeded e-mails point there.",
+    default=None,
+    help="Where the demo will be served (default: FLASKET_BASE_URL); links in the seeded"
+    " e-mails point there.",
 )
 @with_appcontext
-def seed_command(base_url: str) -> None:
+def seed_command(base_url: str | None) -> None:
     """Upgrade the database (flask db upgrade), then add demo users, posts and tickets."""
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    # Flasket's e-mails link to ticket pages with url_for(_external=True): it needs a request.
-    with app.test_request_context("/", base_url=base_url), mailbox.quiet():
+    # Flasket builds the links in its e-mails from FLASKET_BASE_URL alone, request or not.
+    if base_url is not None:
+        try:
+            app.config["FLASKET_BASE_URL"] = parse_base_url(base_url).url
+        except ConfigError as error:
+            raise click.BadParameter(str(error), param_hint="--base-url") from error
+    base_url = link_root(app).url
+    with mailbox.quiet():
         created = seed_demo_data()
     if created is None:
         click.echo("Nothing to do: demo data already present.")

@@ -24,6 +24,9 @@ class Config:
     # The login page lists the seeded accounts; turn this off anywhere but a demo.
     SHOW_DEMO_LOGINS = os.environ.get("SHOW_DEMO_LOGINS", "1") != "0"
 
+    # Flasket: where users reach the site (links in e-mails point there, never at the Host
+    # header of a request); scripts/demo sets it from PORT.
+    FLASKET_BASE_URL = os.environ.get("FLASKET_BASE_URL") or "http://127.0.0.1:5000"
     # Flasket: ticket pages wear this site's layout; new tickets are mailed to the admin.
     FLASKET_BASE_TEMPLATE = "base.html"
     FLASKET_STAFF_RECIPIENTS = ("admin@example.com",)

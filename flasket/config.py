@@ -234,11 +234,20 @@ def parse_categories(raw: Any) -> tuple[Category, ...]:
         name = item.get("name")
         if not isinstance(name, str) or not name.isidentifier() or len(name) > 40:
             raise ConfigError(f"Category name {name!r} must be a short identifier.")
-        if name in {c.name for c in categories} or name in RESERVED_ARGS:
-            raise ConfigError(f"Category name {name!r} is repeated or reserved.")
+        _reject_unknown_category_keys(name, item)
+        if name in {c.name for c in categories}:
+            raise ConfigError(f"Category name {name!r} is used by two categories.")
+        if name in RESERVED_ARGS:
+            raise ConfigError(
+                f"Category name {name!r} is taken by the ticket list's own parameters"
+                f" ({', '.join(sorted(RESERVED_ARGS))}); choose another name."
+            )
         choices = tuple(_choice(name, choice) for choice in item.get("choices", ()))
         if not choices:
             raise ConfigError(f"Category {name!r} needs at least one choice.")
+        repeated = sorted({v for v, _ in choices if [c for c, _ in choices].count(v) > 1})
+        if repeated:
+            raise ConfigError(f"Category {name!r}: the choice {repeated[0]!r} is given twice.")
         widget = item.get("widget", "select")
         if widget not in WIDGETS:
             raise ConfigError(f"Category {name!r}: widget must be one of {', '.join(WIDGETS)}.")
@@ -256,6 +265,20 @@ def parse_categories(raw: Any) -> tuple[Category, ...]:
             )
         )
     return tuple(categories)
+
+
+CATEGORY_KEYS = ("name", "label", "choices", "widget", "default", "required")
+
+
+def _reject_unknown_category_keys(name: str, item: Mapping[str, Any]) -> None:
+    for field in item:
+        if field not in CATEGORY_KEYS:
+            close = difflib.get_close_matches(str(field), CATEGORY_KEYS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"Category {name!r} has the key {field!r}, which is not one of"
+                f" {', '.join(CATEGORY_KEYS)}.{hint}"
+            )
 
 
 def _choice(category: str, choice: Any) -> tuple[str, str]:
@@ -486,6 +509,7 @@ def check_host(app: Flask, user_model: type[Any]) -> None:
         *_user_model_problems(app, user_model),
         *_extension_problems(app),
         *_link_root_problems(app),
+        *_base_template_problems(app),
     ]
     staff = app.config[key("is_staff")]
     if staff is default_is_staff and not any(
@@ -546,10 +570,9 @@ def _extension_problems(app: Flask) -> list[str]:
             "Flask-Mail is not initialised on this app: Flasket sends its notifications"
             " through it. Call mail.init_app(app) (or Mail(app)) before init_flasket()."
         )
-    else:
-        problem = sender_problem(configured_sender(app))
-        if problem:
-            problems.append(problem)
+    problem = sender_problem(configured_sender(app))
+    if problem:
+        problems.append(problem)
     login_manager = getattr(app, "login_manager", None)
     if login_manager is None:
         problems.append(
@@ -587,38 +610,46 @@ def _link_root_problems(app: Flask) -> list[str]:
     return []
 
 
-def check_base_template(app: Flask) -> None:
-    """Refuse a ``FLASKET_BASE_TEMPLATE`` that is missing or has no ``content`` block.
+DEFAULT_BASE_TEMPLATE = "flasket/base.html"
 
-    Run once Flasket's blueprint is registered. The template is looked up as
-    pages will look it up (the app's templates, then its blueprints'); its
-    ``content`` block may come from a template it extends.
 
-    :raises ConfigError: naming the template and what is wrong with it.
+def _base_template_problems(app: Flask) -> list[str]:
+    """Why ``FLASKET_BASE_TEMPLATE`` cannot frame Flasket's pages: missing, or no content block.
+
+    The host's template is looked up as pages will look it up (the app's templates,
+    then those of blueprints registered so far); its ``content`` block may come from a
+    template it extends. Flasket's own standalone layout is not checked.
     """
     name = app.config[key("base_template")]
+    if name == DEFAULT_BASE_TEMPLATE:
+        return []
     if not isinstance(name, str) or not name:
-        raise ConfigError("FLASKET_BASE_TEMPLATE must be the name of a template.")
-    if not _has_content_block(app.jinja_env, name, seen=set()):
-        raise ConfigError(
+        return ["FLASKET_BASE_TEMPLATE must be the name of a template."]
+    try:
+        found = _has_content_block(app.jinja_env, name, seen=set())
+    except jinja2.TemplateNotFound:
+        return [
+            f"FLASKET_BASE_TEMPLATE = {name!r} is not a template of this app: put it in the"
+            " app's templates folder (or a blueprint's registered before init_flasket()), or"
+            f" leave the setting out for Flasket's own page, {DEFAULT_BASE_TEMPLATE!r}."
+        ]
+    except jinja2.TemplateSyntaxError as error:
+        return [f"FLASKET_BASE_TEMPLATE = {name!r} does not parse: {error}."]
+    if not found:
+        return [
             f"FLASKET_BASE_TEMPLATE = {name!r} has no {{% block content %}}, where Flasket"
             " puts its pages. Add one to that layout, or name the layout that has it."
-        )
+        ]
+    return []
 
 
 def _has_content_block(env: jinja2.Environment, name: str, seen: set[str]) -> bool:
     if name in seen:
         return False
     seen.add(name)
-    try:
-        source = env.loader.get_source(env, name)[0] if env.loader else ""
-    except jinja2.TemplateNotFound:
-        raise ConfigError(
-            f"FLASKET_BASE_TEMPLATE = {name!r} is not a template of this app: put it in the"
-            " app's templates folder (or a blueprint's registered before init_flasket()), or"
-            ' leave the setting out for Flasket\'s own page, "flasket/base.html".'
-        ) from None
-    tree = env.parse(source)
+    if env.loader is None:
+        raise jinja2.TemplateNotFound(name)
+    tree = env.parse(env.loader.get_source(env, name)[0])
     if any(block.name == "content" for block in tree.find_all(jinja2.nodes.Block)):
         return True
     parents = [

@@ -59,7 +59,6 @@ class Flasket:
         app.register_blueprint(views.bp, url_prefix=app.config[config.key("url_prefix")])
         views.register_template_helpers(app)
         app.cli.add_command(flasket_cli)
-        config.check_base_template(app)
         # A host with CSRFProtect set up before or after us: unfollow links carry their own token.
         _exempt_unfollow_link(app)
         app.before_request(lambda: _exempt_unfollow_link(app))

@@ -392,6 +392,13 @@ def search_indexes() -> tuple[sa.Index, ...]:
 
 def _declare(db: SQLAlchemy, user_model: type[Any]) -> Models:
     pk_column, pk_attr = _user_key(user_model)
+    if pk_column.table.metadata is not db.metadata:
+        # The foreign keys to the user table would name a table this metadata does not hold.
+        raise TypeError(
+            f"{user_model.__name__} is not declared on the db given to Flasket (it belongs to"
+            " another SQLAlchemy() instance, or to a bind of its own): pass the db whose"
+            f" db.Model {user_model.__name__} subclasses, as Flasket's tables join its metadata."
+        )
     user_table = pk_column.table.fullname
 
     def user_fk(nullable: bool = False, **kwargs: Any) -> Any:

@@ -88,9 +88,12 @@ def category(**changes: Any) -> dict[str, Any]:
         ({"FLASKET_CATEGORIES": [category(default="Blocker")]}, "default 'Blocker' is not one"),
         (
             {"FLASKET_CATEGORIES": [category(), category(label="Again")]},
-            "'severity' is repeated or reserved",
+            "'severity' is used by two categories",
         ),
-        ({"FLASKET_CATEGORIES": [category(name="page")]}, "'page' is repeated or reserved"),
+        (
+            {"FLASKET_CATEGORIES": [category(name="page")]},
+            "'page' is taken by the ticket list's own parameters",
+        ),
         ({"FLASKET_CATEGORIES": [category(name="two words")]}, "must be a short identifier"),
         ({"FLASKET_CATEGORIES": [category(widget="checkbox")]}, "widget must be one of"),
         ({"FLASKET_CATEGORIES": [category(choices=[("a", "b", "c")])]}, "a choice is a string"),

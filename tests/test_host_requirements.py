@@ -20,7 +20,7 @@ from flask_mail import Mail
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import Mapped, mapped_column
 
-from flasket import delivery, init_flasket
+from flasket import Flasket, delivery, init_flasket
 from flasket.config import ConfigError
 from tests.conftest import CSRF_FIELD, Inbox
 
@@ -361,3 +361,65 @@ def test_the_sender_arrives_as_one_mailbox_whatever_its_name_holds(
     (received,) = inbox.to("staff@example.test")
     (mailbox,) = received.message["From"].addresses
     assert (mailbox.display_name, mailbox.addr_spec) == (display_name, "desk@example.test")
+
+
+def test_a_user_model_of_another_db_is_refused() -> None:
+    other = SQLAlchemy()
+    model = user_class(other, **standard_columns())
+    db = SQLAlchemy()
+    with pytest.raises(TypeError, match="Person is not declared on the db given to Flasket"):
+        Flasket(db, model)
+
+
+def test_a_missing_base_template_is_listed_with_the_other_problems(tmp_path: Path) -> None:
+    message = start_up_error(
+        templates=tmp_path, SECRET_KEY=None, mail=False, FLASKET_BASE_TEMPLATE="layout.html"
+    )
+    assert message.count("\n- ") == 3
+    assert "The app has no SECRET_KEY" in message
+    assert "Flask-Mail is not initialised" in message
+    assert "FLASKET_BASE_TEMPLATE = 'layout.html' is not a template of this app" in message
+
+
+def test_a_bad_sender_is_reported_even_before_flask_mail_is_set_up() -> None:
+    message = start_up_error(mail=False, MAIL_DEFAULT_SENDER=None)
+    assert "Flask-Mail is not initialised" in message
+    assert "Notifications need a sender" in message
+
+
+def test_a_base_template_that_does_not_parse_is_named(tmp_path: Path) -> None:
+    folder = host_templates(tmp_path, base="{% block content %}")
+    message = start_up_error(templates=folder, FLASKET_BASE_TEMPLATE="base.html")
+    assert "FLASKET_BASE_TEMPLATE = 'base.html' does not parse" in message
+
+
+@pytest.mark.parametrize(
+    ("category", "message"),
+    [
+        (
+            {"name": "team", "choices": ["A"], "requried": False},
+            "Category 'team' has the key 'requried', which is not one of name, label, choices,"
+            " widget, default, required. Did you mean 'required'?",
+        ),
+        (
+            {"name": "team", "choices": ["A"], "colour": "red"},
+            "Category 'team' has the key 'colour'",
+        ),
+        (
+            {"name": "status", "choices": ["A"]},
+            "Category name 'status' is taken by the ticket list's own parameters (author,",
+        ),
+        ({"name": "team", "choices": ["A", ("A", "Again")]}, "the choice 'A' is given twice"),
+    ],
+)
+def test_a_category_with_a_typo_or_clash_is_refused(
+    category: dict[str, Any], message: str
+) -> None:
+    assert message in start_up_error(FLASKET_CATEGORIES=[category])
+
+
+def test_two_categories_with_one_name_are_refused() -> None:
+    twice = [{"name": "team", "choices": ["A"]}, {"name": "team", "choices": ["B"]}]
+    assert "Category name 'team' is used by two categories" in start_up_error(
+        FLASKET_CATEGORIES=twice
+    )

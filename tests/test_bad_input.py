@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import html
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.datastructures import FileStorage
 from werkzeug.test import stream_encode_multipart
 
+from flasket import unfollow
 from tests.conftest import CSRF_FIELD, Client, Inbox, ext_models, rows
+from tests.hostapp import User, create_app, db
 
 STAFF = "staff@example.test"
 NUL_MESSAGE = "Text may not contain NUL characters."
@@ -503,6 +512,255 @@ def test_a_one_megabyte_reply_is_413_with_a_readable_page_and_stores_nothing(
     assert "What you sent is too large. Shorten it and try again." in text(response)
     assert len(reply_rows(app)) == 1
     assert inbox.messages == []
+
+
+# Request bodies that are not a form: refused before any form reads them
+
+FORM_ONLY_MESSAGE = (
+    "Flasket's pages take only web forms, sent as application/x-www-form-urlencoded "
+    "or multipart/form-data."
+)
+UTF8_MESSAGE = "Form data must be sent as UTF-8."
+NO_FILES_MESSAGE = "Flasket's forms take no files."
+
+#: Every POST endpoint of the blueprint: its URL, who posts (None: the link in an e-mail,
+#: without logging in), the fields of a good form, and the status when it works. Each one
+#: changes a row when it works, so a refusal that stored anything shows.
+POST_TARGETS: dict[str, tuple[str, str | None, dict[str, str], int]] = {
+    "submit": ("/ticket/submit", "alice", GOOD_TICKET, 303),
+    "reply": ("/ticket/{id}", "alice", {"body": "A fine reply"}, 303),
+    "close": ("/ticket/{id}/close", "alice", {}, 303),
+    "reopen": ("/ticket/{id}/reopen", "alice", {}, 303),
+    "follow": ("/ticket/{id}/follow", "carol", {}, 303),
+    "unfollow": ("/ticket/{id}/unfollow", "bob", {}, 303),
+    "unfollow link": ("", None, {"List-Unsubscribe": "One-Click"}, 200),
+}
+
+
+POST_ENDPOINTS = {
+    "submit": "flasket.submit",
+    "reply": "flasket.ticket",
+    "close": "flasket.close",
+    "reopen": "flasket.reopen",
+    "follow": "flasket.follow",
+    "unfollow": "flasket.unfollow",
+    "unfollow link": "flasket.unfollow_link",
+}
+
+
+def test_the_targets_below_are_every_post_endpoint_of_the_blueprint() -> None:
+    posted = {
+        rule.endpoint
+        for rule in create_app().url_map.iter_rules()
+        if rule.endpoint.startswith("flasket.") and "POST" in (rule.methods or ())
+    }
+    assert posted == set(POST_ENDPOINTS.values())
+    assert set(POST_ENDPOINTS) == set(POST_TARGETS)
+
+
+@dataclass
+class Poster:
+    """Someone about to post to one of the endpoints, with a good form (and token) for it."""
+
+    http: FlaskClient
+    url: str
+    fields: dict[str, str]
+    done_status: int
+
+
+def unfollow_link(app: Flask, ticket_id: int, username: str) -> str:
+    with app.test_request_context():
+        user_id = db.session.scalar(sa.select(User.id).where(User.username == username))
+        ticket = db.session.get(ext_models(app).Ticket, ticket_id)
+        assert ticket is not None
+        return f"/ticket/unfollow/{unfollow.make_token(ticket.mail_key, user_id)}"
+
+
+@pytest.fixture(params=list(POST_TARGETS))
+def poster(
+    request: pytest.FixtureRequest, app: Flask, login: Any, inbox: Inbox, ticket_id: int
+) -> Poster:
+    route, username, fields, done_status = POST_TARGETS[request.param]
+    if request.param == "reopen":
+        assert login("alice").post(f"/ticket/{ticket_id}/close").status_code == 303
+        inbox.clear()
+    if username is None:
+        url = unfollow_link(app, ticket_id, "bob")
+        return Poster(app.test_client(), url, dict(fields), done_status)
+    client = login(username)
+    fields = {**fields, "csrf_token": client.csrf()}
+    return Poster(client.http, route.format(id=ticket_id), fields, done_status)
+
+
+def stored_state(app: Flask) -> tuple[list[Any], list[Any], list[Any]]:
+    """Every ticket, reply and follow, as far as a POST to the blueprint could change them."""
+    models = ext_models(app)
+    tickets = [
+        (t.id, t.status, t.title, t.reply_count, t.follower_count, t.updated_at)
+        for t in rows(app, models.Ticket)
+    ]
+    replies = [(r.id, r.body) for r in rows(app, models.Reply)]
+    follows = [(f.ticket_id, f.user_id) for f in rows(app, models.Follow)]
+    return sorted(tickets), sorted(replies), sorted(follows)
+
+
+def as_multipart(fields: dict[str, Any], subtype: str = "form-data") -> dict[str, Any]:
+    stream, _, boundary = stream_encode_multipart(fields, use_tempfile=False)
+    return {"data": stream.getvalue(), "content_type": f"multipart/{subtype}; boundary={boundary}"}
+
+
+def with_file(fields: dict[str, str]) -> dict[str, Any]:
+    """``curl -F title=@/etc/hostname``: the first text field (or an extra one) sent as a file."""
+    name = next((name for name in fields if name != "csrf_token"), "attachment")
+    upload = FileStorage(io.BytesIO(b"helpdesk\n"), filename="hostname", name=name)
+    return as_multipart({**fields, name: upload})
+
+
+def as_json(value: Any) -> dict[str, Any]:
+    return {"data": json.dumps(value), "content_type": "application/json"}
+
+
+def texts_as(fields: dict[str, str], value: Any) -> dict[str, Any]:
+    """The fields with every value but the CSRF token replaced by ``value``."""
+    return {name: text if name == "csrf_token" else value for name, text in fields.items()}
+
+
+#: Each kind of body: the request it makes from a good form, and the refusal it gets.
+BAD_BODIES: dict[str, tuple[Callable[[dict[str, str]], dict[str, Any]], int, str]] = {
+    "json of the good form": (as_json, 415, FORM_ONLY_MESSAGE),
+    "json numbers": (lambda f: as_json(texts_as(f, 123)), 415, FORM_ONLY_MESSAGE),
+    "json lists": (lambda f: as_json(texts_as(f, ["a", "b"])), 415, FORM_ONLY_MESSAGE),
+    "json array": (lambda f: as_json([1, 2]), 415, FORM_ONLY_MESSAGE),
+    "json string": (lambda f: as_json("str"), 415, FORM_ONLY_MESSAGE),
+    "json that does not parse": (
+        lambda f: {"data": "{", "content_type": "application/json"},
+        415,
+        FORM_ONLY_MESSAGE,
+    ),
+    "text/plain": (
+        lambda f: {"data": urlencode(f), "content_type": "text/plain"},
+        415,
+        FORM_ONLY_MESSAGE,
+    ),
+    "xml": (
+        lambda f: {"data": "<form><title>x</title></form>", "content_type": "application/xml"},
+        415,
+        FORM_ONLY_MESSAGE,
+    ),
+    "octet-stream": (
+        lambda f: {"data": urlencode(f), "content_type": "application/octet-stream"},
+        415,
+        FORM_ONLY_MESSAGE,
+    ),
+    "a form body without a content type": (
+        lambda f: {"data": urlencode(f)},
+        415,
+        FORM_ONLY_MESSAGE,
+    ),
+    "multipart/mixed": (lambda f: as_multipart(f, "mixed"), 415, FORM_ONLY_MESSAGE),
+    "a latin-1 form": (
+        lambda f: {
+            "data": urlencode({**f, "note": "café"}, encoding="latin-1"),
+            "content_type": "application/x-www-form-urlencoded; charset=ISO-8859-1",
+        },
+        415,
+        UTF8_MESSAGE,
+    ),
+    "a file part": (with_file, 400, NO_FILES_MESSAGE),
+}
+
+
+@pytest.mark.parametrize("kind", BAD_BODIES)
+def test_a_body_that_is_not_a_text_form_is_refused_on_flaskets_page_and_changes_nothing(
+    app: Flask, inbox: Inbox, poster: Poster, kind: str
+) -> None:
+    make_request, status, message = BAD_BODIES[kind]
+    before = stored_state(app)
+
+    response = poster.http.post(poster.url, **make_request(poster.fields))
+
+    assert response.status_code == status
+    assert response.mimetype == "text/html"
+    assert message in text(response)
+    assert 'class="flasket-message flasket-message--error"' in text(response)
+    assert len(response.get_data()) < 4_000
+    assert stored_state(app) == before
+    assert inbox.messages == []
+
+
+def test_a_body_without_a_content_type_is_sent_without_one(poster: Poster) -> None:
+    """The premise of the "without a content type" cases above and the empty one-click POST."""
+    make_request, _, _ = BAD_BODIES["a form body without a content type"]
+    for kwargs in (make_request(poster.fields), {}):
+        response = poster.http.post(poster.url, **kwargs)
+        assert "Content-Type" not in response.request.headers
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+def test_other_methods_are_405_whatever_the_body_and_change_nothing(
+    app: Flask, poster: Poster, method: str
+) -> None:
+    before = stored_state(app)
+
+    response = poster.http.open(poster.url, method=method, **as_json([1, 2]))
+
+    assert response.status_code == 405
+    assert "That action is not available here." in text(response)
+    assert stored_state(app) == before
+
+
+def with_charset(request: dict[str, Any], charset: str) -> dict[str, Any]:
+    return {**request, "content_type": f"{request['content_type']}; charset={charset}"}
+
+
+GOOD_BODIES: dict[str, Callable[[dict[str, str]], dict[str, Any]]] = {
+    "urlencoded": lambda f: {
+        "data": urlencode(f),
+        "content_type": "application/x-www-form-urlencoded",
+    },
+    "urlencoded, charset=utf-8": lambda f: {
+        "data": urlencode(f),
+        "content_type": "application/x-www-form-urlencoded; charset=utf-8",
+    },
+    "multipart": as_multipart,
+    "multipart, charset=UTF-8": lambda f: with_charset(as_multipart(f), "UTF-8"),
+}
+
+
+@pytest.mark.parametrize("kind", GOOD_BODIES)
+def test_a_urlencoded_or_multipart_form_still_works(app: Flask, poster: Poster, kind: str) -> None:
+    before = stored_state(app)
+
+    response = poster.http.post(poster.url, **GOOD_BODIES[kind](poster.fields))
+
+    assert response.status_code == poster.done_status, text(response)
+    assert stored_state(app) != before
+
+
+def test_an_empty_one_click_post_without_a_content_type_unfollows(
+    app: Flask, ticket_id: int
+) -> None:
+    before = stored_state(app)
+
+    response = app.test_client().post(unfollow_link(app, ticket_id, "bob"))
+
+    assert response.status_code == 200
+    *_, follows = stored_state(app)
+    assert len(follows) == len(before[2]) - 1
+
+
+def test_a_utf8_form_with_a_charset_parameter_keeps_every_character(
+    app: Flask, alice: Client
+) -> None:
+    title = "Café \u2615 \U0001f525"
+    fields = {**GOOD_TICKET, "title": title, "csrf_token": alice.csrf()}
+    content_type = "application/x-www-form-urlencoded; charset=utf-8"
+
+    response = alice.http.post("/ticket/submit", data=urlencode(fields), content_type=content_type)
+
+    assert response.status_code == 303
+    [ticket] = ticket_rows(app)
+    assert ticket.title == title
 
 
 # Never a 500: every field and query argument gets every hostile value

@@ -321,36 +321,6 @@ def user_by_name(session: Session, models: Models, name: str) -> Any:
     return found
 
 
-#: The author filter suggests the names of the authors of this many recently updated tickets,
-AUTHOR_SUGGESTION_TICKETS = 200
-#: and at most this many names: a host with 100,000 users never lists them all.
-AUTHOR_SUGGESTIONS = 50
-
-
-def recent_author_names(session: Session, models: Models, viewer: Any) -> list[str]:
-    """Names for the author filter: authors of recently updated tickets ``viewer`` may read."""
-    ticket = models.Ticket
-    recent = (
-        sa.select(ticket.author_id)
-        .where(policy.readable_tickets(models, viewer))
-        .order_by(*_order(models, "updated"))
-        .limit(AUTHOR_SUGGESTION_TICKETS)
-        .subquery()
-    )
-    name = getattr(models.user, config_value("user_name_attr"))
-    user_key = getattr(models.user, models.user_pk)
-    return list(
-        session.scalars(
-            sa.select(name)
-            .join(recent, recent.c.author_id == user_key)
-            .where(name.is_not(None))
-            .distinct()
-            .order_by(name)
-            .limit(AUTHOR_SUGGESTIONS)
-        )
-    )
-
-
 #: The lists of the user page, one shown at a time.
 USER_LISTS = ("tickets", "following", "replies")
 

@@ -410,7 +410,7 @@ def all_tickets() -> ResponseReturnValue:
         tickets=tickets,
         filters=filters,
         author_name=author_name,
-        author_names=queries.recent_author_names(session, models, current_user),
+        author_names=author_suggestions(tickets.items),
         unknown_author=unknown_author,
         categories=categories,
         sorts=queries.SORTS,
@@ -419,6 +419,17 @@ def all_tickets() -> ResponseReturnValue:
         noun=noun,
         empty=empty,
     )
+
+
+def author_suggestions(listed: list[TicketBase]) -> list[str]:
+    """Names the author box offers: the authors of the tickets listed, and the reader's own.
+
+    Read from the rows already loaded, so the suggestions cost no statement; every name
+    is one the reader may see (the list holds only tickets they may read).
+    """
+    names = {user_name(ticket.author) for ticket in listed if ticket.author is not None}
+    names.add(user_name(current_user))
+    return sorted(names, key=lambda name: (name.casefold(), name))
 
 
 #: The list's heading and what its count line calls the tickets, by status filter: the list

@@ -182,13 +182,40 @@ def _valid_address(address: str) -> bool:
     return bool(parsed) and "@" in parsed and not any(c in address for c in "\r\n")
 
 
+def mailbox_key(address: str) -> str:
+    """One key per mailbox, however its address is written, so nobody gets two copies.
+
+    The address part of ``Name <addr>``, in Unicode NFC and lower case, its domain
+    without a trailing dot and with ``xn--`` labels decoded (Punycode, RFC 3492), so
+    ``Bob <Bob@Bücher.example.>`` and ``bob@xn--bcher-kva.example`` are one
+    mailbox. Local parts are compared without case, as virtually every mail server
+    treats them, although RFC 5321 lets a server tell them apart. Nothing else is
+    folded (``lower``, not ``casefold``: "straße" and "strasse" stay two names).
+    """
+    _, parsed = parseaddr(address)
+    local, _, domain = parsed.strip().rpartition("@")
+    labels = [_unicode_label(label) for label in domain.rstrip(".").split(".")]
+    unicode_domain = ".".join(labels)
+    return unicodedata.normalize("NFC", f"{local}@{unicode_domain}").lower()
+
+
+def _unicode_label(label: str) -> str:
+    if label[:4].lower() != "xn--":
+        return label
+    try:
+        return label[4:].encode("ascii").decode("punycode")
+    except UnicodeError:
+        return label  # not valid Punycode: compared as written
+
+
 def staff_addresses(actor: Any) -> list[str]:
     """Configured staff recipients of new tickets, minus the person who filed it."""
-    actor_email = email_of(actor).lower() if actor is not None else ""
+    actor_email = email_of(actor) if actor is not None else ""
+    actor_key = mailbox_key(actor_email) if actor_email else ""
     return _unique(
         address
         for address in config_value("staff_recipients")
-        if address.strip().lower() != actor_email
+        if mailbox_key(address) != actor_key
     )
 
 
@@ -217,9 +244,9 @@ def follower_recipients(
         address = email_of(user)
         if models.user_id(user) == actor_id or not _valid_address(address):
             continue
-        if address.lower() in seen or not policy.may_read(models, user, ticket):
+        if mailbox_key(address) in seen or not policy.may_read(models, user, ticket):
             continue
-        seen.add(address.lower())
+        seen.add(mailbox_key(address))
         chosen.append(user)
     return chosen
 
@@ -229,8 +256,8 @@ def _unique(addresses: Iterable[str]) -> list[str]:
     result = []
     for address in addresses:
         address = address.strip()
-        if _valid_address(address) and address.lower() not in seen:
-            seen.add(address.lower())
+        if _valid_address(address) and mailbox_key(address) not in seen:
+            seen.add(mailbox_key(address))
             result.append(address)
     return result
 

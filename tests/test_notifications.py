@@ -17,7 +17,7 @@ from flask import Flask
 from flask_mail import email_dispatched
 from flask_sqlalchemy.session import Session as FlaskSession
 
-from flasket import delivery, signals
+from flasket import delivery, notify, signals
 from tests.conftest import Client, Inbox, Received, ext_models, rows
 from tests.hostapp import User, db
 
@@ -180,16 +180,41 @@ def test_reply_mails_every_other_follower(
     ]
 
 
-def test_followers_sharing_an_address_in_different_case_get_one_mail(
-    app: Flask, alice: Client, bob: Client, carol: Client, inbox: Inbox
+@pytest.mark.parametrize(
+    "written",
+    [
+        "ALICE@Example.Test",
+        "  alice@example.test  ",
+        "Alice <alice@EXAMPLE.test>",
+        "alice@example.test.",
+    ],
+)
+def test_followers_sharing_a_mailbox_however_written_get_one_mail(
+    app: Flask, alice: Client, bob: Client, carol: Client, inbox: Inbox, written: str
 ) -> None:
-    set_user(app, "carol", email="ALICE@Example.Test")
+    set_user(app, "carol", email=written)
     ticket_id = alice.submit()
     act(carol, ticket_id, "follow")
 
     reply_id(bob.reply(ticket_id))
 
     assert only_to(inbox) == ["alice@example.test"]
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "same"),
+    [
+        ("bob@Bücher.example.", "BOB@xn--bcher-kva.example", True),
+        ("Bob <bob@bücher.example>", "bob@XN--BCHER-KVA.EXAMPLE", True),
+        ("x@straße.example", "x@strasse.example", False),
+        ("alice@example.test", "alice@example.test.org", False),
+        ("alice+tickets@example.test", "alice@example.test", False),
+    ],
+)
+def test_one_mailbox_key_for_every_way_of_writing_an_address(
+    one: str, other: str, same: bool
+) -> None:
+    assert (notify.mailbox_key(one) == notify.mailbox_key(other)) is same
 
 
 @pytest.mark.parametrize("address", ["", "   ", "carol-at-example.test"])

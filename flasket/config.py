@@ -433,9 +433,7 @@ def parse_base_url(value: Any) -> LinkRoot:
             f"FLASKET_BASE_URL = {value!r} {problem}. Set it to the URL your users reach the"
             f" app at, {BASE_URL_EXAMPLE}."
         )
-    parts = urlsplit(value)
-    path = quote(parts.path.rstrip("/"), safe=PATH_SAFE)
-    return LinkRoot(parts.scheme.lower(), parts.netloc.lower(), path or "/")
+    return _root_of(value)
 
 
 def _server_name_root(config: Mapping[str, Any]) -> LinkRoot:
@@ -460,9 +458,14 @@ def _server_name_root(config: Mapping[str, Any]) -> LinkRoot:
             ' APPLICATION_ROOT a path ("/"). Or set FLASKET_BASE_URL,'
             f" {BASE_URL_EXAMPLE}."
         )
+    return _root_of(url)
+
+
+def _root_of(url: str) -> LinkRoot:
+    """A checked URL as a :class:`LinkRoot`: scheme and host lower-cased, path quoted."""
     parts = urlsplit(url)
     path = quote(parts.path.rstrip("/"), safe=PATH_SAFE)
-    return LinkRoot(parts.scheme, parts.netloc.lower(), path or "/")
+    return LinkRoot(parts.scheme.lower(), parts.netloc.lower(), path or "/")
 
 
 def _base_url_problem(value: Any) -> str | None:

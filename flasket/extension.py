@@ -68,10 +68,23 @@ class Flasket:
         """The configured categories of the current app."""
         return config.parse_categories(config.config_value("categories"))
 
-    def categories_of(self, ticket: TicketBase) -> list[tuple[config.Category, str]]:
-        """A ticket's category values, in configured order, with their labels."""
+    def categories_of(
+        self, ticket: TicketBase, categories: tuple[config.Category, ...] | None = None
+    ) -> list[tuple[config.Category, str]]:
+        """A ticket's category values, in configured order, with their categories.
+
+        A value whose category is no longer configured is left out.
+
+        :param ticket: the ticket.
+        :param categories: the configured categories, when the caller parsed them
+            already (a list does once per request); else :meth:`categories`.
+        :return: ``[(category, value), ...]``; ``category.label_for(value)`` is its label.
+        """
         values = ticket.category_values()
-        return [(c, values[c.name]) for c in self.categories() if c.name in values]
+        if not values:
+            return []
+        configured = self.categories() if categories is None else categories
+        return [(c, values[c.name]) for c in configured if c.name in values]
 
 
 def _exempt_unfollow_link(app: Flask) -> None:

@@ -244,9 +244,10 @@ def follower_recipients(
         address = email_of(user)
         if models.user_id(user) == actor_id or not _valid_address(address):
             continue
-        if mailbox_key(address) in seen or not policy.may_read(models, user, ticket):
+        key = mailbox_key(address)
+        if key in seen or not policy.may_read(models, user, ticket):
             continue
-        seen.add(mailbox_key(address))
+        seen.add(key)
         chosen.append(user)
     return chosen
 
@@ -256,8 +257,9 @@ def _unique(addresses: Iterable[str]) -> list[str]:
     result = []
     for address in addresses:
         address = address.strip()
-        if _valid_address(address) and mailbox_key(address) not in seen:
-            seen.add(mailbox_key(address))
+        key = mailbox_key(address)
+        if _valid_address(address) and key not in seen:
+            seen.add(key)
             result.append(address)
     return result
 

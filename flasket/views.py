@@ -244,7 +244,7 @@ def render_ticket(found: TicketBase, form: ReplyForm) -> str:
         may_close=policy.may_close(models, current_user, found),
         may_reopen=policy.may_reopen(models, current_user, found),
         may_follow=policy.may_follow(models, current_user, found),
-        categories=current_flasket.categories_of(found),
+        categories=categories_of(found),
     )
 
 
@@ -571,14 +571,8 @@ def configured_categories() -> tuple[Category, ...]:
 
 
 def categories_of(ticket: TicketBase) -> list[tuple[Category, str]]:
-    """A ticket's categories as the ticket page shows them: in configured order, with labels.
-
-    A value whose category is no longer configured is left out, as on the ticket page.
-    """
-    values = ticket.category_values()
-    if not values:
-        return []
-    return [(c, values[c.name]) for c in configured_categories() if c.name in values]
+    """``current_flasket.categories_of`` with the categories parsed once per request."""
+    return current_flasket.categories_of(ticket, configured_categories())
 
 
 def host_home_url() -> str | None:

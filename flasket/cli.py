@@ -79,10 +79,13 @@ def _echo_if_busy(outcome: delivery.Outcome) -> None:
 
 
 def _summary(outcome: delivery.Outcome) -> str:
-    return (
+    summary = (
         f"sent {outcome.sent}, to retry {outcome.retrying}, failed {outcome.failed}, "
         f"released {outcome.released}"
     )
+    if outcome.overtaken:
+        summary += f", overtaken {outcome.overtaken} (another worker held them: see the log)"
+    return summary
 
 
 @flasket_cli.command("outbox")

@@ -15,6 +15,8 @@ import jinja2.nodes
 import sqlalchemy as sa
 from flask import Flask, current_app
 
+from .smtp import OPEN_COST, SEND_COST
+
 log = logging.getLogger("flasket")
 
 PREFIX = "FLASKET_"
@@ -91,8 +93,9 @@ DEFAULTS: dict[str, Any] = {
 
 DELIVERY_MODES = ("after_request", "worker", "hook")
 
-#: A deliverer stops sending a claimed batch when less than this many seconds of the lease
-#: are left, so a lease must be longer: a shorter one would run out before anything was sent.
+#: Seconds a deliverer keeps in hand to record a message's outcome: it starts a step
+#: (connecting, sending one message) only while the lease outlasts the step's worst case
+#: (see :mod:`flasket.smtp`) by this much, so no other deliverer can take the row meanwhile.
 LEASE_MARGIN = 5
 MIN_DELIVERY_LEASE = 2 * LEASE_MARGIN
 
@@ -198,11 +201,16 @@ def validate_delivery(config: Mapping[str, Any]) -> None:
     for name in POSITIVE_NUMBERS:
         if not _is_number(config[key(name)]) or config[key(name)] <= 0:
             raise ConfigError(f"{key(name)} must be a number of seconds greater than 0.")
-    if config[key("delivery_lease")] < MIN_DELIVERY_LEASE:
+    lease, timeout = config[key("delivery_lease")], config[key("smtp_timeout")]
+    least = max(MIN_DELIVERY_LEASE, (OPEN_COST + SEND_COST) * timeout + 2 * LEASE_MARGIN)
+    if lease < least:
         raise ConfigError(
-            f"FLASKET_DELIVERY_LEASE must be at least {MIN_DELIVERY_LEASE} seconds: a"
-            f" deliverer stops sending its batch when less than {LEASE_MARGIN} seconds of the"
-            " lease are left."
+            f"FLASKET_DELIVERY_LEASE ({lease:g} s) must be at least {least:g} seconds with"
+            f" FLASKET_SMTP_TIMEOUT = {timeout:g}: a deliverer starts a message only while its"
+            f" lease outlasts the worst case of the step ({OPEN_COST + SEND_COST} x the SMTP"
+            f" timeout to connect and send the first message) plus {LEASE_MARGIN} seconds to"
+            f" record it, so that no other deliverer can take the row meanwhile, and"
+            f" {LEASE_MARGIN} seconds more to claim it. Raise the lease or lower the timeout."
         )
     if (
         not _is_number(config[key("delivery_retry_base")])

@@ -21,21 +21,19 @@ from __future__ import annotations
 import json
 import logging
 import os
-import smtplib
 import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import Flask, current_app
-from flask_mail import Connection
 from sqlalchemy.pool import StaticPool
 
-from . import notify
+from . import notify, smtp
 from .config import LEASE_MARGIN, config_value, mail_sender
 from .db_errors import is_transient
 from .extension import current_flasket
@@ -50,22 +48,31 @@ WORKER_NAME = f"{socket.gethostname()[:40]}:{os.getpid()}"
 
 @dataclass
 class Outcome:
-    """What one delivery run did."""
+    """What one delivery run did, counted only once recorded in the database.
+
+    ``sent``: accepted by the mail server and recorded; ``retrying``: failed, to be
+    retried; ``failed``: failed for good; ``released``: not tried (the lease ran
+    short, or the connection was lost twice in a row), due again at once;
+    ``overtaken``: the lease had been taken over by another worker when the outcome
+    was to be recorded (logged as an error: such a message may be sent twice).
+    """
 
     sent: int = 0
     retrying: int = 0
     failed: int = 0
     released: int = 0
+    overtaken: int = 0
 
     def add(self, other: Outcome) -> None:
         self.sent += other.sent
         self.retrying += other.retrying
         self.failed += other.failed
         self.released += other.released
+        self.overtaken += other.overtaken
 
     @property
     def claimed(self) -> int:
-        return self.sent + self.retrying + self.failed + self.released
+        return self.sent + self.retrying + self.failed + self.released + self.overtaken
 
 
 @dataclass(frozen=True)
@@ -82,43 +89,6 @@ class Claimed:
     attempts: int
     token: str
     until: datetime
-
-
-class TimedConnection(Connection):
-    """Flask-Mail's connection (``MAIL_*`` settings, ``email_dispatched``) with socket timeouts."""
-
-    def __init__(self, mail: Any, timeout: float) -> None:
-        super().__init__(mail)
-        self.timeout = timeout
-
-    def configure_host(self) -> smtplib.SMTP | smtplib.SMTP_SSL:
-        host: smtplib.SMTP | smtplib.SMTP_SSL
-        if self.mail.use_ssl:
-            host = smtplib.SMTP_SSL(self.mail.server, self.mail.port, timeout=self.timeout)
-        else:
-            host = smtplib.SMTP(self.mail.server, self.mail.port, timeout=self.timeout)
-        try:
-            host.set_debuglevel(int(self.mail.debug))
-            if self.mail.use_tls:
-                host.starttls()
-            if self.mail.username and self.mail.password:
-                host.login(self.mail.username, self.mail.password)
-        except BaseException:
-            host.close()
-            raise
-        return host
-
-    def close(self) -> None:
-        """Say goodbye if the server still listens; close the socket either way."""
-        if self.host is None:
-            return
-        try:
-            self.host.quit()
-        except (smtplib.SMTPException, OSError):
-            pass
-        finally:
-            self.host.close()
-            self.host = None
 
 
 def _table() -> sa.Table:
@@ -158,8 +128,14 @@ def fan_out(event_ids: Sequence[int] | None = None, limit: int | None = None) ->
     after ``FLASKET_DELIVERY_MAX_ATTEMPTS``, its error kept in ``last_error``. A lost
     database is not the event's fault: that error is raised, for the worker to wait out.
     """
-    models = current_flasket.models
-    events = models.OutboxEvent.__table__
+    return fan_out_events(event_ids, limit)[1]
+
+
+def fan_out_events(
+    event_ids: Sequence[int] | None = None, limit: int | None = None
+) -> tuple[int, list[int]]:
+    """:func:`fan_out`, also saying how many events it looked at: ``(events, new row ids)``."""
+    events = current_flasket.models.OutboxEvent.__table__
     session = current_flasket.db.session
     if event_ids is None:
         waiting = sa.select(events.c.id).where(_fan_out_due(events, utcnow()))
@@ -177,7 +153,7 @@ def fan_out(event_ids: Sequence[int] | None = None, limit: int | None = None) ->
             if is_transient(error):
                 raise
             _fan_out_failed(event_id, error)
-    return new_ids
+    return len(event_ids), new_ids
 
 
 def _fan_out_due(events: sa.Table, now: datetime) -> sa.ColumnElement[bool]:
@@ -284,7 +260,12 @@ def _fan_out_one(event_id: int) -> list[int]:
 
 
 def claim(limit: int, ids: Sequence[int] | None = None) -> list[Claimed]:
-    """Take the lease on up to ``limit`` due rows (only among ``ids`` when given) and commit."""
+    """Take the lease on up to ``limit`` due rows (only among ``ids`` when given) and commit.
+
+    First attempts come first, oldest first, then retries, oldest due first: a backlog
+    of retries (after an outage, or a recipient that keeps failing) does not hold up
+    new mail.
+    """
     table = _table()
     now = utcnow()
     until = now + timedelta(seconds=config_value("delivery_lease"))
@@ -292,22 +273,31 @@ def claim(limit: int, ids: Sequence[int] | None = None) -> list[Claimed]:
     where = _claimable(table, now)
     if ids is not None:
         where = sa.and_(where, table.c.id.in_(list(ids)))
-    first = sa.select(table.c.id).where(where).order_by(table.c.next_attempt_at, table.c.id)
-    first = first.limit(limit)
     take = sa.update(table).values(claimed_by=token, claimed_until=until)
     with _engine().begin() as connection:
         dialect = connection.dialect
-        if dialect.name == "sqlite":
-            # SQLite runs one writer at a time, so the conditional UPDATE alone is the claim.
-            connection.execute(take.where(table.c.id.in_(first.scalar_subquery()), where))
-        else:
-            if _has_skip_locked(dialect):
-                first = first.with_for_update(skip_locked=True)
-            chosen = list(connection.scalars(first))
-            if not chosen:
-                return []
-            # The condition again: without SKIP LOCKED another worker may have won some rows.
-            connection.execute(take.where(table.c.id.in_(chosen), where))
+        left = limit
+        for kind in (table.c.attempts == 0, table.c.attempts > 0):
+            if left <= 0:
+                break
+            first = sa.select(table.c.id).where(where, kind)
+            first = first.order_by(table.c.next_attempt_at, table.c.id).limit(left)
+            if dialect.name == "sqlite":
+                # SQLite runs one writer at a time, so the conditional UPDATE alone is the claim.
+                taken = connection.execute(
+                    take.where(table.c.id.in_(first.scalar_subquery()), where)
+                )
+            else:
+                if _has_skip_locked(dialect):
+                    first = first.with_for_update(skip_locked=True)
+                chosen = list(connection.scalars(first))
+                if not chosen:
+                    continue
+                # The condition again: without SKIP LOCKED another worker may have won some.
+                taken = connection.execute(take.where(table.c.id.in_(chosen), where))
+            left -= taken.rowcount
+        if left == limit:
+            return []
         events = current_flasket.models.OutboxEvent.__table__
         found = connection.execute(
             sa.select(
@@ -351,7 +341,71 @@ def retry_delay(attempts: int) -> float:
     return min(cap, base * 2.0 ** max(0, attempts - 1))
 
 
-def _record(row: Claimed, values: dict[str, Any]) -> bool:
+class Ledger:
+    """Outcomes this process could not record yet, by outbox row id (one per app).
+
+    When the database fails after a message was accepted, the row's "sent" (and the
+    release of the batch rows not yet tried) is kept here, and written by the next
+    delivery run with the same compare-and-set on the claim: while the lease holds,
+    nobody else may send the row, so the message is not sent twice unless the
+    database stays away longer than the lease.
+    """
+
+    def __init__(self) -> None:
+        self._owed: dict[int, tuple[Claimed, dict[str, Any] | None]] = {}
+        self._lock = threading.Lock()
+
+    def owe(self, row: Claimed, values: dict[str, Any] | None) -> None:
+        """Keep ``values`` to record on ``row``; None: release its lease, unless an
+        outcome is owed for it already."""
+        with self._lock:
+            if values is not None or row.id not in self._owed:
+                self._owed[row.id] = (row, values)
+
+    def __len__(self) -> int:
+        return len(self._owed)
+
+    def settle(self) -> int:
+        """Record what is owed; returns how many rows were settled.
+
+        :raises sqlalchemy.exc.SQLAlchemyError: when the database fails again; what is
+            left stays owed.
+        """
+        with self._lock:
+            owed = list(self._owed.values())
+        settled = 0
+        for row, values in owed:
+            if values is None:
+                release([row])
+            elif not _apply(row, values):
+                log.error(
+                    "Mail %s to %s was sent, but its lease had been taken over before"
+                    " that could be recorded: it may be sent twice",
+                    row.id,
+                    row.recipient,
+                )
+            with self._lock:
+                self._owed.pop(row.id, None)
+            settled += 1
+        if settled:
+            log.warning("Recorded %d outbox outcome(s) the database had missed", settled)
+        return settled
+
+
+def ledger(app: Flask | None = None) -> Ledger:
+    """The :class:`Ledger` of ``app`` (default: the current app)."""
+    extensions = (app or current_app).extensions
+    found = extensions.get(LEDGER_KEY)
+    if found is None:
+        found = extensions.setdefault(LEDGER_KEY, Ledger())
+    return cast(Ledger, found)
+
+
+LEDGER_KEY = "flasket.outbox_ledger"
+
+
+def _apply(row: Claimed, values: dict[str, Any]) -> bool:
+    """Write ``values`` and end the claim, if this claim still holds the row (compare-and-set)."""
     table = _table()
     with _engine().begin() as connection:
         done = connection.execute(
@@ -359,40 +413,57 @@ def _record(row: Claimed, values: dict[str, Any]) -> bool:
             .where(table.c.id == row.id, table.c.claimed_by == row.token)
             .values(claimed_by=None, claimed_until=None, **values)
         )
-    if done.rowcount != 1:
-        log.warning("Outbox row %s was taken over by another worker (lease expired)", row.id)
     return bool(done.rowcount == 1)
 
 
-def _record_sent(row: Claimed) -> None:
-    _record(row, {"status": SENT, "sent_at": utcnow(), "attempts": row.attempts + 1})
+def _record(row: Claimed, values: dict[str, Any]) -> bool:
+    """Record an outcome with a compare-and-set on the claim; False if the lease was lost.
+
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; the outcome is
+        then owed (:class:`Ledger`).
+    """
+    try:
+        applied = _apply(row, values)
+    except Exception:
+        ledger().owe(row, values)
+        raise
+    if not applied:
+        log.error(
+            "Outbox row %s was taken over by another worker before its outcome was recorded",
+            row.id,
+        )
+    return applied
 
 
-def _record_failure(row: Claimed, error: str, level: int = logging.ERROR) -> str:
-    """Count a failed attempt; the row is retried later, or failed when out of attempts.
+def _record_failure(row: Claimed, failure: smtp.Failure, level: int = logging.ERROR) -> str:
+    """Count a failed attempt: a permanent failure, or the last attempt, fails the row;
+    else it is retried after :func:`retry_delay`. Returns the row's new status, or
+    ``"overtaken"`` if another worker held it by then.
 
-    ``level`` is for the retry message (a whole batch that could not connect is logged once).
+    ``level`` is for the retry message (a batch that could not connect is logged once).
     """
     attempts = row.attempts + 1
-    if attempts >= config_value("delivery_max_attempts"):
-        _record(row, {"status": FAILED, "attempts": attempts, "last_error": error[:2000]})
+    error = failure.reason
+    if failure.permanent or attempts >= config_value("delivery_max_attempts"):
+        if not _record(row, {"status": FAILED, "attempts": attempts, "last_error": error[:2000]}):
+            return OVERTAKEN
         log.error(
-            "Mail %s to %s failed for good after %d attempts: %s",
+            "Mail %s to %s failed for good after %d attempt(s)%s: %s",
             row.id,
             row.recipient,
             attempts,
+            " (a permanent error)" if failure.permanent else "",
             error,
         )
         return FAILED
     wait = retry_delay(attempts)
-    _record(
-        row,
-        {
-            "attempts": attempts,
-            "last_error": error[:2000],
-            "next_attempt_at": utcnow() + timedelta(seconds=wait),
-        },
-    )
+    values = {
+        "attempts": attempts,
+        "last_error": error[:2000],
+        "next_attempt_at": utcnow() + timedelta(seconds=wait),
+    }
+    if not _record(row, values):
+        return OVERTAKEN
     log.log(
         level,
         "Mail %s to %s about %r failed (attempt %d), retrying in %ds: %s",
@@ -404,6 +475,9 @@ def _record_failure(row: Claimed, error: str, level: int = logging.ERROR) -> str
         error,
     )
     return PENDING
+
+
+OVERTAKEN = "overtaken"
 
 
 def release(rows: Iterable[Claimed]) -> int:
@@ -422,24 +496,17 @@ def release(rows: Iterable[Claimed]) -> int:
 
 
 def describe(error: BaseException) -> str:
-    """A one-line account of an SMTP or network error, for logs and ``last_error``."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        parts = [
-            f"{code} {_text(message)} ({address})"
-            for address, (code, message) in error.recipients.items()
-        ]
-        return "recipient refused: " + "; ".join(parts)
-    if isinstance(error, smtplib.SMTPResponseException):
-        return f"{type(error).__name__}: {error.smtp_code} {_text(error.smtp_error)}"
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    """A one-line account of an SMTP, network or database error, for logs and ``last_error``."""
+    return smtp.describe(error)
 
 
 def message_for(row: Claimed) -> NotificationMessage:
-    """The mail of one outbox row, as Flask-Mail's ``Connection.send`` takes it."""
+    """The mail of one outbox row, as :meth:`flasket.smtp.SMTPConnection.send` takes it.
+
+    :raises smtp.AddressError: for a recipient no server will take (a permanent failure).
+    :raises smtplib.SMTPSenderRefused: for a sender that cannot be sent (the site's
+        configuration: retried, see :func:`flasket.smtp.verdict`).
+    """
     sender = mail_sender()
     message = NotificationMessage(
         subject=row.subject,
@@ -451,71 +518,124 @@ def message_for(row: Claimed) -> NotificationMessage:
         extra_headers=dict(row.headers),
     )
     message.msgId = row.message_id
+    envelope_from, envelope_to = smtp.envelope_of(message)
+    message.utf8 = envelope_from.utf8 or envelope_to.utf8
     return message
 
 
+def seconds_left(row: Claimed) -> float:
+    """Seconds until the lease on ``row`` runs out."""
+    return (row.until - utcnow()).total_seconds()
+
+
 def send(rows: Sequence[Claimed]) -> Outcome:
-    """Send claimed rows over one SMTP connection and record each outcome."""
+    """Send claimed rows over one SMTP connection and record each outcome.
+
+    A step starts only while the lease outlasts its worst case plus
+    :data:`~flasket.config.LEASE_MARGIN` (opening the connection:
+    :data:`~flasket.smtp.OPEN_COST`, each message: :data:`~flasket.smtp.SEND_COST`
+    times ``FLASKET_SMTP_TIMEOUT``); rows left when it does not are released. Each
+    error is classified by :func:`flasket.smtp.verdict`: a message's own failure
+    is recorded and the next message goes on; a lost connection (or a recipient
+    whose server hangs past the deadline) is recorded for that message and a new
+    connection carries the rest, once in a row; a server that takes no mail from
+    this site now ends the batch, each row counting a failed attempt.
+
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails while recording;
+        that outcome and the release of the rows not yet tried are owed (:class:`Ledger`)
+        and recorded by this process's next run.
+    """
     outcome = Outcome()
     if not rows:
         return outcome
     mail = current_app.extensions.get("mail")
     if mail is None:
+        failure = smtp.Failure("Flask-Mail is not initialised on this app", False, smtp.SERVER)
         for row in rows:
-            _tally(outcome, _record_failure(row, "Flask-Mail is not initialised on this app"))
+            _tally(outcome, _record_failure(row, failure))
         return outcome
-    connection = TimedConnection(mail, float(config_value("smtp_timeout")))
+    timeout = float(config_value("smtp_timeout"))
+    waiting = list(rows)
+    connection: smtp.SMTPConnection | None = None
+    lost_in_a_row = 0
     try:
-        connection.__enter__()
-    except (smtplib.SMTPException, OSError) as error:
-        reason = "could not reach the mail server: " + describe(error)
-        log.error("%s; %d mail(s) will be retried", reason, len(rows))
-        for row in rows:
-            _tally(outcome, _record_failure(row, reason, logging.WARNING))
-        return outcome
-    try:
-        for index, row in enumerate(rows):
-            if (row.until - utcnow()).total_seconds() < LEASE_MARGIN:
-                outcome.released += release(rows[index:])
+        while waiting:
+            row = waiting[0]
+            cost = smtp.SEND_COST + (smtp.OPEN_COST if connection is None else 0)
+            if seconds_left(row) < cost * timeout + LEASE_MARGIN:
+                outcome.released += _release(waiting)
                 break
+            if connection is None:
+                connection = smtp.SMTPConnection(mail, timeout)
+                try:
+                    connection.open()
+                except Exception as error:
+                    connection = None
+                    _server_unavailable(outcome, waiting, smtp.verdict(error, connecting=True))
+                    break
+            waiting.pop(0)
             try:
                 connection.send(message_for(row))
-            except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError) as error:
-                _connection_lost(outcome, rows, index, error)
-                break
-            except smtplib.SMTPException as error:
-                # Refused sender, recipient or data: this message only; the connection is fine.
-                _tally(outcome, _record_failure(row, describe(error)))
-            except OSError as error:
-                _connection_lost(outcome, rows, index, error)
-                break
             except Exception as error:
-                _tally(outcome, _record_failure(row, describe(error)))
-            else:
-                _record_sent(row)
+                failure = smtp.verdict(error)
+                if failure.scope == smtp.SERVER:
+                    _server_unavailable(outcome, [row, *waiting], failure)
+                    break
+                _tally(outcome, _record_failure(row, failure))
+                if failure.scope == smtp.CONNECTION:
+                    connection.close()
+                    connection = None
+                    lost_in_a_row += 1
+                    if lost_in_a_row > 1:
+                        outcome.released += _release(waiting)
+                        break
+                continue
+            lost_in_a_row = 0
+            if _record(row, {"status": SENT, "sent_at": utcnow(), "attempts": row.attempts + 1}):
                 outcome.sent += 1
+            else:
+                outcome.overtaken += 1
+    except Exception:
+        # Only recording talks to the database here: what was not recorded is owed.
+        for left in waiting:
+            ledger().owe(left, None)
+        raise
     finally:
-        connection.close()
+        if connection is not None:
+            connection.close()
     return outcome
 
 
-def _connection_lost(
-    outcome: Outcome, rows: Sequence[Claimed], index: int, error: BaseException
-) -> None:
-    """The connection died: count the message in flight, leave the rest pending for retry."""
-    _tally(outcome, _record_failure(rows[index], "connection lost: " + describe(error)))
-    outcome.released += release(rows[index + 1 :])
+def _release(rows: list[Claimed]) -> int:
+    """Release ``rows`` (the ones not tried) and empty the list."""
+    count = release(rows)
+    rows.clear()
+    return count
+
+
+def _server_unavailable(outcome: Outcome, rows: list[Claimed], failure: smtp.Failure) -> None:
+    """The server takes no mail now: each row counts a failed attempt, logged once."""
+    log.error("%s; %d mail(s) will be retried", failure.reason, len(rows))
+    while rows:
+        _tally(outcome, _record_failure(rows[0], failure, logging.WARNING))
+        rows.pop(0)
 
 
 def _tally(outcome: Outcome, status: str) -> None:
     if status == FAILED:
         outcome.failed += 1
+    elif status == OVERTAKEN:
+        outcome.overtaken += 1
     else:
         outcome.retrying += 1
 
 
 def deliver(event_ids: Sequence[int]) -> Outcome:
-    """Fan out these outbox events and send their rows (those still due and unclaimed)."""
+    """Fan out these outbox events and send their rows (those still due and unclaimed).
+
+    Outcomes this process owes from an earlier run (:class:`Ledger`) are recorded first.
+    """
+    ledger().settle()
     outcome = Outcome()
     ids = fan_out(event_ids)
     batch = config_value("delivery_batch")
@@ -527,13 +647,22 @@ def deliver(event_ids: Sequence[int]) -> Outcome:
 def deliver_due(
     max_batches: int | None = None, should_stop: Callable[[], bool] = lambda: False
 ) -> Outcome:
-    """Fan out waiting events, then send every due row (retries included), batch by batch."""
+    """Send every due row (retries included), batch by batch, fanning out new events first.
+
+    Before each batch, up to ``FLASKET_DELIVERY_BATCH`` waiting events are fanned out,
+    so new events go out promptly while a backlog drains. Outcomes this process owes
+    from an earlier run (:class:`Ledger`) are recorded before anything is claimed.
+    """
+    ledger().settle()
     outcome = Outcome()
-    fan_out(limit=None if max_batches is None else config_value("delivery_batch"))
+    batch = config_value("delivery_batch")
     batches = 0
     while not should_stop() and (max_batches is None or batches < max_batches):
-        rows = claim(config_value("delivery_batch"))
+        events, _ = fan_out_events(limit=batch)
+        rows = claim(batch)
         if not rows:
+            if events:
+                continue
             break
         sent = send(rows)
         outcome.add(sent)

@@ -40,6 +40,9 @@ from flask_mail import Message
 #: Lines of at most 78 characters (RFC 5322 2.1.1), and CRLF line ends; no refolding,
 #: because every field :class:`NotificationMessage` writes is folded already.
 POLICY = SMTP.clone(refold_source="none")
+#: The same for a message sent with SMTPUTF8 (RFC 6531): its address fields may hold UTF-8
+#: (RFC 6532), which is then written as it is.
+UTF8_POLICY = POLICY.clone(utf8=True)
 
 LINE_LENGTH = 78
 LINE_LIMIT = 998
@@ -53,6 +56,7 @@ _PRINTABLE = frozenset(chr(code) for code in range(0x21, 0x7F))
 _Q_LITERAL = frozenset(string.ascii_letters + string.digits + "!*+-/")
 _ATEXT = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~")
 _EW_OVERHEAD = len("=?utf-8?q??=")
+_PLACEHOLDER = "placeholder@invalid"
 
 
 class NotificationMessage(Message):
@@ -60,7 +64,13 @@ class NotificationMessage(Message):
 
     Works with Flask-Mail 0.9.1 and 0.10: both build the MIME tree in ``_message()``,
     which this class finishes by rewriting the header fields Flask-Mail encoded.
+
+    ``utf8`` is for a message sent with SMTPUTF8 (RFC 6531): its addresses may then
+    have a non-ASCII local part, written in UTF-8 (RFC 6532); other text is still
+    encoded as RFC 2047 asks, which every reader understands.
     """
+
+    utf8 = False
 
     def _mimetext(self, text: str | None, subtype: str = "plain") -> MIMEText:
         # Quoted-printable: a 20,000-character line still fits SMTP's 998-byte line limit.
@@ -69,14 +79,24 @@ class NotificationMessage(Message):
         return MIMEText(text or "", _subtype=subtype, _charset=encoding)  # type: ignore[arg-type]
 
     def _message(self) -> MIMEBase:
-        message = super()._message()
+        if self.utf8:
+            # Flask-Mail writes the address fields in ASCII and fails on a UTF-8 local part;
+            # it gets placeholders, which header_fields() below replaces.
+            sender, recipients = self.sender, self.recipients
+            self.sender, self.recipients = _PLACEHOLDER, [_PLACEHOLDER]
+            try:
+                message = super()._message()
+            finally:
+                self.sender, self.recipients = sender, recipients
+        else:
+            message = super()._message()
         message.policy = compat32  # stores the folded values below unchanged
         for name, value in self.header_fields():
             if name in message:
                 message.replace_header(name, value)
             else:
                 message[name] = value
-        message.policy = POLICY
+        message.policy = UTF8_POLICY if self.utf8 else POLICY
         return message
 
     def header_fields(self) -> list[tuple[str, str]]:
@@ -84,12 +104,13 @@ class NotificationMessage(Message):
         fields = []
         if self.subject:
             fields.append(("Subject", text("Subject", self.subject)))
-        fields.append(("From", addresses("From", [self.sender])))
-        fields.append(("To", addresses("To", self.recipients)))
+        utf8 = self.utf8
+        fields.append(("From", addresses("From", [self.sender], utf8)))
+        fields.append(("To", addresses("To", self.recipients, utf8)))
         if self.cc:
-            fields.append(("Cc", addresses("Cc", self.cc)))
+            fields.append(("Cc", addresses("Cc", self.cc, utf8)))
         if self.reply_to:
-            fields.append(("Reply-To", addresses("Reply-To", [self.reply_to])))
+            fields.append(("Reply-To", addresses("Reply-To", [self.reply_to], utf8)))
         fields.append(("Message-ID", tokens("Message-ID", self.msgId)))
         for name, value in (self.extra_headers or {}).items():
             fields.append((name, field(name, value)))
@@ -128,13 +149,16 @@ def text(name: str, value: str) -> str:
     return lines.value()
 
 
-def addresses(name: str, mailboxes: Iterable[str | tuple[str, str]]) -> str:
-    """An address list: each mailbox ``name <address>`` or ``address``, comma-separated."""
+def addresses(name: str, mailboxes: Iterable[str | tuple[str, str]], utf8: bool = False) -> str:
+    """An address list: each mailbox ``name <address>`` or ``address``, comma-separated.
+
+    ``utf8`` allows a non-ASCII local part (RFC 6532), for a message sent with SMTPUTF8.
+    """
     lines = _Lines(name)
     seen: set[str] = set()
     pieces: list[list[str]] = []
     for mailbox in mailboxes:
-        display, address = _split_mailbox(mailbox)
+        display, address = split_mailbox(mailbox, utf8)
         if address.lower() not in seen:
             seen.add(address.lower())
             pieces.append(_mailbox_pieces(display, address))
@@ -250,8 +274,13 @@ def _add_encoded(lines: _Lines, run: str) -> None:
         run = run[count:]
 
 
-def _split_mailbox(mailbox: str | tuple[str, str]) -> tuple[str, str]:
-    """``(display name, address)`` of a Flask-Mail sender or recipient, on one line each."""
+def split_mailbox(mailbox: str | tuple[str, str], utf8: bool = False) -> tuple[str, str]:
+    """``(display name, address)`` of a Flask-Mail sender or recipient, on one line each.
+
+    The address has its domain in IDNA form. ``utf8`` allows a non-ASCII local part.
+
+    :raises ValueError: when ``mailbox`` is not one mailbox, or needs ``utf8`` and lacks it.
+    """
     if isinstance(mailbox, str):
         found = getaddresses([" ".join(mailbox.split())])
         if len(found) != 1:
@@ -259,19 +288,21 @@ def _split_mailbox(mailbox: str | tuple[str, str]) -> tuple[str, str]:
         display, address = found[0]
     else:
         display, address = mailbox
-    return " ".join(display.split()), _address(address)
+    return " ".join(display.split()), _address(address, utf8)
 
 
-def _address(address: str) -> str:
-    """An addr-spec in ASCII: an internationalised domain becomes its IDNA form."""
+def _address(address: str, utf8: bool = False) -> str:
+    """An addr-spec in ASCII (or UTF-8 with ``utf8``): a Unicode domain becomes its IDNA form."""
     local, at, domain = address.strip().rpartition("@")
     if not local or not at or not domain:
         raise ValueError(f"{address!r} is not an e-mail address")
     if not _PRINTABLE.issuperset(domain):
         domain = domain.encode("idna").decode("ascii")
     spec = f"{local}@{domain}"
-    if not _PRINTABLE.issuperset(spec):
-        raise ValueError(f"{address!r} needs SMTPUTF8, which Flasket does not use")
+    if not _PRINTABLE.issuperset(spec if not utf8 else spec.encode("ascii", "ignore").decode()):
+        raise ValueError(f"{address!r} needs SMTPUTF8 (RFC 6531) to be written")
+    if utf8 and any(not char.isprintable() or char == " " for char in spec):
+        raise ValueError(f"{address!r} is not an e-mail address")
     return spec
 
 

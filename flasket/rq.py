@@ -67,6 +67,7 @@ def _counts(outcome: delivery.Outcome) -> dict[str, int]:
         "retrying": outcome.retrying,
         "failed": outcome.failed,
         "released": outcome.released,
+        "overtaken": outcome.overtaken,
     }
 
 

@@ -77,6 +77,7 @@ class Inbox:
 
     received: list[Received] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
+    defer: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -89,6 +90,8 @@ class Inbox:
     ) -> str:
         if address in self.refuse:
             return "550 5.1.1 No such mailbox"
+        if address in self.defer:
+            return "450 4.2.1 Mailbox busy, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -104,6 +107,7 @@ class Inbox:
     def clear(self) -> None:
         self.messages.clear()
         self.refuse.clear()
+        self.defer.clear()
 
     def message_ids(self) -> list[str]:
         return [" ".join(str(m.message["Message-ID"]).split()) for m in self.messages]
@@ -300,6 +304,21 @@ def bob(login: Any) -> Client:
 @pytest.fixture
 def admin(login: Any) -> Client:
     return login("admin")
+
+
+@pytest.fixture
+def carol(login: Any) -> Client:
+    return login("carol")
+
+
+@pytest.fixture
+def followed_ticket(alice: Client, bob: Client, carol: Client, inbox: Inbox) -> int:
+    """Alice's ticket, followed by bob and carol; the inbox starts empty."""
+    ticket_id = alice.submit("Printer is on fire")
+    for client in (bob, carol):
+        assert client.post(f"/ticket/{ticket_id}/follow").status_code == 303
+    inbox.messages.clear()
+    return ticket_id
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from flask_sqlalchemy.session import Session as FlaskSession
 from flask_wtf.csrf import CSRFProtect
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from flasket import delivery, notify
+from flasket import delivery, notify, smtp
 from flasket.config import ConfigError
 from flasket.unfollow import SALT
 from tests.conftest import ROOT, Client, Inbox, counting_queries, ext_models, rows
@@ -52,21 +53,6 @@ def database_url(backend: str) -> Iterator[str]:
         return
     with fresh_database(backend) as url:
         yield url
-
-
-@pytest.fixture
-def carol(login: Any) -> Client:
-    return login("carol")
-
-
-@pytest.fixture
-def followed_ticket(alice: Client, bob: Client, carol: Client, inbox: Inbox) -> int:
-    """Alice's ticket, followed by bob and carol; the inbox starts empty."""
-    ticket_id = alice.submit("Printer is on fire")
-    for client in (bob, carol):
-        assert client.post(f"/ticket/{ticket_id}/follow").status_code == 303
-    inbox.messages.clear()
-    return ticket_id
 
 
 def outbox(app: Flask, **filters: Any) -> list[Any]:
@@ -261,10 +247,11 @@ def test_with_the_server_down_mail_waits_and_arrives_exactly_once_when_it_is_bac
 @settings(
     FLASKET_DELIVERY="worker", FLASKET_DELIVERY_RETRY_BASE=0, FLASKET_DELIVERY_MAX_ATTEMPTS=3
 )
-def test_a_refused_recipient_is_retried_then_failed_and_the_others_are_delivered(
+def test_a_deferred_recipient_is_retried_then_failed_and_the_others_are_delivered(
     app: Flask, followed_ticket: int, admin: Client, inbox: Inbox
 ) -> None:
-    inbox.refuse.add("bob@example.test")
+    """A 4xx answer is temporary: retried until FLASKET_DELIVERY_MAX_ATTEMPTS, then failed."""
+    inbox.defer.add("bob@example.test")
     assert admin.reply(followed_ticket, "We are on it.").status_code == 303
     assert inbox.messages == []  # worker mode: the request only wrote rows
 
@@ -274,17 +261,17 @@ def test_a_refused_recipient_is_retried_then_failed_and_the_others_are_delivered
         "alice@example.test",
         "carol@example.test",
     ]
-    [refused] = outbox(app, recipient="bob@example.test")
-    assert refused.status == "failed"
-    assert refused.attempts == 3
-    assert "550" in (refused.last_error or "")
-    assert "bob@example.test" in (refused.last_error or "")
+    [deferred] = outbox(app, recipient="bob@example.test")
+    assert deferred.status == "failed"
+    assert deferred.attempts == 3
+    assert "450" in (deferred.last_error or "")
+    assert "bob@example.test" in (deferred.last_error or "")
     listing = cli(app, "outbox")
     line = next(line for line in listing.splitlines() if "bob@example.test" in line)
-    assert line.split()[:3] == [str(refused.id), "failed", "3"]
-    assert "550 5.1.1 No such mailbox" in line
+    assert line.split()[:3] == [str(deferred.id), "failed", "3"]
+    assert "450 4.2.1 Mailbox busy" in line
 
-    inbox.refuse.clear()
+    inbox.defer.clear()
     assert "Requeued 1 message(s)." in cli(app, "outbox", "--retry-failed")
     deliver_once(app)
     assert [m.envelope_to for m in inbox.to("bob@example.test")] == [["bob@example.test"]]
@@ -292,17 +279,35 @@ def test_a_refused_recipient_is_retried_then_failed_and_the_others_are_delivered
     assert {row.status for row in outbox(app)} == {"sent"}
 
 
+@settings(FLASKET_DELIVERY="worker", FLASKET_DELIVERY_RETRY_BASE=0)
+def test_a_refused_recipient_fails_at_once_and_is_not_retried(
+    app: Flask, followed_ticket: int, admin: Client, inbox: Inbox
+) -> None:
+    """A 5xx answer to RCPT is permanent: one attempt, a clear last_error, no retry."""
+    inbox.refuse.add("bob@example.test")
+    admin.reply(followed_ticket, "We are on it.")
+    deliver_once(app)
+    deliver_once(app)
+
+    [refused] = outbox(app, recipient="bob@example.test")
+    assert (refused.status, refused.attempts) == ("failed", 1)
+    assert refused.last_error == (
+        "recipient refused: 550 5.1.1 No such mailbox (bob@example.test)"
+    )
+    assert len(inbox.messages) == 2
+
+
 @settings(FLASKET_DELIVERY="worker")
 def test_retry_by_id_requeues_only_that_row(
     app: Flask, followed_ticket: int, admin: Client, inbox: Inbox
 ) -> None:
-    inbox.refuse.update({"bob@example.test", "carol@example.test"})
+    inbox.defer.update({"bob@example.test", "carol@example.test"})
     admin.reply(followed_ticket)
     deliver_once(app)
     bob_row = outbox(app, recipient="bob@example.test")[0]
     assert bob_row.status == "pending"
     assert bob_row.next_attempt_at > datetime.now(timezone.utc)
-    inbox.refuse.clear()
+    inbox.defer.clear()
 
     assert "Requeued 1 message(s)." in cli(app, "outbox", "--retry", str(bob_row.id))
     deliver_once(app)
@@ -316,7 +321,7 @@ def test_retry_by_id_requeues_only_that_row(
 
 
 @settings(FLASKET_DELIVERY="worker")
-def test_a_connection_that_dies_mid_batch_leaves_the_rest_pending(
+def test_a_connection_that_dies_mid_batch_is_opened_again_for_the_rest(
     app: Flask,
     followed_ticket: int,
     admin: Client,
@@ -325,30 +330,54 @@ def test_a_connection_that_dies_mid_batch_leaves_the_rest_pending(
 ) -> None:
     admin.reply(followed_ticket)
     sends = 0
-    real_send = delivery.TimedConnection.send
+    real_send = smtp.SMTPConnection.send
 
-    def dying_send(self: delivery.TimedConnection, message: Any) -> None:
+    def dying_send(self: smtp.SMTPConnection, message: Any) -> None:
         nonlocal sends
         sends += 1
         if sends == 2:
             assert self.host is not None
+            assert self.host.sock is not None
             self.host.sock.shutdown(socket.SHUT_RDWR)  # the network goes away mid-batch
         real_send(self, message)
 
-    monkeypatch.setattr(delivery.TimedConnection, "send", dying_send)
+    monkeypatch.setattr(smtp.SMTPConnection, "send", dying_send)
     with app.app_context():
         assert len(delivery.fan_out()) == 3
         outcome = delivery.send(delivery.claim(limit=10))
 
-    assert (outcome.sent, outcome.retrying, outcome.failed, outcome.released) == (1, 1, 0, 1)
+    assert (outcome.sent, outcome.retrying, outcome.failed, outcome.released) == (2, 1, 0, 0)
     statuses = [(row.status, row.attempts, row.claimed_by) for row in outbox(app)]
-    assert statuses == [("sent", 1, None), ("pending", 1, None), ("pending", 0, None)]
+    assert statuses == [("sent", 1, None), ("pending", 1, None), ("sent", 1, None)]
     assert "connection lost" in (outbox(app)[1].last_error or "")
     monkeypatch.undo()
     make_due(app)
     deliver_once(app)
     assert len(inbox.messages) == 3
     assert len(set(inbox.message_ids())) == 3
+
+
+@settings(FLASKET_DELIVERY="worker")
+def test_a_connection_lost_twice_in_a_row_releases_the_rest_untried(
+    app: Flask,
+    followed_ticket: int,
+    admin: Client,
+    inbox: Inbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    admin.reply(followed_ticket)
+
+    def dying_send(self: smtp.SMTPConnection, message: Any) -> None:
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+    monkeypatch.setattr(smtp.SMTPConnection, "send", dying_send)
+    with app.app_context():
+        assert len(delivery.fan_out()) == 3
+        outcome = delivery.send(delivery.claim(limit=10))
+
+    assert (outcome.sent, outcome.retrying, outcome.failed, outcome.released) == (0, 2, 0, 1)
+    statuses = [(row.status, row.attempts, row.claimed_by) for row in outbox(app)]
+    assert statuses == [("pending", 1, None), ("pending", 1, None), ("pending", 0, None)]
 
 
 # Leases and several workers
@@ -483,8 +512,11 @@ def test_delivery_mode_must_be_known_and_hook_needs_a_callable(
         create_app(FLASKET_DELIVERY="hook", FLASKET_DELIVERY_HOOK="tasks.deliver")
     with pytest.raises(ConfigError, match="FLASKET_DELIVERY_LEASE"):
         create_app(FLASKET_DELIVERY_LEASE=0)
-    with pytest.raises(ConfigError, match="FLASKET_DELIVERY_LEASE must be at least 10 seconds"):
-        create_app(FLASKET_DELIVERY_LEASE=9)
+    with pytest.raises(ConfigError, match=r"FLASKET_DELIVERY_LEASE \(99 s\) must be at least 100"):
+        create_app(FLASKET_DELIVERY_LEASE=99)
+    with pytest.raises(ConfigError, match=r"\(20 s\) must be at least 31 seconds with .* = 7"):
+        create_app(FLASKET_DELIVERY_LEASE=20, FLASKET_SMTP_TIMEOUT=7)
+    create_app(FLASKET_DELIVERY_LEASE=31, FLASKET_SMTP_TIMEOUT=7)
     with pytest.raises(ConfigError, match="FLASKET_DELIVERY_MAX_ATTEMPTS"):
         create_app(FLASKET_DELIVERY_MAX_ATTEMPTS=1.5)
     with pytest.raises(ConfigError, match="FLASKET_RQ_APP_FACTORY"):
@@ -981,8 +1013,8 @@ def test_a_worker_process_killed_mid_batch_leaves_its_rows_to_the_next_after_the
     config = {
         "FLASKET_DELIVERY": "worker",
         "FLASKET_STAFF_RECIPIENTS": staff,
-        "FLASKET_DELIVERY_LEASE": 10,
-        "FLASKET_SMTP_TIMEOUT": 300,
+        "FLASKET_DELIVERY_LEASE": 19,
+        "FLASKET_SMTP_TIMEOUT": 3,
     }
     host = shared_database_host(database_url, port, config)
     url = host.config["SQLALCHEMY_DATABASE_URI"]

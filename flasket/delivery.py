@@ -377,7 +377,7 @@ class Ledger:
         for row, values in owed:
             if values is None:
                 release([row])
-            elif not _apply(row, values):
+            elif not _apply(row, values) and values.get("status") == SENT:
                 log.error(
                     "Mail %s to %s was sent, but its lease had been taken over before"
                     " that could be recorded: it may be sent twice",
@@ -385,7 +385,9 @@ class Ledger:
                     row.recipient,
                 )
             with self._lock:
-                self._owed.pop(row.id, None)
+                # Only this entry: another thread may have owed a newer one for the row.
+                if self._owed.get(row.id, (None, None))[0] is row:
+                    del self._owed[row.id]
             settled += 1
         if settled:
             log.warning("Recorded %d outbox outcome(s) the database had missed", settled)
@@ -573,6 +575,7 @@ def send(rows: Sequence[Claimed]) -> Outcome:
                     connection = None
                     _server_unavailable(outcome, waiting, smtp.verdict(error, connecting=True))
                     break
+                continue  # the lease again, now for the message alone
             waiting.pop(0)
             try:
                 connection.send(message_for(row))
@@ -595,6 +598,9 @@ def send(rows: Sequence[Claimed]) -> Outcome:
                 outcome.sent += 1
             else:
                 outcome.overtaken += 1
+            if not connection.usable:  # MAIL_MAX_EMAILS
+                connection.close()
+                connection = None
     except Exception:
         # Only recording talks to the database here: what was not recorded is owed.
         for left in waiting:

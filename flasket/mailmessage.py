@@ -292,18 +292,24 @@ def split_mailbox(mailbox: str | tuple[str, str], utf8: bool = False) -> tuple[s
 
 
 def _address(address: str, utf8: bool = False) -> str:
-    """An addr-spec in ASCII (or UTF-8 with ``utf8``): a Unicode domain becomes its IDNA form."""
+    """An addr-spec in ASCII (or UTF-8 with ``utf8``): a Unicode domain becomes its IDNA form,
+    a fully qualified domain's final dot is dropped."""
     local, at, domain = address.strip().rpartition("@")
     if not local or not at or not domain:
         raise ValueError(f"{address!r} is not an e-mail address")
+    if domain.endswith(".") and not domain.startswith("["):
+        domain = domain[:-1]
     if not _PRINTABLE.issuperset(domain):
         domain = domain.encode("idna").decode("ascii")
-    spec = f"{local}@{domain}"
-    if not _PRINTABLE.issuperset(spec if not utf8 else spec.encode("ascii", "ignore").decode()):
-        raise ValueError(f"{address!r} needs SMTPUTF8 (RFC 6531) to be written")
-    if utf8 and any(not char.isprintable() or char == " " for char in spec):
+    # A quoted local part may hold spaces (RFC 5321 qtextSMTP).
+    allowed = _PRINTABLE | {" "} if local.startswith('"') else _PRINTABLE
+    if not allowed.issuperset(char for char in local if char.isascii()):
         raise ValueError(f"{address!r} is not an e-mail address")
-    return spec
+    if not utf8 and not local.isascii():
+        raise ValueError(f"{address!r} needs SMTPUTF8 (RFC 6531) to be written")
+    if any(not char.isprintable() for char in local if not char.isascii()):
+        raise ValueError(f"{address!r} is not an e-mail address")
+    return f"{local}@{domain}"
 
 
 def _mailbox_pieces(display: str, address: str) -> list[str]:

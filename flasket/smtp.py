@@ -29,7 +29,9 @@ that a host's own mail server may well deliver, and a refusal here is final.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import logging
 import re
 import smtplib
 import socket
@@ -66,7 +68,7 @@ PATH_LIMIT = 256
 LABEL_LIMIT = 63
 
 _ATEXT = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~")
-_LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
 
 
 class AddressError(ValueError):
@@ -107,7 +109,8 @@ def envelope_address(address: str) -> EnvelopeAddress:
     The local part is a dot-string or a quoted string, at most 64 octets, and may be
     non-ASCII (RFC 6531); the domain is a host name, given in Unicode or IDNA form, with
     labels of letters, digits and hyphens of at most 63 octets, or an address literal
-    (``[192.0.2.1]``, ``[IPv6:2001:db8::1]``); the whole at most 256 octets.
+    (``[192.0.2.1]``, ``[IPv6:2001:db8::1]``); the whole at most 256 octets. A
+    fully qualified domain's final dot (``example.com.``) is dropped.
 
     :param address: the address, without a display name or angle brackets.
     :returns: the address as it is sent, with its domain in IDNA form.
@@ -122,6 +125,8 @@ def envelope_address(address: str) -> EnvelopeAddress:
         raise AddressError(f"{address!r} is not an e-mail address: its local part is malformed")
     if len(local.encode("utf-8")) > LOCAL_PART_LIMIT:
         raise AddressError(f"{address!r}: the local part is longer than 64 octets (RFC 5321)")
+    if domain.endswith(".") and not domain.startswith("["):
+        domain = domain[:-1]  # the root's dot: the same domain, which SMTP writes without it
     ascii_domain = _ascii_domain(address, domain)
     sent = f"{local}@{ascii_domain}"
     if len(sent.encode("utf-8")) + 2 > PATH_LIMIT:
@@ -184,6 +189,8 @@ def _ascii_domain(address: str, domain: str) -> str:
         literal = domain[1:-1]
         try:
             if literal[:5].lower() == "ipv6:":
+                if "%" in literal:
+                    raise ValueError("a scope id")
                 ipaddress.IPv6Address(literal[5:])
             else:
                 ipaddress.IPv4Address(literal)
@@ -196,7 +203,7 @@ def _ascii_domain(address: str, domain: str) -> str:
         raise AddressError(f"{address!r}: the domain {domain!r} is not a valid name") from None
     labels = ascii_domain.split(".")
     if len(ascii_domain) > DOMAIN_LIMIT or not all(
-        len(label) <= LABEL_LIMIT and _LABEL.match(label) for label in labels
+        len(label) <= LABEL_LIMIT and _LABEL.fullmatch(label) for label in labels
     ):
         raise AddressError(f"{address!r}: the domain {domain!r} is not a valid host name")
     return ascii_domain
@@ -210,22 +217,28 @@ def verdict(error: BaseException, connecting: bool = False) -> Failure:
     ==========================================  =========  ==========
     any error while connecting (refused, DNS,   no         server
     timeout, TLS, 4xx/5xx greeting, AUTH)
-    :class:`AddressError`; a message that       yes        message
-    cannot be encoded (``ValueError``,
-    ``UnicodeError``)
+    :class:`AddressError`, :class:`MessageError` yes       message
+    (the message cannot be written)
     recipient refused, data refused: 5xx        yes        message
-    the same with 4xx                           no         message
+    the same with 4xx, and 552 to RCPT          no         message
+    (RFC 5321 4.5.3.1.10: too many recipients)
+    552 to MAIL (the message is too large)      yes        message
+    recipient refused because the server does   no         server
+    not relay for this site ("relay" in the
+    answer)
     sender refused (4xx or 5xx)                 no         server
     421 (the server is closing), connection     no         connection
-    lost, deadline passed, network error
+    lost, deadline passed, network error, an
+    over-long reply line
     any other SMTP reply: 5xx / 4xx             yes / no   message
     anything else                               no         message
     ==========================================  =========  ==========
 
-    A refused sender is the site's configuration (``FLASKET_MAIL_SENDER``, the
-    relay's rules), not the message's fault, and every message would be refused
-    alike: it is retried with backoff, so mail goes out once it is fixed. An
-    unknown error is retried, up to ``FLASKET_DELIVERY_MAX_ATTEMPTS``.
+    A refused sender, or a relay that does not relay for this site, is the site's
+    configuration (``FLASKET_MAIL_SENDER``, the relay's rules), not the message's
+    fault, and every message would be refused alike: it is retried with backoff, so
+    mail goes out once it is fixed. An unknown error is retried, up to
+    ``FLASKET_DELIVERY_MAX_ATTEMPTS``.
 
     :param error: the exception.
     :param connecting: whether it was raised while opening the connection.
@@ -236,27 +249,46 @@ def verdict(error: BaseException, connecting: bool = False) -> Failure:
         return Failure("could not reach the mail server: " + reason, False, SERVER)
     if isinstance(error, AddressError):
         return Failure(f"undeliverable address: {error}", True, MESSAGE)
-    if isinstance(error, (UnicodeError, ValueError)):
-        return Failure(f"the message cannot be encoded: {reason}", True, MESSAGE)
+    if isinstance(error, MessageError):
+        return Failure(f"{error}", True, MESSAGE)
+    if isinstance(error, smtplib.SMTPResponseException):
+        return _answer_verdict(error, reason)
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        answers = list(error.recipients.values())
+        if any(code == 421 for code, _ in answers):
+            return Failure(reason, False, CONNECTION)
+        if any(_relay_denied(text) for _, text in answers):
+            reason = "the mail server does not relay for this site: " + reason
+            return Failure(reason, False, SERVER)
+        permanent = bool(answers) and all(code >= 500 and code != 552 for code, _ in answers)
+        return Failure(reason, permanent, MESSAGE)
+    if isinstance(error, (smtplib.SMTPServerDisconnected, OSError)):
+        return Failure("connection lost: " + reason, False, CONNECTION)
+    return Failure(reason, False, MESSAGE)
+
+
+def _answer_verdict(error: smtplib.SMTPResponseException, reason: str) -> Failure:
+    code = error.smtp_code
+    if code == 421 or _text(error.smtp_error) == "Line too long.":
+        # 421: the server closes the connection (a per-connection limit, a shutdown);
+        # smtplib closes it after an over-long reply line.
+        return Failure(reason, False, CONNECTION)
     if isinstance(error, smtplib.SMTPSenderRefused):
+        if code == 552:
+            # 552 to MAIL FROM ... SIZE=n: this message is too large, not the sender.
+            return Failure(reason, True, MESSAGE)
         return Failure(
             f"the mail server refused the sender {_text(error.sender)}"
             " (check FLASKET_MAIL_SENDER or MAIL_DEFAULT_SENDER): " + reason,
             False,
             SERVER,
         )
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in error.recipients.values()]
-        if any(code == 421 for code in codes):
-            return Failure(reason, False, CONNECTION)
-        return Failure(reason, bool(codes) and all(code >= 500 for code in codes), MESSAGE)
-    if isinstance(error, smtplib.SMTPResponseException):
-        if error.smtp_code == 421:
-            return Failure(reason, False, CONNECTION)
-        return Failure(reason, error.smtp_code >= 500, MESSAGE)
-    if isinstance(error, (smtplib.SMTPServerDisconnected, OSError)):
-        return Failure("connection lost: " + reason, False, CONNECTION)
-    return Failure(reason, False, MESSAGE)
+    return Failure(reason, code >= 500, MESSAGE)
+
+
+def _relay_denied(text: bytes | str) -> bool:
+    """Whether a refusal says the server does not relay for us: the site's configuration."""
+    return "relay" in _text(text).lower()
 
 
 def describe(error: BaseException) -> str:
@@ -276,6 +308,11 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
+class MessageError(ValueError):
+    """The message cannot be written as mail (see :mod:`flasket.mailmessage`), or is larger
+    than the server takes (its ``SIZE``, RFC 1870): a permanent failure."""
+
+
 class DeadlinePassed(smtplib.SMTPServerDisconnected):
     """A step of the conversation did not finish within ``FLASKET_SMTP_TIMEOUT`` seconds."""
 
@@ -283,9 +320,11 @@ class DeadlinePassed(smtplib.SMTPServerDisconnected):
 class SMTPConnection:
     """One connection to the host's mail server, with Flask-Mail's settings.
 
-    ``SMTPConnection(mail, timeout)`` then :meth:`open`, :meth:`send` any number of
-    messages, :meth:`close`. With ``MAIL_SUPPRESS_SEND`` (or ``TESTING``) nothing
-    is sent and ``email_dispatched`` still fires, as with Flask-Mail.
+    ``SMTPConnection(mail, timeout)`` then :meth:`open`, :meth:`send` messages
+    while :attr:`usable`, :meth:`close`. With ``MAIL_SUPPRESS_SEND`` (or
+    ``TESTING``) nothing is sent and ``email_dispatched`` still fires, as with
+    Flask-Mail; after ``MAIL_MAX_EMAILS`` messages the connection is no longer
+    :attr:`usable`, and the caller opens a new one.
 
     :param mail: the app's ``flask_mail.Mail`` (``app.extensions["mail"]``).
     :param timeout: seconds; the socket timeout and the deadline of each step.
@@ -296,34 +335,55 @@ class SMTPConnection:
         self.timeout = timeout
         self.host: smtplib.SMTP | None = None
         self.sent = 0
+        self.cut = False
+
+    @property
+    def usable(self) -> bool:
+        """False once ``MAIL_MAX_EMAILS`` messages went over this connection, or once a
+        deadline shut its socket down (even as the step finished in time)."""
+        if self.cut:
+            return False
+        limit = getattr(self.mail, "max_emails", None)
+        return not limit or self.sent < int(limit)
 
     def open(self) -> None:
         """Connect, read the greeting, EHLO, STARTTLS and log in, under one deadline.
 
-        The deadline is ``timeout`` seconds from the start; the TCP connect itself is
-        bounded by the socket timeout, so opening takes at most :data:`OPEN_COST` x
-        ``timeout``, even against a server that trickles its greeting.
+        The deadline is ``timeout`` seconds from the start. The socket does not exist
+        until the TCP (and, with ``MAIL_USE_SSL``, TLS) connect returns, which each
+        address of the host name may make last up to the socket timeout; a deadline
+        passed meanwhile is raised as soon as it returns. So opening takes about
+        :data:`OPEN_COST` x ``timeout``, even against a server that trickles its
+        greeting, unless the name has several unreachable addresses.
 
         :raises OSError: or :class:`smtplib.SMTPException` when the server cannot be used.
         """
         if self.mail.suppress:
             return
         host: smtplib.SMTP
+        name = _local_hostname()
         if self.mail.use_ssl:
-            host = smtplib.SMTP_SSL(timeout=self.timeout)
+            host = smtplib.SMTP_SSL(local_hostname=name, timeout=self.timeout)
         else:
-            host = smtplib.SMTP(timeout=self.timeout)
+            host = smtplib.SMTP(local_hostname=name, timeout=self.timeout)
+        # TLS checks the certificate against the name smtplib keeps from its constructor,
+        # which connects outside any deadline; connect() below does not set it.
+        host._host = self.mail.server  # type: ignore[attr-defined]
         self.host = host
         try:
-            with self._deadline():
+            with self._deadline(self.timeout) as passed:
                 host.set_debuglevel(int(self.mail.debug))
                 host.connect(self.mail.server, self.mail.port)
+                if passed.is_set():
+                    raise DeadlinePassed(f"no answer within {self.timeout:g} s")
                 host.ehlo()
                 if self.mail.use_tls:
                     host.starttls()
                     host.ehlo()
                 if self.mail.username and self.mail.password:
                     host.login(self.mail.username, self.mail.password)
+            if self.cut:
+                raise DeadlinePassed(f"no answer within {self.timeout:g} s")
         except BaseException:
             self.close()
             raise
@@ -332,68 +392,106 @@ class SMTPConnection:
         """Send ``message`` (a Flask-Mail ``Message`` to one recipient), see :func:`envelope_of`.
 
         The whole exchange (``MAIL``, ``RCPT``, ``DATA`` and the data) has one deadline
-        of ``timeout`` seconds (:data:`SEND_COST`).
+        of ``timeout`` seconds (:data:`SEND_COST`). Once the server accepted it,
+        nothing here raises: an ``email_dispatched`` receiver that fails is logged.
 
-        :raises AddressError: when an address needs ``SMTPUTF8`` and the server lacks it.
-        :raises ValueError: when the message cannot be written (see :mod:`flasket.mailmessage`).
+        :raises AddressError: when the recipient needs ``SMTPUTF8`` and the server lacks it.
+        :raises MessageError: when the message cannot be written, or exceeds ``SIZE``.
+        :raises smtplib.SMTPSenderRefused: (not sent to the server) when the sender needs
+            ``SMTPUTF8`` and the server lacks it.
         :raises smtplib.SMTPException: or ``OSError``, as :func:`verdict` classifies.
         """
         sender, recipient = envelope_of(message)
         utf8 = sender.utf8 or recipient.utf8
         options = ["SMTPUTF8"] if utf8 else []
+        try:
+            data = message.as_bytes()
+        except (ValueError, UnicodeError) as error:
+            raise MessageError(f"the message cannot be encoded: {describe(error)}") from error
         if self.host is not None:
             if utf8 and not self.host.has_extn("smtputf8"):
-                needing = recipient.address if recipient.utf8 else sender.address
+                if sender.utf8:
+                    raise smtplib.SMTPSenderRefused(
+                        553,
+                        b"a non-ASCII local part needs SMTPUTF8 (RFC 6531), not offered",
+                        sender.address,
+                    )
                 raise AddressError(
-                    f"{needing!r} has a non-ASCII local part, which needs SMTPUTF8 (RFC 6531),"
-                    " and the mail server does not offer it"
+                    f"{recipient.address!r} has a non-ASCII local part, which needs SMTPUTF8"
+                    " (RFC 6531), and the mail server does not offer it"
                 )
-            data = message.as_bytes()
-            with self._deadline():
+            limit = self.host.esmtp_features.get("size", "")
+            if limit.isdigit() and int(limit) and len(data) > int(limit):
+                raise MessageError(
+                    f"the message has {len(data)} bytes; the mail server takes at most {limit}"
+                )
+            with self._deadline(self.timeout):
                 self.host.sendmail(sender.address, [recipient.address], data, options)
-        else:
-            message.as_bytes()
-        _dispatched(message)
         self.sent += 1
+        try:
+            _dispatched(message)
+        except Exception:
+            log.exception("An email_dispatched receiver failed; the message was sent")
 
     def close(self) -> None:
-        """Say goodbye if the server still listens (briefly); close the socket either way."""
+        """Say goodbye if the server still listens (within 5 s); close the socket either way."""
         host, self.host = self.host, None
         if host is None:
             return
         try:
             if host.sock is not None:
-                host.sock.settimeout(min(self.timeout, 5.0))
-                host.quit()
+                self.host = host
+                with self._deadline(min(self.timeout, 5.0)):
+                    host.quit()
         except (smtplib.SMTPException, OSError):
             pass
         finally:
+            self.host = None
             host.close()
 
     @contextmanager
-    def _deadline(self) -> Iterator[None]:
-        """Shut the socket down if the block has not finished after ``timeout`` seconds."""
+    def _deadline(self, seconds: float) -> Iterator[threading.Event]:
+        """Shut the socket down if the block has not finished after ``seconds``.
+
+        Yields the event that is set when the deadline passed (the socket may not
+        exist yet then: the block checks it once it does).
+        """
         host = self.host
         passed = threading.Event()
+        lock = threading.Lock()
+        done = False
 
         def cut() -> None:
-            sock = None if host is None else host.sock
-            if sock is not None:
+            with lock:
+                if done:
+                    return
                 passed.set()
-                with suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
+                sock = None if host is None else host.sock
+                if sock is not None:
+                    with suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
 
-        timer = threading.Timer(self.timeout, cut)
+        timer = threading.Timer(seconds, cut)
         timer.daemon = True
         timer.start()
         try:
-            yield
-        except (smtplib.SMTPException, OSError) as error:
+            yield passed
+        except (smtplib.SMTPException, OSError, ValueError) as error:
             if passed.is_set():
-                raise DeadlinePassed(f"no answer within {self.timeout:g} s") from error
+                raise DeadlinePassed(f"no answer within {seconds:g} s") from error
             raise
         finally:
+            with lock:
+                done = True
+                if passed.is_set():
+                    self.cut = True
             timer.cancel()
+
+
+@functools.lru_cache(maxsize=1)
+def _local_hostname() -> str:
+    """The name for EHLO, looked up once (smtplib would look it up for every connection)."""
+    return socket.getfqdn()
 
 
 def _flask_mail_signals_with_app_first() -> bool:
@@ -407,6 +505,9 @@ def _flask_mail_signals_with_app_first() -> bool:
 
 
 _APP_FIRST = _flask_mail_signals_with_app_first()
+
+
+log = logging.getLogger("flasket.notify")
 
 
 def _dispatched(message: Any) -> None:

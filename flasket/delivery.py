@@ -406,6 +406,52 @@ def ledger(app: Flask | None = None) -> Ledger:
 LEDGER_KEY = "flasket.outbox_ledger"
 
 
+class Stalls:
+    """Recipients whose server stopped answering lately, by mailbox (one per app).
+
+    When a message runs into the deadline (the recipient's server, or the relay's
+    check of it, hangs), further mail to that mailbox is not tried by this process
+    for :func:`retry_delay` of the number of stalls in a row (the retry base, then
+    twice as long ...): each such row counts a failed attempt at once and waits for
+    its retry, instead of costing every other recipient ``FLASKET_SMTP_TIMEOUT``.
+    A message that goes through ends the stall.
+    """
+
+    def __init__(self) -> None:
+        self._stalls: dict[str, tuple[datetime, int]] = {}
+        self._lock = threading.Lock()
+
+    def until(self, recipient: str, now: datetime) -> datetime | None:
+        """When mail to ``recipient`` may be tried again, if it is stalled now."""
+        found = self._stalls.get(notify.mailbox_key(recipient))
+        return found[0] if found is not None and found[0] > now else None
+
+    def note(self, recipient: str, now: datetime) -> None:
+        """A message to ``recipient`` ran into the deadline."""
+        key = notify.mailbox_key(recipient)
+        with self._lock:
+            count = self._stalls.get(key, (now, 0))[1] + 1
+            self._stalls[key] = (now + timedelta(seconds=retry_delay(count)), count)
+
+    def clear(self, recipient: str) -> None:
+        """A message to ``recipient`` went through."""
+        if self._stalls:
+            with self._lock:
+                self._stalls.pop(notify.mailbox_key(recipient), None)
+
+
+def stalls(app: Flask | None = None) -> Stalls:
+    """The :class:`Stalls` of ``app`` (default: the current app)."""
+    extensions = (app or current_app).extensions
+    found = extensions.get(STALLS_KEY)
+    if found is None:
+        found = extensions.setdefault(STALLS_KEY, Stalls())
+    return cast(Stalls, found)
+
+
+STALLS_KEY = "flasket.outbox_stalls"
+
+
 def _apply(row: Claimed, values: dict[str, Any]) -> bool:
     """Write ``values`` and end the claim, if this claim still holds the row (compare-and-set)."""
     table = _table()
@@ -560,9 +606,19 @@ def send(rows: Sequence[Claimed]) -> Outcome:
     waiting = list(rows)
     connection: smtp.SMTPConnection | None = None
     lost_in_a_row = 0
+    stalled = stalls()
     try:
         while waiting:
             row = waiting[0]
+            until = stalled.until(row.recipient, utcnow())
+            if until is not None:
+                waiting.pop(0)
+                reason = (
+                    "not tried: the last message to this address got no answer within"
+                    f" {timeout:g} s; trying again after {until:%H:%M:%S} UTC"
+                )
+                _tally(outcome, _record_failure(row, smtp.Failure(reason, False, smtp.MESSAGE)))
+                continue
             cost = smtp.SEND_COST + (smtp.OPEN_COST if connection is None else 0)
             if seconds_left(row) < cost * timeout + LEASE_MARGIN:
                 outcome.released += _release(waiting)
@@ -584,6 +640,8 @@ def send(rows: Sequence[Claimed]) -> Outcome:
                 if failure.scope == smtp.SERVER:
                     _server_unavailable(outcome, [row, *waiting], failure)
                     break
+                if smtp.no_answer(error):
+                    stalled.note(row.recipient, utcnow())
                 _tally(outcome, _record_failure(row, failure))
                 if failure.scope == smtp.CONNECTION:
                     connection.close()
@@ -594,6 +652,7 @@ def send(rows: Sequence[Claimed]) -> Outcome:
                         break
                 continue
             lost_in_a_row = 0
+            stalled.clear(row.recipient)
             if _record(row, {"status": SENT, "sent_at": utcnow(), "attempts": row.attempts + 1}):
                 outcome.sent += 1
             else:

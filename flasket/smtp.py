@@ -291,6 +291,14 @@ def _relay_denied(text: bytes | str) -> bool:
     return "relay" in _text(text).lower()
 
 
+def no_answer(error: BaseException) -> bool:
+    """Whether ``error`` is a server that stopped answering: a deadline passed, or a read
+    timed out (smtplib reports that as a lost connection, caused by ``TimeoutError``)."""
+    return isinstance(error, (DeadlinePassed, TimeoutError)) or isinstance(
+        error.__context__, TimeoutError
+    )
+
+
 def describe(error: BaseException) -> str:
     """A one-line account of an SMTP or network error, for logs and ``last_error``."""
     if isinstance(error, smtplib.SMTPRecipientsRefused):

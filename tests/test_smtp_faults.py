@@ -727,3 +727,41 @@ def test_the_ledger_forgets_only_the_entry_it_recorded() -> None:
     assert len(ledger) == 1
     ledger.owe(first, None)  # a release never replaces an owed outcome
     assert ledger._owed[1][0] is second
+
+
+@settings(
+    FLASKET_DELIVERY="worker",
+    FLASKET_DELIVERY_RETRY_BASE=60,
+    FLASKET_SMTP_TIMEOUT=1,
+    FLASKET_DELIVERY_LEASE=60,
+)
+def test_a_hanging_recipient_costs_one_deadline_not_one_per_message(
+    app: Flask, followed_ticket: int, admin: Client, scripted: tuple[Scripted, int]
+) -> None:
+    """Three events, so three messages to bob: only the first waits for the deadline; the
+    others to him count an attempt at once and wait for their retry, and everyone else's
+    mail goes out in the same run."""
+    server, port = scripted
+    use_smtp_port(app, port)
+    server.hang.add("bob@example.test")
+    for text in ("One.", "Two.", "Three."):
+        admin.reply(followed_ticket, text)
+    tried = 0
+    real_send = smtp.SMTPConnection.send
+
+    def counting_send(self: smtp.SMTPConnection, message: Any) -> None:
+        nonlocal tried
+        if message.recipients == ["bob@example.test"]:
+            tried += 1
+        real_send(self, message)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(smtp.SMTPConnection, "send", counting_send)
+        with app.app_context():
+            outcome = delivery.deliver_due()
+    assert tried == 1
+    assert (outcome.sent, outcome.retrying, outcome.released) == (6, 3, 0)
+    assert len(server.received) == 6
+    bob = outbox(app, recipient="bob@example.test")
+    assert {(row.status, row.attempts) for row in bob} == {("pending", 1)}
+    assert sum((row.last_error or "").startswith("not tried: ") for row in bob) == 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
@@ -71,6 +72,7 @@ DEFAULTS: dict[str, Any] = {
     "visibility": "all",
     "per_page": 25,
     "replies_per_page": 100,
+    "response_headers": {},
     "mail_sender": None,
     "staff_recipients": [],
     "subject_prefix": "",
@@ -178,6 +180,7 @@ def validate(config: Mapping[str, Any]) -> None:
                 f"FLASKET_STAFF_RECIPIENTS holds {recipient!r}, which is not an e-mail address."
             )
     parse_categories(config[key("categories")])
+    parse_response_headers(config[key("response_headers")])
     if config[key("base_url")] is not None:
         parse_base_url(config[key("base_url")])
     validate_delivery(config)
@@ -299,6 +302,49 @@ def _choice(category: str, choice: Any) -> tuple[str, str]:
     if not value or len(value) > 100:
         raise ConfigError(f"Category {category!r}: choice values are 1 to 100 characters.")
     return value, label
+
+
+#: The headers Flasket adds to its own responses; ``FLASKET_RESPONSE_HEADERS`` is merged over
+#: them. Every page shows private data, so no cache may keep it (a shared computer's back
+#: button, a proxy); no CSP, as that would fight the host's own.
+DEFAULT_RESPONSE_HEADERS = {
+    "Cache-Control": "private, no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "SAMEORIGIN",
+}
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+RESPONSE_HEADERS_MESSAGE = (
+    "FLASKET_RESPONSE_HEADERS must be a dict of header names to values (None leaves one of"
+    " Flasket's out), or False to send none."
+)
+
+
+def parse_response_headers(raw: Any) -> dict[str, str]:
+    """The headers Flasket adds to its responses: ``raw`` merged over the defaults.
+
+    ``raw`` is ``FLASKET_RESPONSE_HEADERS``: a dict whose ``None`` values remove a default,
+    or ``False`` for none at all. Names match the defaults whatever their case.
+    """
+    if raw is False:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(RESPONSE_HEADERS_MESSAGE)
+    headers = dict(DEFAULT_RESPONSE_HEADERS)
+    for name, value in raw.items():
+        if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
+            raise ConfigError(f"FLASKET_RESPONSE_HEADERS: {name!r} is not a header name.")
+        if value is not None and not (
+            isinstance(value, str) and value.isascii() and value.isprintable()
+        ):
+            raise ConfigError(
+                f"FLASKET_RESPONSE_HEADERS: the value of {name} must be a line of ASCII text,"
+                " or None to leave the header out."
+            )
+        for known in [known for known in headers if known.lower() == name.lower()]:
+            del headers[known]
+        if value is not None:
+            headers[name] = value
+    return headers
 
 
 #: Query-string names the list pages use; a category may not take one of them.

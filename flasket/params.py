@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
+from typing import IO
 
-from flask import abort, request
+from flask import abort, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .config import MAX_PER_PAGE
 
 MAX_PAGE = 1_000_000
 MAX_QUERY_LENGTH = 200
-#: Far above the largest form Flasket accepts; Werkzeug does not limit url-encoded bodies.
+#: Bytes of body Flasket reads on its own pages, however the body is sent (also chunked, which
+#: has no Content-Length): far above its largest form (a 20,000-character description,
+#: percent-encoded), far below what a url-encoded body that Werkzeug reads whole would cost.
 MAX_REQUEST_SIZE = 500_000
 #: What browsers send from a form, and what RFC 8058 one-click unsubscribe POSTs use.
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -31,8 +36,10 @@ def reject_hostile_input() -> None:
     Runs before any form reads the body: Flask-WTF would turn a JSON body into form data, and
     WTForms' validators fail on numbers, lists and uploaded files.
     """
-    if request.content_length is not None and request.content_length > MAX_REQUEST_SIZE:
+    cap = request_size_cap()
+    if request.content_length is not None and request.content_length > cap:
         abort(413)
+    cap_unsized_body(cap)
     if request.method in BODY_METHODS:
         reject_non_form_body()
     for source in (request.args, request.form):
@@ -44,6 +51,54 @@ def reject_hostile_input() -> None:
     for value in (request.view_args or {}).values():
         if isinstance(value, str) and "\x00" in value:
             abort(400, "Text may not contain NUL characters.")
+
+
+def request_size_cap() -> int:
+    """Flasket's own cap, or the host's ``MAX_CONTENT_LENGTH`` where that is smaller."""
+    host_cap = request.max_content_length
+    return MAX_REQUEST_SIZE if host_cap is None else min(host_cap, MAX_REQUEST_SIZE)
+
+
+class CappedInput(io.RawIOBase):
+    """A request body that answers 413 as soon as more than ``cap`` bytes have come in.
+
+    It looks one byte past the cap itself: Werkzeug 3's own limit stops reading there and
+    parses what it read, so a chunked form over the host's ``MAX_CONTENT_LENGTH`` would be
+    cut short and could be stored cut short.
+    """
+
+    def __init__(self, stream: IO[bytes], cap: int) -> None:
+        super().__init__()
+        self.stream = stream
+        self.cap = cap
+        self.received = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        wanted = min(len(buffer), self.cap - self.received)
+        chunk = self.stream.read(wanted) if wanted > 0 else b""
+        self.received += len(chunk)
+        if self.received >= self.cap and self.stream.read(1):
+            raise RequestEntityTooLarge()
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def cap_unsized_body(cap: int) -> None:
+    """Read at most ``cap`` bytes of a body sent without a Content-Length (chunked).
+
+    Werkzeug reads such a body whole when it parses a url-encoded form, and Werkzeug before
+    3.0 ignores ``MAX_CONTENT_LENGTH`` for it; wrapping the WSGI input before anything reads
+    it holds the cap on every Werkzeug. A host that read the body before Flasket's hooks ran
+    (an app-wide CSRFProtect) read it under its own ``MAX_CONTENT_LENGTH``.
+    """
+    if request.content_length is not None or "stream" in request.__dict__:
+        return
+    stream = request.environ.get("wsgi.input")
+    if stream is not None and not isinstance(stream, CappedInput):
+        request.environ["wsgi.input"] = CappedInput(stream, cap)
 
 
 def reject_non_form_body() -> None:
@@ -61,32 +116,56 @@ def reject_non_form_body() -> None:
         abort(400, FILE_MESSAGE)
 
 
+# The readers below note each query parameter they accept: links back to the page (pagers,
+# tabs, filters) are built from those alone, never from the raw query string, so a name that
+# means something to url_for (endpoint, _external, _anchor, _method) or any other name
+# Flasket does not read goes nowhere.
+
+
+def known_query() -> dict[str, str | None]:
+    """The query parameters this request's page read, in the order it read them, as accepted.
+
+    A parameter the request left out is there with ``None``, holding its place in the order.
+    """
+    known: dict[str, str | None] = g.get("flasket_query", {})
+    return dict(known)
+
+
+def _accept(name: str, value: str | None) -> None:
+    g.setdefault("flasket_query", {})[name] = value or None
+
+
 def text_arg(name: str, max_length: int = MAX_QUERY_LENGTH) -> str:
     value = request.args.get(name, "").strip()
     if len(value) > max_length:
         abort(400, f"“{name}” may be at most {max_length} characters long.")
+    _accept(name, value)
     return value
 
 
 def choice_arg(name: str, allowed: Iterable[str], default: str) -> str:
     value = request.args.get(name, "").strip()
     if not value:
+        _accept(name, None)
         return default
     allowed = tuple(allowed)
     if value not in allowed:
         abort(400, f"“{name}” must be one of: {', '.join(allowed)}.")
+    _accept(name, value)
     return value
 
 
 def int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
     raw = request.args.get(name, "").strip()
     if not raw:
+        _accept(name, None)
         return default
     if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
         abort(400, f"“{name}” must be a whole number from {minimum} to {maximum}.")
     value = int(raw)
     if not minimum <= value <= maximum:
         abort(400, f"“{name}” must be a whole number from {minimum} to {maximum}.")
+    _accept(name, str(value))
     return value
 
 

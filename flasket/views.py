@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
+from urllib.parse import urlencode
 
 from flask import (
     Blueprint,
@@ -15,6 +16,7 @@ from flask import (
     flash,
     g,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -25,10 +27,12 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException, default_exceptions
+from wtforms import Form
+from wtforms.validators import Length
 
 from . import actions, params, policy, queries
 from . import unfollow as unfollow_tokens
-from .config import Category, config_value
+from .config import Category, config_value, parse_response_headers
 from .extension import current_flasket
 from .forms import (
     ACTION_CSRF_MESSAGE,
@@ -127,7 +131,24 @@ def answer_unrouted_paths() -> ResponseReturnValue | None:
     prefix = str(config_value("url_prefix")).rstrip("/")
     if not prefix or not (request.path == prefix or request.path.startswith(prefix + "/")):
         return None
-    return http_error(error)
+    # The blueprint's after_request runs only for routed requests: add its headers here.
+    return add_response_headers(make_response(http_error(error)))
+
+
+@bp.after_request
+def add_response_headers(response: Response) -> Response:
+    """``FLASKET_RESPONSE_HEADERS`` over the defaults, on Flasket's responses only.
+
+    A header the response has already is kept. The host's own after_request functions and
+    Flask-Talisman run after the blueprint's, so a header they set replaces Flasket's.
+    Flasket's CSS keeps the caching Flask gives static files.
+    """
+    for name, value in parse_response_headers(config_value("response_headers")).items():
+        if name.lower() == "cache-control" and request.endpoint == "flasket.static":
+            continue
+        if name not in response.headers:
+            response.headers[name] = value
+    return response
 
 
 def _models() -> Any:
@@ -184,7 +205,22 @@ def submit() -> ResponseReturnValue:
         status = 400
         if "csrf_token" in form.errors:
             flash(SUBMIT_CSRF_MESSAGE, "error")
+        forget_oversized_input(form)
     return render_template("flasket/submit.html", form=form), status
+
+
+#: A refused form comes back with what was typed, so it can be fixed; a field this many times
+#: over its length limit comes back empty instead, so an error page never echoes a huge body.
+ECHO_FACTOR = 2
+
+
+def forget_oversized_input(form: Form) -> None:
+    for field in form:
+        limits = [v.max for v in field.validators if isinstance(v, Length) and v.max >= 0]
+        data = field.data
+        if limits and isinstance(data, str) and len(data) > ECHO_FACTOR * min(limits):
+            field.data = ""
+            field.errors = [*field.errors, "What you sent was too long to show again."]
 
 
 @bp.route(f"/{TICKET_ID}", methods=["GET", "POST"])
@@ -198,6 +234,7 @@ def ticket(ticket_id: int) -> ResponseReturnValue:
         if not form.validate_on_submit():
             if "csrf_token" in form.errors:
                 flash(REPLY_CSRF_MESSAGE, "error")
+            forget_oversized_input(form)
         elif not policy.may_reply(models, current_user, found):
             status = 409
             flash(
@@ -463,14 +500,14 @@ def user(name: str) -> ResponseReturnValue:
     session, models = _session(), _models()
     person = queries.user_by_name(session, models, name)
     if person is None:
-        abort(404, f"There is no user called “{name}”.")
-    if user_name(person) != name:
-        # Found in another case ("Alice" for "alice"): show the page at the name's own address.
-        args: dict[str, Any] = {**request.args.to_dict(), "name": user_name(person)}
-        return redirect(url_for("flasket.user", **args), 302)
+        shown_name = f"called “{name}”" if len(name) <= params.MAX_QUERY_LENGTH else "by that name"
+        abort(404, f"There is no user {shown_name}.")
     shown = params.choice_arg("show", queries.USER_LISTS, default="tickets")
     per_page = params.per_page_arg(config_value("per_page"))
     number = params.page_arg()
+    if user_name(person) != name:
+        # Found in another case ("Alice" for "alice"): show the page at the name's own address.
+        return redirect(link_with_query(url_for("flasket.user", name=user_name(person))), 302)
     counts = queries.user_list_counts(session, models, current_user, person)
     listed = queries.user_list(models, current_user, person, shown)
     try:
@@ -604,11 +641,21 @@ def host_logout_url() -> str | None:
 
 def page_url(**changes: Any) -> str:
     """The current page's URL with some query parameters changed (pagers keep the filters)."""
-    args = {**request.args.to_dict(), **changes}
-    args = {name: value for name, value in args.items() if value not in (None, "")}
-    if args.get("page") == 1:
-        del args["page"]
-    return url_for(request.endpoint or "flasket.index", **(request.view_args or {}), **args)
+    path = url_for(request.endpoint or "flasket.index", **(request.view_args or {}))
+    return link_with_query(path, **changes)
+
+
+def link_with_query(path: str, **changes: Any) -> str:
+    """``path`` with the query parameters the page read and accepted, some of them changed.
+
+    Only those (:func:`params.known_query`): a parameter no page reads is never copied into a
+    link, and the query never passes through url_for, to which some names mean something.
+    """
+    args = {**params.known_query(), **changes}
+    query = {name: str(value) for name, value in args.items() if value not in (None, "")}
+    if query.get("page") == "1":
+        del query["page"]
+    return f"{path}?{urlencode(query)}" if query else path
 
 
 def base_template() -> str:

@@ -40,6 +40,12 @@ def app_config(request: pytest.FixtureRequest) -> dict[str, Any]:
     return {"FLASKET_STAFF_RECIPIENTS": [STAFF], **getattr(request, "param", {})}
 
 
+#: Bytes past the cap the body may be read: Flasket reads one to tell "at the cap" from "over
+#: it"; Werkzeug 2.2's test client reads one more through its own input wrapper. Anything near
+#: the ten megabytes sent would fail these tests.
+READ_AHEAD = 2
+
+
 class Body(io.RawIOBase):
     """A request body of ``head`` and then ``size`` more bytes of filler, counting what is read.
 
@@ -131,7 +137,7 @@ def test_a_chunked_ten_megabyte_ticket_is_413_after_reading_no_more_than_the_cap
     assert response.status_code == 413
     assert TOO_LARGE in response.get_data(as_text=True)
     assert len(response.get_data()) < 20_000
-    assert body.read_bytes <= MAX_REQUEST_SIZE + 1
+    assert body.read_bytes <= MAX_REQUEST_SIZE + READ_AHEAD
     assert count(app, "Ticket") == 0
     assert inbox.messages == []
 
@@ -145,7 +151,7 @@ def test_a_chunked_ten_megabyte_reply_is_413_and_stores_nothing(
     response = post_chunked(alice, f"/ticket/{ticket_id}", body, CONTENT_TYPES[kind])
 
     assert response.status_code == 413
-    assert body.read_bytes <= MAX_REQUEST_SIZE + 1
+    assert body.read_bytes <= MAX_REQUEST_SIZE + READ_AHEAD
     assert count(app, "Reply") == 0
     assert inbox.messages == []
 
@@ -192,7 +198,7 @@ def test_a_smaller_max_content_length_of_the_host_holds_for_chunked_bodies_too(
     response = post_chunked(alice, "/ticket/submit", body, CONTENT_TYPES["urlencoded"])
 
     assert response.status_code == 413
-    assert body.read_bytes <= 10_001
+    assert body.read_bytes <= 10_000 + READ_AHEAD
     assert count(app, "Ticket") == 0
     assert inbox.messages == []
 
@@ -221,7 +227,7 @@ def test_flaskets_cap_holds_when_the_hosts_limit_is_larger(app: Flask, alice: Cl
     ]
 
     assert refused == [413, 413]
-    assert chunked.read_bytes <= MAX_REQUEST_SIZE + 1
+    assert chunked.read_bytes <= MAX_REQUEST_SIZE + READ_AHEAD
     assert count(app, "Ticket") == 0
 
 

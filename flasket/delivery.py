@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from flask import Flask, current_app
@@ -394,16 +394,21 @@ class Ledger:
         return settled
 
 
+_State = TypeVar("_State")
+
+
+def _per_app(key: str, make: Callable[[], _State], app: Flask | None) -> _State:
+    """The object kept under ``key`` in ``app.extensions``, made on first use."""
+    extensions = (app or current_app).extensions
+    found = extensions.get(key)
+    if found is None:
+        found = extensions.setdefault(key, make())
+    return cast(_State, found)
+
+
 def ledger(app: Flask | None = None) -> Ledger:
     """The :class:`Ledger` of ``app`` (default: the current app)."""
-    extensions = (app or current_app).extensions
-    found = extensions.get(LEDGER_KEY)
-    if found is None:
-        found = extensions.setdefault(LEDGER_KEY, Ledger())
-    return cast(Ledger, found)
-
-
-LEDGER_KEY = "flasket.outbox_ledger"
+    return _per_app("flasket.outbox_ledger", Ledger, app)
 
 
 class Stalls:
@@ -442,14 +447,7 @@ class Stalls:
 
 def stalls(app: Flask | None = None) -> Stalls:
     """The :class:`Stalls` of ``app`` (default: the current app)."""
-    extensions = (app or current_app).extensions
-    found = extensions.get(STALLS_KEY)
-    if found is None:
-        found = extensions.setdefault(STALLS_KEY, Stalls())
-    return cast(Stalls, found)
-
-
-STALLS_KEY = "flasket.outbox_stalls"
+    return _per_app("flasket.outbox_stalls", Stalls, app)
 
 
 def _apply(row: Claimed, values: dict[str, Any]) -> bool:

@@ -39,6 +39,7 @@ from .db_errors import is_transient
 from .extension import current_flasket
 from .mailmessage import NotificationMessage
 from .models import FAILED, PENDING, SENT, utcnow
+from .smtp import describe
 
 log = logging.getLogger("flasket.notify")
 
@@ -539,11 +540,6 @@ def release(rows: Iterable[Claimed]) -> int:
             )
             count += done.rowcount
     return count
-
-
-def describe(error: BaseException) -> str:
-    """A one-line account of an SMTP, network or database error, for logs and ``last_error``."""
-    return smtp.describe(error)
 
 
 def message_for(row: Claimed) -> NotificationMessage:

@@ -190,6 +190,14 @@ def scripted(request: pytest.FixtureRequest) -> Iterator[tuple[Scripted, int]]:
     controller.stop()
 
 
+@pytest.fixture
+def server(app: Flask, scripted: tuple[Scripted, int]) -> Scripted:
+    """The scripted server, as the app's mail server."""
+    handler, port = scripted
+    use_smtp_port(app, port)
+    return handler
+
+
 def add_follower(app: Flask, ticket_id: int, username: str, email: str) -> None:
     models = ext_models(app)
     with app.app_context():
@@ -210,10 +218,8 @@ WORKER = {"FLASKET_DELIVERY": "worker"}
 @settings(**WORKER)
 @pytest.mark.smtputf8
 def test_an_internationalised_address_is_sent_with_smtputf8_when_the_server_offers_it(
-    app: Flask, followed_ticket: int, admin: Client, scripted: tuple[Scripted, int]
+    app: Flask, followed_ticket: int, admin: Client, server: Scripted
 ) -> None:
-    server, port = scripted
-    use_smtp_port(app, port)
     add_follower(app, followed_ticket, "jorg", "jörg@exämple.test")
     admin.reply(followed_ticket, "Fixed.")
     deliver_once(app)
@@ -230,10 +236,8 @@ def test_an_internationalised_address_is_sent_with_smtputf8_when_the_server_offe
 
 @settings(**WORKER)
 def test_an_internationalised_address_fails_for_good_at_once_without_smtputf8(
-    app: Flask, followed_ticket: int, admin: Client, scripted: tuple[Scripted, int]
+    app: Flask, followed_ticket: int, admin: Client, server: Scripted
 ) -> None:
-    server, port = scripted
-    use_smtp_port(app, port)
     add_follower(app, followed_ticket, "jorg", "jörg@example.test")
     admin.reply(followed_ticket, "Fixed.")
     deliver_once(app)
@@ -252,11 +256,9 @@ def test_an_address_that_can_never_be_sent_fails_once_with_a_clear_error(
     app: Flask,
     followed_ticket: int,
     admin: Client,
-    scripted: tuple[Scripted, int],
+    server: Scripted,
     address: str,
 ) -> None:
-    server, port = scripted
-    use_smtp_port(app, port)
     add_follower(app, followed_ticket, "odd", address)
     admin.reply(followed_ticket, "Fixed.")
     deliver_once(app)
@@ -270,10 +272,8 @@ def test_an_address_that_can_never_be_sent_fails_once_with_a_clear_error(
 
 @settings(**WORKER)
 def test_a_refused_sender_is_retried_for_every_row_and_never_failed_for_good(
-    app: Flask, followed_ticket: int, admin: Client, scripted: tuple[Scripted, int]
+    app: Flask, followed_ticket: int, admin: Client, server: Scripted
 ) -> None:
-    server, port = scripted
-    use_smtp_port(app, port)
     server.mail_answer = "553 5.7.1 Sender address rejected: not owned by you"
     admin.reply(followed_ticket, "Fixed.")
     deliver_once(app)
@@ -298,12 +298,10 @@ def test_refused_data_is_permanent_on_5xx_and_retried_on_4xx(
     app: Flask,
     followed_ticket: int,
     admin: Client,
-    scripted: tuple[Scripted, int],
+    server: Scripted,
     answer: str,
     status: str,
 ) -> None:
-    server, port = scripted
-    use_smtp_port(app, port)
     server.data_answer = answer
     admin.reply(followed_ticket, "Fixed.")
     deliver_once(app)
@@ -319,12 +317,10 @@ def test_refused_data_is_permanent_on_5xx_and_retried_on_4xx(
     FLASKET_DELIVERY_LEASE=60,
 )
 def test_a_recipient_whose_server_hangs_costs_one_deadline_and_the_others_go_out(
-    app: Flask, followed_ticket: int, admin: Client, scripted: tuple[Scripted, int]
+    app: Flask, followed_ticket: int, admin: Client, server: Scripted
 ) -> None:
     """RCPT for one address never answers: that message is cut at FLASKET_SMTP_TIMEOUT and
     retried later; a new connection carries the rest of the batch in the same run."""
-    server, port = scripted
-    use_smtp_port(app, port)
     server.hang.add("bob@example.test")
     admin.reply(followed_ticket, "Fixed.")
     with app.app_context():
@@ -586,10 +582,8 @@ def test_mail_goes_out_over_starttls_and_implicit_tls(
 
 @settings(FLASKET_DELIVERY="worker")
 def test_a_failing_email_dispatched_receiver_does_not_make_a_sent_mail_go_again(
-    app: Flask, followed_ticket: int, admin: Client, scripted: tuple[Scripted, int]
+    app: Flask, followed_ticket: int, admin: Client, server: Scripted
 ) -> None:
-    server, port = scripted
-    use_smtp_port(app, port)
 
     def broken_receiver(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the audit log is down")
@@ -632,10 +626,8 @@ def test_a_message_larger_than_the_servers_size_fails_alone(
 
 @settings(FLASKET_DELIVERY="worker", FLASKET_MAIL_SENDER="hilfe-büro@example.test")
 def test_a_sender_that_needs_smtputf8_on_a_server_without_it_is_retried_not_failed(
-    app: Flask, followed_ticket: int, admin: Client, scripted: tuple[Scripted, int]
+    app: Flask, followed_ticket: int, admin: Client, server: Scripted
 ) -> None:
-    server, port = scripted
-    use_smtp_port(app, port)
     admin.reply(followed_ticket, "Fixed.")
     deliver_once(app)
     rows = outbox(app)
@@ -646,10 +638,8 @@ def test_a_sender_that_needs_smtputf8_on_a_server_without_it_is_retried_not_fail
 
 @settings(FLASKET_DELIVERY="worker")
 def test_mail_max_emails_opens_a_new_connection_after_that_many(
-    app: Flask, followed_ticket: int, admin: Client, scripted: tuple[Scripted, int]
+    app: Flask, followed_ticket: int, admin: Client, server: Scripted
 ) -> None:
-    server, port = scripted
-    use_smtp_port(app, port)
     app.extensions["mail"].max_emails = 2
     opened = 0
     real_open = smtp.SMTPConnection.open
@@ -680,12 +670,10 @@ def test_unusual_but_valid_addresses_are_delivered(
     app: Flask,
     followed_ticket: int,
     admin: Client,
-    scripted: tuple[Scripted, int],
+    server: Scripted,
     address: str,
     envelope: str,
 ) -> None:
-    server, port = scripted
-    use_smtp_port(app, port)
     add_follower(app, followed_ticket, "unusual", address)
     admin.reply(followed_ticket, "Fixed.")
     deliver_once(app)
@@ -736,13 +724,11 @@ def test_the_ledger_forgets_only_the_entry_it_recorded() -> None:
     FLASKET_DELIVERY_LEASE=60,
 )
 def test_a_hanging_recipient_costs_one_deadline_not_one_per_message(
-    app: Flask, followed_ticket: int, admin: Client, scripted: tuple[Scripted, int]
+    app: Flask, followed_ticket: int, admin: Client, server: Scripted
 ) -> None:
     """Three events, so three messages to bob: only the first waits for the deadline; the
     others to him count an attempt at once and wait for their retry, and everyone else's
     mail goes out in the same run."""
-    server, port = scripted
-    use_smtp_port(app, port)
     server.hang.add("bob@example.test")
     for text in ("One.", "Two.", "Three."):
         admin.reply(followed_ticket, text)

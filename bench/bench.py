@@ -7,8 +7,9 @@ The data: ~1,000 users, tickets over two years with titles and descriptions made
 of real words, three categories each, ~30% closed, ~2 replies per ticket (some
 tickets many), the author plus 0-3 other followers, counters consistent with the
 rows, and one ticket with exactly 1,000 replies and 300 followers. A seeded
-database is re-used until ``--reseed``. Timings are server time measured around
-Flask's test client; the "floor" row is a trivial view of the same app.
+database is re-used until ``--reseed``, brought up to date first (``update_search``).
+Timings are server time measured around Flask's test client; the "floor" row is a
+trivial view of the same app.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 
@@ -51,6 +53,13 @@ NORMAL_USER = "user0001"
 #: a million, the worst case for lists read in the tickets' own order.
 TYPICAL_USER = "user0500"
 STAFF_USER = "staff"
+
+
+def user_key(username: str) -> int:
+    """The primary key the seed gives ``userNNNN``: its number (user pages are at keys)."""
+    return int(username.removeprefix("user"))
+
+
 BIG_REPLIES = 1000
 BIG_FOLLOWERS = 300
 #: Ticket rows generated (and loaded) per batch.
@@ -59,6 +68,10 @@ CLOSED_SHARE = 0.3
 RARE_WORD = "zeppelin"
 #: How many tickets carry the rare word, whatever the size.
 RARE_TICKETS = 20
+#: A word written only in replies (in the first reply of RARE_TICKETS tickets).
+REPLY_WORD = "quokka"
+#: A word beyond ASCII in the titles of RARE_TICKETS tickets; searched in capitals.
+NON_ASCII_WORD = "Überweisung"
 CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
 # Ordered from most to least frequent; word k is drawn with weight 1/k (Zipf).
@@ -218,6 +231,8 @@ def generate(plan: Plan) -> Iterator[dict[str, list[tuple[Any, ...]]]]:
         title_words = writer.words(3, 8)
         if ticket_id % plan.rare_every == 0:
             title_words.append(RARE_WORD)
+        if ticket_id % plan.rare_every == plan.rare_every // 2:
+            title_words.append(NON_ASCII_WORD)
         title = " ".join(title_words).capitalize()
         body = writer.prose(writer.words(20, 80))
         if ticket_id == plan.big_ticket:
@@ -233,15 +248,18 @@ def generate(plan: Plan) -> Iterator[dict[str, list[tuple[Any, ...]]]]:
                 reply_count = min(int(rng.expovariate(1 / 1.9)), 9)
         last = created
         gap = (end - created) / (reply_count + 1) if ticket_id == plan.big_ticket else None
-        for _ in range(reply_count):
+        for number in range(reply_count):
             last = last + (gap or timedelta(hours=rng.expovariate(1 / 30)))
             last = min(last, end)
             reply_id += 1
+            reply_words = writer.words(5, 40)
+            if ticket_id % plan.rare_every == plan.rare_every // 3 and number == 0:
+                reply_words.append(REPLY_WORD)
             batch["flasket_reply"].append(
                 (
                     reply_id,
                     ticket_id,
-                    writer.prose(writer.words(5, 40)),
+                    writer.prose(reply_words),
                     last,
                     rng.choice(followers),
                 )
@@ -459,6 +477,7 @@ def seed(
     if not reseed:
         found = seeded_info(url)
         if found is not None and found.tickets == tickets:
+            update_search(url, Plan(tickets), say)
             return found
     plan = Plan(tickets)
     began = time.perf_counter()
@@ -483,6 +502,153 @@ def seed(
     engine.dispose()
     say(f"Seeded in {seconds:.1f} s")
     return SeedInfo(tickets, replies, follows, common, seconds)
+
+
+SEARCH_INDEXES = ("ix_flasket_ticket_search", "ix_flasket_reply_search")
+
+
+def update_search(url: str, plan: Plan, say: Callable[[str], None] = print) -> None:
+    """Bring a database seeded by an earlier bench up to today's schema and search, in place.
+
+    Nullable columns and indexes added since are created; the words only newer seedings
+    write (REPLY_WORD, NON_ASCII_WORD) are added to the same tickets and replies;
+    PostgreSQL's search indexes whose expression differs from Flasket's are built again
+    (and the tables analysed); SQLite's FTS5 tables are created if missing.
+    """
+    engine = sa.create_engine(url)
+    try:
+        _add_missing_columns_and_indexes(url, engine, say)
+        with engine.begin() as conn:
+            _add_search_words(conn, plan, say)
+        if engine.dialect.name == "sqlite":
+            _create_sqlite_search_tables(engine, say)
+        else:
+            _rebuild_postgresql_search_indexes(url, engine, say)
+    finally:
+        engine.dispose()
+
+
+def _add_missing_columns_and_indexes(
+    url: str, engine: sa.Engine, say: Callable[[str], None]
+) -> None:
+    """Columns (nullable ones, empty) and indexes of today's tables that an older seeding
+    lacks, so that the pages run on it."""
+    app = build_app(url, mail_suppress=True)
+    with app.app_context():
+        tables = list(db.metadata.sorted_tables)
+    with engine.begin() as conn:
+        inspector = sa.inspect(conn)
+        for table in tables:
+            columns = {column["name"] for column in inspector.get_columns(table.name)}
+            indexes = {index["name"] for index in inspector.get_indexes(table.name)}
+            for column in table.columns:
+                if column.name in columns or not column.nullable:
+                    continue
+                say(f"  adding the column {table.name}.{column.name}")
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+            for index in table.indexes:
+                dialects = index.info.get("dialects", (engine.dialect.name,))
+                if index.name in indexes or engine.dialect.name not in dialects:
+                    continue
+                say(f"  creating the index {index.name}")
+                conn.execute(sa.schema.CreateIndex(index))
+
+
+def _add_search_words(conn: sa.Connection, plan: Plan, say: Callable[[str], None]) -> None:
+    every = plan.rare_every
+    ticket, reply = (
+        sa.table("flasket_ticket", sa.column("id"), sa.column("title")),
+        sa.table("flasket_reply", sa.column("id"), sa.column("ticket_id"), sa.column("body")),
+    )
+    titled = list(range(every // 2, plan.tickets + 1, every))
+    present = conn.scalar(sa.select(ticket.c.title).where(ticket.c.id == titled[0])) or ""
+    if every < 3 or NON_ASCII_WORD.lower() in present.lower():
+        return
+    say(f"  adding {NON_ASCII_WORD!r} and {REPLY_WORD!r} to a database seeded before them")
+    conn.execute(
+        sa.update(ticket)
+        .where(ticket.c.id.in_(titled))
+        .values(title=ticket.c.title + f" {NON_ASCII_WORD.lower()}")
+    )
+    replied = list(range(every // 3, plan.tickets + 1, every))
+    first_replies = (
+        sa.select(sa.func.min(reply.c.id))
+        .where(reply.c.ticket_id.in_(replied))
+        .group_by(reply.c.ticket_id)
+    )
+    conn.execute(
+        sa.update(reply)
+        .where(reply.c.id.in_(first_replies))
+        .values(body=reply.c.body + f" {REPLY_WORD.capitalize()}.")
+    )
+
+
+def _create_sqlite_search_tables(engine: sa.Engine, say: Callable[[str], None]) -> None:
+    from flasket.migrations import sqlite_search_sql
+    from flasket.models import SQLITE_SEARCH_TABLES
+
+    with engine.begin() as conn:
+        if set(SQLITE_SEARCH_TABLES) <= set(sa.inspect(conn).get_table_names()):
+            return
+        say("  creating and filling SQLite's FTS5 search tables")
+        for statement in sqlite_search_sql():
+            conn.exec_driver_sql(statement)
+
+
+def _rebuild_postgresql_search_indexes(
+    url: str, engine: sa.Engine, say: Callable[[str], None]
+) -> None:
+    """Build again each search index whose definition differs from the one Flasket declares
+    (compared as PostgreSQL prints both, the declared one built on an empty copy)."""
+    app = build_app(url, mail_suppress=True)
+    with app.app_context():
+        tables = [db.metadata.tables[name] for name in ("flasket_ticket", "flasket_reply")]
+    declared: dict[str, sa.Index] = {
+        str(index.name): index
+        for table in tables
+        for index in table.indexes
+        if index.name in SEARCH_INDEXES
+    }
+    definition = (
+        "SELECT c.relname, split_part(pg_get_indexdef(c.oid), ' USING ', 2) FROM pg_class c"
+        " WHERE c.relkind = 'i' AND c.relname = ANY(%(names)s)"
+        " AND c.relnamespace = {}::regnamespace"
+    )
+    found: dict[str, str]
+    wanted: dict[str, str]
+    with engine.connect() as conn:
+        found = dict(
+            conn.exec_driver_sql(
+                definition.format("current_schema()"), {"names": list(SEARCH_INDEXES)}
+            ).all()
+        )
+        # Empty copies, in the temporary schema that comes first in the search path.
+        for table in tables:
+            conn.exec_driver_sql(f"CREATE TEMP TABLE {table.name} (LIKE {table.name})")
+        for index in declared.values():
+            conn.execute(sa.schema.CreateIndex(index))
+        wanted = dict(
+            conn.exec_driver_sql(
+                definition.format("pg_my_temp_schema()"), {"names": list(SEARCH_INDEXES)}
+            ).all()
+        )
+        conn.rollback()
+    stale = [name for name in SEARCH_INDEXES if found.get(name) != wanted[name]]
+    if not stale:
+        return
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET maintenance_work_mem = '1GB'")
+        for name in stale:
+            say(f"  building {name} again (its expression changed): minutes at a million")
+            began = time.perf_counter()
+            conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+            conn.execute(sa.schema.CreateIndex(declared[name]))
+            conn.commit()
+            say(f"    {time.perf_counter() - began:.0f} s")
+        conn.exec_driver_sql("ANALYZE flasket_ticket")
+        conn.exec_driver_sql("ANALYZE flasket_reply")
+        conn.commit()
 
 
 # --- the app and the pages ----------------------------------------------------------------
@@ -538,19 +704,37 @@ def probes(plan: Plan) -> list[Probe]:
         Probe(f"deep page={deep}", f"/ticket/all?page={deep}", http=True),
         Probe(f"search common word ({COMMON_WORD})", f"/ticket/all?q={COMMON_WORD}", http=True),
         Probe(f"search rare word ({RARE_WORD})", f"/ticket/all?q={RARE_WORD}"),
+        Probe(f"search reply-only word ({REPLY_WORD})", f"/ticket/all?q={REPLY_WORD}"),
+        Probe(
+            f"search non-ASCII word ({NON_ASCII_WORD.upper()})",
+            f"/ticket/all?q={quote(NON_ASCII_WORD.upper())}",
+        ),
         Probe(
             f"search {COMMON_WORD}, status=all, sort=created",
             f"/ticket/all?q={COMMON_WORD}&status=all&sort=created",
         ),
-        Probe(f"user page {NORMAL_USER}: submitted", f"/ticket/user/{NORMAL_USER}", http=True),
-        Probe(f"user page {NORMAL_USER}: following", f"/ticket/user/{NORMAL_USER}?show=following"),
-        Probe(f"user page {NORMAL_USER}: replies", f"/ticket/user/{NORMAL_USER}?show=replies"),
-        Probe(f"user page {TYPICAL_USER}: submitted", f"/ticket/user/{TYPICAL_USER}"),
+        Probe(
+            f"user page {NORMAL_USER}: submitted",
+            f"/ticket/user/{user_key(NORMAL_USER)}",
+            http=True,
+        ),
+        Probe(
+            f"user page {NORMAL_USER}: following",
+            f"/ticket/user/{user_key(NORMAL_USER)}?show=following",
+        ),
+        Probe(
+            f"user page {NORMAL_USER}: replies",
+            f"/ticket/user/{user_key(NORMAL_USER)}?show=replies",
+        ),
+        Probe(f"user page {TYPICAL_USER}: submitted", f"/ticket/user/{user_key(TYPICAL_USER)}"),
         Probe(
             f"user page {TYPICAL_USER}: following",
-            f"/ticket/user/{TYPICAL_USER}?show=following",
+            f"/ticket/user/{user_key(TYPICAL_USER)}?show=following",
         ),
-        Probe(f"user page {TYPICAL_USER}: replies", f"/ticket/user/{TYPICAL_USER}?show=replies"),
+        Probe(
+            f"user page {TYPICAL_USER}: replies",
+            f"/ticket/user/{user_key(TYPICAL_USER)}?show=replies",
+        ),
         Probe(f"ticket page #{plan.sample_ticket}", f"/ticket/{plan.sample_ticket}", http=True),
         Probe("ticket page (staff)", f"/ticket/{plan.sample_ticket}", user=STAFF_USER),
         Probe(f"1,000-reply ticket #{big}, first page", f"/ticket/{big}", http=True),

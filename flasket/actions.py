@@ -1,16 +1,28 @@
-"""Everything that changes tickets: one transaction each, then signals and mail.
+"""Everything that changes tickets: one transaction each, then mail and signals.
 
 Each function writes its event's mail to the outbox in the same transaction
 (:func:`flasket.notify.enqueue`: one row, whatever the number of followers),
-commits, and only after the commit sends the blinker signal and hands the new
-outbox event to :mod:`flasket.delivery`. Each one locks the ticket row, then
-makes its change with conditional UPDATEs, so concurrent requests cannot
-double-close a ticket, lose a reply count or follow twice.
+commits, and only after the commit hands the new outbox event to
+:mod:`flasket.delivery` and then sends the blinker signal. Each one locks the
+ticket row, then makes its change with conditional UPDATEs, so concurrent
+requests cannot double-close a ticket, lose a reply count or follow twice.
+
+Once the commit is done, nothing may turn the change into an error: whatever a
+caller needs to answer is read before it (:class:`Posted`), the commit leaves
+loaded objects as they are (:func:`_commit`), a failed hand-off is logged, and
+each signal receiver runs on its own (:func:`flasket.signals.send`).
+
+A ticket or reply form carries a one-time key (:data:`flasket.forms.FORM_KEY`),
+stored with the row under a unique index: the same form sent twice (a double
+click, a reload) stores one row, and the second sending is answered like the
+first (:func:`create_ticket_once`, :func:`post_reply_once`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -23,13 +35,68 @@ from . import delivery, notify, signals
 from .extension import current_flasket
 from .models import CLOSED, OPEN, Models, ReplyBase, TicketBase, utcnow
 
+log = logging.getLogger("flasket")
+
 
 class TicketClosedError(Exception):
     """The ticket was closed before the reply could be added."""
 
 
+class FormKeyUsedError(Exception):
+    """The form's key is on a stored ticket or reply this sending does not repeat.
+
+    ``own_ticket_id`` is set when the key is the sender's own, on that ticket (or a reply
+    to it) with other text: they sent the form again after changing it. It is None when
+    the key is someone else's, or names another ticket: nothing about that row is told.
+    """
+
+    def __init__(self, own_ticket_id: int | None) -> None:
+        super().__init__(own_ticket_id)
+        self.own_ticket_id = own_ticket_id
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A stored ticket or reply as a view answers it, read before the commit."""
+
+    ticket_id: int
+    reply_id: int | None = None
+    #: The reply's place among its ticket's replies, 1 for the first; 0 for a new ticket.
+    reply_number: int = 0
+    #: The same form had been sent before: nothing was stored now, the ids are the first's.
+    repeated: bool = False
+
+
 def _session() -> Session:
     return cast(Session, current_flasket.db.session)
+
+
+def _commit(session: Session) -> None:
+    """Commit without expiring the session's objects.
+
+    They hold what was just committed (each action reads back what its UPDATEs changed
+    before committing), so the caller, the signals' receivers and anything they keep can
+    read them without the database, which may be gone by then.
+    """
+    real = cast(Session, current_flasket.db.session())
+    expire = real.expire_on_commit
+    real.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        real.expire_on_commit = expire
+
+
+def _after_commit(outbox_ids: list[int], signal: Any, **models: Any) -> None:
+    """Hand the mail to delivery, then send the signal; neither can fail the committed change."""
+    try:
+        delivery.after_commit(outbox_ids)
+    except Exception:
+        log.exception(
+            "Handing %d outbox event(s) to delivery failed; the next delivery run sends them",
+            len(outbox_ids),
+        )
+    _send(signal, **models)
 
 
 def _models() -> Models:
@@ -40,9 +107,15 @@ def _send(signal: Any, **models: Any) -> None:
     """Send ``signal`` from the app with the objects themselves, never ``current_user``'s proxy.
 
     A receiver may keep what it gets; a request-bound proxy would turn into ``None`` later.
+    A receiver that raises is logged and the others still run; if one did, the session is
+    rolled back, so what the request does next has a session it can use.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    signal.send(app, **{name: _unproxied(value) for name, value in models.items()})
+    if signals.send(signal, app, **{name: _unproxied(value) for name, value in models.items()}):
+        try:
+            _session().rollback()
+        except Exception:
+            log.warning("Rolling back after a failed signal receiver failed too", exc_info=True)
 
 
 def _unproxied(value: Any) -> Any:
@@ -100,11 +173,36 @@ def _insert_follow(session: Session, models: Models, ticket_id: int, user_id: An
 
 
 def create_ticket(author: Any, title: str, body: str, categories: Mapping[str, str]) -> TicketBase:
-    """Store a new open ticket; its author follows it from the start."""
+    """Store a new open ticket; its author follows it from the start.
+
+    The ticket comes back loaded as committed: reading it needs no database.
+    """
+    ticket, _ = _create_ticket(author, title, body, categories, None)
+    assert ticket is not None  # only a form key finds an earlier ticket
+    return ticket
+
+
+def create_ticket_once(
+    author: Any, title: str, body: str, categories: Mapping[str, str], form_key: str | None
+) -> Posted:
+    """:func:`create_ticket` for a form: sent again with the same ``form_key``, nothing is
+    stored, and the answer is the first sending's. Without a key, every call stores a ticket.
+
+    :raises FormKeyUsedError: when the key is on someone else's ticket, or on the author's
+        own ticket with another title or description.
+    """
+    return _create_ticket(author, title, body, categories, form_key)[1]
+
+
+def _create_ticket(
+    author: Any, title: str, body: str, categories: Mapping[str, str], form_key: str | None
+) -> tuple[TicketBase | None, Posted]:
+    """The new ticket and its answer, or None and the answer of the ticket the key is on."""
     session, models = _session(), _models()
+    author_id = models.user_id(author)
     now = utcnow()
     ticket = models.Ticket(
-        author_id=models.user_id(author),
+        author_id=author_id,
         title=title,
         body=body,
         status=OPEN,
@@ -112,51 +210,159 @@ def create_ticket(author: Any, title: str, body: str, categories: Mapping[str, s
         updated_at=now,
         reply_count=0,
         follower_count=0,
+        form_key=form_key,
     )
     ticket.categories = [
         models.TicketCategory(name=name, value=value) for name, value in categories.items()
     ]
     session.add(ticket)
-    session.flush()
-    _insert_follow(session, models, ticket.id, models.user_id(author))
+    try:
+        session.flush()
+    except sa.exc.IntegrityError:
+        # A concurrent sending of the form waits on the unique index until the first commits.
+        session.rollback()
+        earlier = _earlier_ticket(session, models, form_key, author_id, title, body)
+        if earlier is None:
+            raise
+        return None, earlier
+    _insert_follow(session, models, ticket.id, author_id)
     outbox_ids = notify.enqueue(session, notify.CREATED, ticket, author)
-    session.commit()
-    session.refresh(ticket)
-    _send(signals.ticket_created, ticket=ticket, user=author)
-    delivery.after_commit(outbox_ids)
-    return ticket
+    posted = Posted(ticket_id=ticket.id)
+    _commit(session)
+    _after_commit(outbox_ids, signals.ticket_created, ticket=ticket, user=author)
+    return ticket, posted
+
+
+def _earlier_ticket(
+    session: Session, models: Models, form_key: str | None, author_id: Any, title: str, body: str
+) -> Posted | None:
+    """The ticket an earlier sending of the form stored, answered as then; None if none.
+
+    :raises FormKeyUsedError: when that ticket is not this sending's (see the class).
+    """
+    if form_key is None:
+        return None
+    Ticket = models.Ticket
+    found = session.execute(
+        sa.select(Ticket.id, Ticket.author_id, Ticket.title, Ticket.body).where(
+            Ticket.form_key == form_key
+        )
+    ).first()
+    if found is None:
+        return None
+    if found.author_id != author_id:
+        raise FormKeyUsedError(None)
+    if (found.title, found.body) != (title, body):
+        raise FormKeyUsedError(found.id)
+    return Posted(ticket_id=found.id, repeated=True)
 
 
 def post_reply(ticket: TicketBase, author: Any, body: str) -> ReplyBase:
     """Add a reply to an open ticket; the author of the reply now follows the ticket.
 
-    Raises :class:`TicketClosedError` if the ticket is (or was just) closed.
+    The reply and the ticket come back loaded as committed: reading them needs no database.
+
+    :raises TicketClosedError: if the ticket is (or was just) closed.
+    """
+    reply, _ = _post_reply(ticket, author, body, None)
+    assert reply is not None  # only a form key finds an earlier reply
+    return reply
+
+
+def post_reply_once(ticket: TicketBase, author: Any, body: str, form_key: str | None) -> Posted:
+    """:func:`post_reply` for a form: sent again with the same ``form_key``, nothing is
+    stored, and the answer is the first sending's (even if the ticket was closed since).
+
+    :raises TicketClosedError: if the ticket is closed and the form was not sent before.
+    :raises FormKeyUsedError: when the key is on someone else's reply, on a reply to
+        another ticket, or on the author's own reply with other text.
+    """
+    return _post_reply(ticket, author, body, form_key)[1]
+
+
+def earlier_reply(
+    ticket: TicketBase, author: Any, body: str, form_key: str | None
+) -> Posted | None:
+    """The reply an earlier sending of this form stored, answered as then; None if none.
+
+    :raises FormKeyUsedError: as :func:`post_reply_once`.
     """
     session, models = _session(), _models()
-    _lock_ticket(session, models, ticket.id)
+    return _earlier_reply(session, models, form_key, ticket.id, models.user_id(author), body)
+
+
+def _post_reply(
+    ticket: TicketBase, author: Any, body: str, form_key: str | None
+) -> tuple[ReplyBase | None, Posted]:
+    """The new reply and its answer, or None and the answer of the reply the key is on."""
+    session, models = _session(), _models()
+    ticket_id, author_id = ticket.id, models.user_id(author)
+    _lock_ticket(session, models, ticket_id)
     now = utcnow()
     counted = session.execute(
         sa.update(models.Ticket)
-        .where(models.Ticket.id == ticket.id, models.Ticket.status == OPEN)
+        .where(models.Ticket.id == ticket_id, models.Ticket.status == OPEN)
         .values(reply_count=models.Ticket.reply_count + 1, updated_at=_touch(models, now))
         .execution_options(synchronize_session=False)
     )
     if counted.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
-        raise TicketClosedError(ticket.id)
+        # Closed since a first sending of this form posted it: that one is the answer.
+        earlier = _earlier_reply(session, models, form_key, ticket_id, author_id, body)
+        if earlier is None:
+            raise TicketClosedError(ticket_id)
+        return None, earlier
     reply = models.Reply(
-        ticket_id=ticket.id, author_id=models.user_id(author), body=body, created_at=now
+        ticket_id=ticket_id, author_id=author_id, body=body, created_at=now, form_key=form_key
     )
     session.add(reply)
-    _insert_follow(session, models, ticket.id, models.user_id(author))
-    session.flush()
+    try:
+        session.flush()
+    except sa.exc.IntegrityError:
+        session.rollback()
+        earlier = _earlier_reply(session, models, form_key, ticket_id, author_id, body)
+        if earlier is None:
+            raise
+        return None, earlier
+    _insert_follow(session, models, ticket_id, author_id)
     session.refresh(ticket)
     outbox_ids = notify.enqueue(session, notify.REPLIED, ticket, author, reply=reply)
-    session.commit()
-    session.refresh(ticket)
-    _send(signals.ticket_replied, ticket=ticket, reply=reply, user=author)
-    delivery.after_commit(outbox_ids)
-    return reply
+    posted = Posted(ticket_id=ticket_id, reply_id=reply.id, reply_number=ticket.reply_count)
+    _commit(session)
+    _after_commit(outbox_ids, signals.ticket_replied, ticket=ticket, reply=reply, user=author)
+    return reply, posted
+
+
+def _earlier_reply(
+    session: Session,
+    models: Models,
+    form_key: str | None,
+    ticket_id: int,
+    author_id: Any,
+    body: str,
+) -> Posted | None:
+    """The reply an earlier sending of the form stored, answered as then; None if none.
+
+    :raises FormKeyUsedError: when that reply is not this sending's (see the class).
+    """
+    if form_key is None:
+        return None
+    Reply = models.Reply
+    found = session.execute(
+        sa.select(Reply.id, Reply.ticket_id, Reply.author_id, Reply.body).where(
+            Reply.form_key == form_key
+        )
+    ).first()
+    if found is None:
+        return None
+    if found.author_id != author_id or found.ticket_id != ticket_id:
+        raise FormKeyUsedError(None)
+    if found.body != body:
+        raise FormKeyUsedError(ticket_id)
+    number = session.scalar(
+        sa.select(sa.func.count()).where(Reply.ticket_id == ticket_id, Reply.id <= found.id)
+    )
+    return Posted(ticket_id=ticket_id, reply_id=found.id, reply_number=number or 1, repeated=True)
 
 
 def _set_status(ticket: TicketBase, actor: Any, new: str, event: str) -> list[int] | None:
@@ -176,14 +382,12 @@ def _set_status(ticket: TicketBase, actor: Any, new: str, event: str) -> list[in
         )
         .execution_options(synchronize_session=False)
     )
+    session.refresh(ticket)
     if changed.rowcount != 1:  # type: ignore[attr-defined]
-        session.commit()
-        session.refresh(ticket)
+        _commit(session)
         return None
-    session.refresh(ticket)
     outbox_ids = notify.enqueue(session, event, ticket, actor)
-    session.commit()
-    session.refresh(ticket)
+    _commit(session)
     return outbox_ids
 
 
@@ -192,8 +396,7 @@ def close_ticket(ticket: TicketBase, actor: Any) -> bool:
     outbox_ids = _set_status(ticket, actor, CLOSED, notify.CLOSED)
     if outbox_ids is None:
         return False
-    _send(signals.ticket_closed, ticket=ticket, user=actor)
-    delivery.after_commit(outbox_ids)
+    _after_commit(outbox_ids, signals.ticket_closed, ticket=ticket, user=actor)
     return True
 
 
@@ -202,8 +405,7 @@ def reopen_ticket(ticket: TicketBase, actor: Any) -> bool:
     outbox_ids = _set_status(ticket, actor, OPEN, notify.REOPENED)
     if outbox_ids is None:
         return False
-    _send(signals.ticket_reopened, ticket=ticket, user=actor)
-    delivery.after_commit(outbox_ids)
+    _after_commit(outbox_ids, signals.ticket_reopened, ticket=ticket, user=actor)
     return True
 
 
@@ -212,7 +414,7 @@ def follow_ticket(ticket: TicketBase, user: Any) -> bool:
     session, models = _session(), _models()
     _lock_ticket(session, models, ticket.id)
     added = _insert_follow(session, models, ticket.id, models.user_id(user))
-    session.commit()
+    _commit(session)
     if added:
         _send(signals.ticket_followed, ticket=ticket, user=user)
     return added
@@ -235,5 +437,6 @@ def unfollow_ticket(ticket: TicketBase, user: Any) -> bool:
             .values(follower_count=models.Ticket.follower_count - 1)
             .execution_options(synchronize_session=False)
         )
-    session.commit()
-    return bool(removed.rowcount == 1)  # type: ignore[attr-defined]
+    done = bool(removed.rowcount == 1)  # type: ignore[attr-defined]
+    _commit(session)
+    return done

@@ -247,3 +247,39 @@ def _when(value: datetime) -> str:
 def _cut(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@flasket_cli.command("search-index")
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="Create SQLite's FTS5 search tables and triggers if missing, and refill them.",
+)
+def search_index_command(rebuild: bool) -> None:
+    """SQLite: create and fill the full-text search tables of a database from before them.
+
+    Other databases keep their search indexes up to date themselves; there is nothing to do.
+    On PostgreSQL the command checks that the server has ICU's root collation, which the
+    search indexes' expressions use (a server built without ICU cannot create them).
+    """
+    from .migrations import sqlite_search_sql
+
+    session = current_flasket.db.session
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql" and not session.scalar(
+        sa.text("SELECT EXISTS (SELECT FROM pg_collation WHERE collname = 'und-x-icu')")
+    ):
+        raise click.ClickException(
+            'This PostgreSQL has no "und-x-icu" collation (it was built without ICU):'
+            " Flasket's search indexes fold case with it. Use a PostgreSQL built with ICU,"
+            " as Debian's, Ubuntu's and the official Docker images are."
+        )
+    if dialect != "sqlite":
+        click.echo(f"Nothing to do on {dialect}: its full-text indexes follow every write.")
+        return
+    if not rebuild:
+        raise click.UsageError("Pass --rebuild to create and fill SQLite's search tables.")
+    for statement in sqlite_search_sql():
+        session.execute(sa.text(statement))
+    session.commit()
+    click.echo("Rebuilt SQLite's search tables.")

@@ -216,8 +216,21 @@ def _fan_out_one(event_id: int) -> list[int]:
     if ticket_id is None:
         session.commit()
         return []
-    # The ticket row first, as every writer of a ticket does (actions._lock_ticket): on
-    # MariaDB the event's index update below and the copies' foreign-key checks would
+    found = session.get(models.OutboxEvent, event_id)
+    ticket = None if found is None else session.get(models.Ticket, found.ticket_id)
+    if found is None or ticket is None:
+        session.commit()
+        return []
+    copies = notify.recipients_of(found, ticket)
+    # Locks in the order a host's deletion of a user takes them: the user rows first (their
+    # copies' foreign keys need them), then the ticket. The other way round, deleting a
+    # recipient, which sets their tickets' author to NULL, deadlocks with this fan-out.
+    present = _share_user_rows(session, models, [copy.user_id for copy in copies])
+    if present is not None:
+        # A recipient deleted since the followers were read gets nothing.
+        copies = [copy for copy in copies if copy.user_id is None or copy.user_id in present]
+    # The ticket row before the event, as every writer of a ticket does (actions._lock_ticket):
+    # on MariaDB the event's index update below and the copies' foreign-key checks would
     # otherwise deadlock with a request writing the next event of the same ticket.
     session.execute(
         sa.select(models.Ticket.id).where(models.Ticket.id == ticket_id).with_for_update(read=True)
@@ -226,13 +239,9 @@ def _fan_out_one(event_id: int) -> list[int]:
         sa.update(events)
         .where(events.c.id == event_id, _fan_out_due(events, now))
         .values(fanned_out_at=now)
+        .execution_options(synchronize_session=False)
     )
     if taken.rowcount != 1:  # type: ignore[attr-defined]
-        session.commit()
-        return []
-    found = session.get(models.OutboxEvent, event_id)
-    ticket = None if found is None else session.get(models.Ticket, found.ticket_id)
-    if found is None or ticket is None:
         session.commit()
         return []
     shared = json.loads(found.headers or "{}")
@@ -242,6 +251,7 @@ def _fan_out_one(event_id: int) -> list[int]:
             ticket_id=found.ticket_id,
             event=found.event,
             recipient=copy.recipient,
+            recipient_id=copy.user_id,
             subject=found.subject,
             message_id=copy.message_id,
             headers=json.dumps({**shared, **copy.headers}),
@@ -251,13 +261,34 @@ def _fan_out_one(event_id: int) -> list[int]:
             next_attempt_at=now,
             created_at=now,
         )
-        for copy in notify.recipients_of(found, ticket)
+        for copy in copies
     ]
     session.add_all(rows)
     session.flush()
     ids = [row.id for row in rows]
     session.commit()
     return ids
+
+
+def _share_user_rows(session: Any, models: Any, keys: Sequence[Any]) -> set[Any] | None:
+    """Share-lock the user rows of ``keys`` (None skipped) in key order; the keys still there.
+
+    None on SQLite, which has no row locks (its one writer at a time cannot deadlock).
+    """
+    wanted = sorted({key for key in keys if key is not None})
+    if session.get_bind().dialect.name == "sqlite":
+        return None
+    if not wanted:
+        return set()
+    user_key = getattr(models.user, models.user_pk)
+    return set(
+        session.scalars(
+            sa.select(user_key)
+            .where(user_key.in_(wanted))
+            .order_by(user_key)
+            .with_for_update(read=True, key_share=True)
+        )
+    )
 
 
 def claim(limit: int, ids: Sequence[int] | None = None) -> list[Claimed]:
@@ -755,7 +786,14 @@ def after_commit(ids: Sequence[int]) -> None:
     )
     with _threads_lock:
         _threads.add(thread)
-    thread.start()
+    try:
+        thread.start()
+    except RuntimeError:
+        # No thread to be had (the process is at its limit): the events wait for a worker,
+        # or for the next event's mail, and wait_for_idle() must not join a thread never run.
+        with _threads_lock:
+            _threads.discard(thread)
+        log.exception("could not start a delivery thread; %d event(s) wait", len(ids))
 
 
 _threads: set[threading.Thread] = set()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import Field, Form, RadioField, SelectField, StringField, TextAreaField
+from wtforms import Field, Form, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, ValidationError
 
 from .config import BODY_MAX_LENGTH, TITLE_MAX_LENGTH, Category
@@ -94,11 +96,55 @@ class OneOf:
             raise ValidationError(f"Choose one of: {labels}.")
 
 
+#: A form key as :func:`new_form_key` makes them (22 characters), or up to the 43 the
+#: ``form_key`` columns hold: URL-safe base64 only, so a key is never markup or SQL.
+FORM_KEY = re.compile(r"[A-Za-z0-9_-]{16,43}")
+
+#: A form key that is malformed, or that someone else's ticket or reply already carries.
+FORM_KEY_MESSAGE = (
+    "Nothing was stored because this form could not be used. "
+    "Your text is still below: send it again."
+)
+
+
+def new_form_key() -> str:
+    """A fresh one-time key for a ticket or reply form (128 random bits)."""
+    return secrets.token_urlsafe(16)
+
+
+def valid_form_key(form: Form, field: Field) -> None:
+    """A form key, when one is sent, is a single value that :data:`FORM_KEY` matches."""
+    sent = field.raw_data or []
+    if len(sent) > 1 or (sent and sent[0] and not FORM_KEY.fullmatch(sent[0])):
+        raise ValidationError(FORM_KEY_MESSAGE)
+
+
+class FormKeyMixin:
+    """A hidden one-time key, so the same form sent twice (a double click) stores one row.
+
+    Each rendering of a new form carries a fresh key; a form sent back with errors keeps
+    its key, as nothing was stored. A request without the field (a page cached before
+    keys existed, a script) is not deduplicated.
+    """
+
+    form_key = HiddenField(default=new_form_key, validators=[valid_form_key])
+
+    def sent_form_key(self) -> str | None:
+        """The key this request sent, or None when it sent none (call after validation)."""
+        sent: list[str] = self.form_key.raw_data or []
+        return sent[0] if sent and sent[0] else None
+
+    def renew_form_key(self) -> None:
+        """Give the form shown again a fresh key: the one sent cannot store anything."""
+        self.form_key.data = new_form_key()
+        self.form_key.raw_data = None
+
+
 class ActionForm(FlaskForm):
     """The CSRF token behind every close, reopen, follow and unfollow button."""
 
 
-class ReplyForm(FlaskForm):
+class ReplyForm(FormKeyMixin, FlaskForm):
     body = TextAreaField(
         "Your reply",
         filters=[_normalise_body],
@@ -112,7 +158,7 @@ class ReplyForm(FlaskForm):
     )
 
 
-class TicketFormBase(FlaskForm):
+class TicketFormBase(FormKeyMixin, FlaskForm):
     title = StringField(
         "Title",
         filters=[_strip],

@@ -26,6 +26,9 @@ Flasket's statistics step in front of the ``process_revision_directives`` the
 statistics autogenerate cannot see (``models.CATEGORY_STATISTICS``) to the
 revision, after the ``create_table``. The ``env.py``'s own hook still runs after
 it, and still writes no revision when autogenerate finds nothing to change.
+On SQLite the same step adds the triggers that clean up after a host's deletion
+of a user or a ticket (:func:`sqlite_trigger_sql`) once the revision creates
+``flasket_ticket``: autogenerate cannot see triggers either.
 ``render_item`` adds ``import flasket.models`` to a revision that uses Flasket's
 timestamp type.
 
@@ -44,6 +47,8 @@ RenderItem = Callable[[str, Any, Any], str | bool]
 RevisionDirectives = Callable[[Any, Any, list[Any]], None]
 
 CATEGORY_TABLE = "flasket_ticket_category"
+TICKET_TABLE = "flasket_ticket"
+REPLY_TABLE = "flasket_reply"
 
 
 def migrate_options(
@@ -117,12 +122,15 @@ def include_object(
     :param reflected: True when it was read from the database, not the models.
     :param compare_to: what it is compared with, None when the other side lacks it.
     :return: False for an index Flasket declares for another database, else True.
-        When ``obj`` is Flasket's category table about to be created, it first puts
-        Flasket's statistics step in front of the migration context's
+        When ``obj`` is Flasket's ticket or category table about to be created, it first
+        puts Flasket's statistics and triggers step in front of the migration context's
         ``process_revision_directives``.
     """
-    if type_ == "table" and name == CATEGORY_TABLE and not reflected and compare_to is None:
+    created = type_ == "table" and not reflected and compare_to is None
+    if created and name in (CATEGORY_TABLE, TICKET_TABLE):
         _add_statistics_step_to_revision_hook()
+    if type_ == "table" and reflected and is_sqlite_search_table(name):
+        return False
     dialects = obj.info.get("dialects") if type_ == "index" and not reflected else None
     if not dialects:
         return True
@@ -167,6 +175,8 @@ def process_revision_directives(context: Any, revision: Any, directives: list[An
     :param directives: Alembic's ``MigrationScript`` list, changed in place.
     """
     _add_category_statistics(context, revision, directives)
+    _add_sqlite_triggers(context, directives)
+    _add_sqlite_search_tables(context, directives)
     command_options = getattr(context.config, "cmd_opts", None)
     if getattr(command_options, "autogenerate", False) and all(
         upgrade.is_empty() for script in directives for upgrade in script.upgrade_ops_list
@@ -209,6 +219,8 @@ class _StatisticsStepThen:
 
     def __call__(self, context: Any, revision: Any, directives: list[Any]) -> None:
         _add_category_statistics(context, revision, directives)
+        _add_sqlite_triggers(context, directives)
+        _add_sqlite_search_tables(context, directives)
         if self.then is not None:
             self.then(context, revision, directives)
 
@@ -229,3 +241,137 @@ def _add_statistics_step_to_revision_hook() -> None:
     hook = options.get("process_revision_directives")
     if not isinstance(hook, _StatisticsStepThen):
         options["process_revision_directives"] = _StatisticsStepThen(hook)
+
+
+def sqlite_trigger_sql(user_table: str, user_key: str = "id") -> list[str]:
+    """The SQLite ``CREATE TRIGGER`` statements for a revision's ``op.execute()``.
+
+    They clean up after a host's deletion of a user or a ticket when SQLite does not
+    enforce foreign keys (see :func:`flasket.models.sqlite_cleanup_triggers`).
+
+    :param user_table: the host's user table (``User.__tablename__``).
+    :param user_key: the name of its primary-key column.
+    :return: the statements, each safe to run again (``IF NOT EXISTS``).
+    """
+    from .models import sqlite_cleanup_triggers
+
+    return list(sqlite_cleanup_triggers(user_table, user_key))
+
+
+def sqlite_drop_trigger_sql() -> list[str]:
+    """The SQLite ``DROP TRIGGER IF EXISTS`` statements undoing :func:`sqlite_trigger_sql`.
+
+    :return: the statements, for a revision's ``downgrade()``.
+    """
+    from .models import SQLITE_TRIGGERS
+
+    return [f"DROP TRIGGER IF EXISTS {name}" for name in SQLITE_TRIGGERS]
+
+
+def _add_sqlite_triggers(context: Any, directives: list[Any]) -> None:
+    """The triggers step: on SQLite, :func:`sqlite_trigger_sql` after the revision's last
+    ``create_table`` once it creates ``flasket_ticket`` (autogenerate cannot see triggers),
+    and :func:`sqlite_drop_trigger_sql` first in its downgrade."""
+    if context.dialect.name != "sqlite":
+        return
+    from alembic.operations import ops
+
+    for script in directives:
+        for upgrade, downgrade in zip(
+            script.upgrade_ops_list, script.downgrade_ops_list, strict=True
+        ):
+            operations = upgrade.ops
+            created = [op for op in operations if isinstance(op, ops.CreateTableOp)]
+            tickets = [op for op in created if op.table_name == TICKET_TABLE]
+            if not tickets:
+                continue
+            statements = sqlite_trigger_sql(*_user_key_of(tickets[0]))
+            if any(
+                isinstance(op, ops.ExecuteSQLOp) and op.sqltext in statements for op in operations
+            ):
+                continue
+            at = operations.index(created[-1]) + 1
+            operations[at:at] = [ops.ExecuteSQLOp(statement) for statement in statements]
+            downgrade.ops[:0] = [ops.ExecuteSQLOp(sql) for sql in sqlite_drop_trigger_sql()]
+
+
+def _user_key_of(created_ticket_table: Any) -> tuple[str, str]:
+    """The host's user table and key column, as the ticket table's ``author_id`` names them."""
+    for constraint in created_ticket_table.to_table().foreign_key_constraints:
+        if constraint.column_keys == ["author_id"]:
+            [element] = constraint.elements
+            table, _, column = element.target_fullname.rpartition(".")
+            return table.rpartition(".")[2], column
+    raise LookupError("flasket_ticket has no foreign key on author_id")
+
+
+def is_sqlite_search_table(name: str | None) -> bool:
+    """Whether ``name`` is one of Flasket's SQLite FTS5 tables or one of their shadow tables.
+
+    Autogenerate reads them from the database but finds them in no model, and would write
+    a ``drop_table`` for each: :func:`include_object` leaves them out.
+
+    :param name: a table's name.
+    :return: True for ``flasket_ticket_search``, ``flasket_reply_search`` and their
+        ``_data``, ``_idx``, ``_docsize``, ``_config`` (and ``_content``) tables.
+    """
+    from .models import SQLITE_SEARCH_TABLES
+
+    return any(name == fts or (name or "").startswith(fts + "_") for fts in SQLITE_SEARCH_TABLES)
+
+
+def sqlite_search_sql() -> list[str]:
+    """The SQLite statements creating Flasket's FTS5 search tables and their triggers,
+    then filling them from rows already there, for a revision's ``op.execute()``.
+
+    :return: the statements (see :func:`flasket.models.sqlite_search_ddl`), safe to run again.
+    """
+    from .models import SQLITE_SEARCH_TABLES, sqlite_search_ddl, sqlite_search_rebuild
+
+    return [
+        statement
+        for name in SQLITE_SEARCH_TABLES
+        for statement in (*sqlite_search_ddl(name), sqlite_search_rebuild(name))
+    ]
+
+
+def sqlite_drop_search_sql() -> list[str]:
+    """The SQLite statements undoing :func:`sqlite_search_sql` (its triggers go with the
+    tables they are on only when those go; so they are dropped by name).
+
+    :return: the statements, for a revision's ``downgrade()``.
+    """
+    from .models import SQLITE_SEARCH_TABLES
+
+    return [
+        *(
+            f"DROP TRIGGER IF EXISTS {name}_{event}"
+            for name in SQLITE_SEARCH_TABLES
+            for event in ("insert", "delete", "update")
+        ),
+        *(f"DROP TABLE IF EXISTS {name}" for name in SQLITE_SEARCH_TABLES),
+    ]
+
+
+def _add_sqlite_search_tables(context: Any, directives: list[Any]) -> None:
+    """The search step: on SQLite, :func:`sqlite_search_sql` after the revision's last
+    ``create_table`` once it creates ``flasket_reply`` (autogenerate sees no virtual table
+    or trigger), and :func:`sqlite_drop_search_sql` first in its downgrade."""
+    if context.dialect.name != "sqlite":
+        return
+    from alembic.operations import ops
+
+    statements = sqlite_search_sql()
+    for script in directives:
+        for upgrade, downgrade in zip(
+            script.upgrade_ops_list, script.downgrade_ops_list, strict=True
+        ):
+            operations = upgrade.ops
+            created = [op for op in operations if isinstance(op, ops.CreateTableOp)]
+            if not any(op.table_name == REPLY_TABLE for op in created) or any(
+                isinstance(op, ops.ExecuteSQLOp) and op.sqltext in statements for op in operations
+            ):
+                continue
+            at = operations.index(created[-1]) + 1
+            operations[at:at] = [ops.ExecuteSQLOp(statement) for statement in statements]
+            downgrade.ops[:0] = [ops.ExecuteSQLOp(sql) for sql in sqlite_drop_search_sql()]

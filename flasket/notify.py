@@ -55,6 +55,8 @@ class Copy:
     message_id: str
     headers: dict[str, str] = field(default_factory=dict)
     unfollow_url: str | None = None
+    #: The follower's primary key (None for a staff address): their copies go with them.
+    user_id: Any = None
 
 
 def enqueue(
@@ -156,6 +158,7 @@ def recipients_of(outbox_event: Any, ticket: TicketBase) -> list[Copy]:
                     else {}
                 ),
                 unfollow_url=link,
+                user_id=models.user_id(user),
             )
         )
     return copies

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -246,11 +246,19 @@ def recent_tickets(
     return list(session.scalars(rows.limit(limit)).unique())
 
 
-def ticket_with_details(session: Session, models: Models, ticket_id: int) -> TicketBase | None:
+def ticket_with_details(
+    session: Session, models: Models, ticket_id: int, viewer: Any
+) -> TicketBase | None:
+    """Ticket ``ticket_id`` with its author, closer and categories, if ``viewer`` may read it.
+
+    Readability is part of the query: a ticket the viewer may not read is not found, by the
+    same statements as a missing one, so neither the answer nor the work done to give it
+    tells the two apart.
+    """
     ticket = models.Ticket
     found: TicketBase | None = session.scalars(
         sa.select(ticket)
-        .where(ticket.id == ticket_id)
+        .where(ticket.id == ticket_id, policy.readable_tickets(models, viewer))
         .options(
             joinedload(ticket.author),
             joinedload(ticket.closed_by),
@@ -277,18 +285,44 @@ def reply_page(
     return page_of_known_size(items, page, per_page, ticket.reply_count)
 
 
-def followers(session: Session, models: Models, ticket: TicketBase) -> list[Any]:
-    """The first few followers, for the ticket page; the full count is on the ticket."""
+@dataclass(frozen=True)
+class Followers:
+    """The first few followers of a ticket (iterate over them) and how many follow it in all."""
+
+    shown: list[Any]
+    total: int
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.shown)
+
+    def __len__(self) -> int:
+        return len(self.shown)
+
+
+def followers(session: Session, models: Models, ticket: TicketBase) -> Followers:
+    """The first :data:`FOLLOWERS_SHOWN` followers, for the ticket page, and their number.
+
+    The number is counted from ``flasket_follow`` in the same statement (an uncorrelated
+    subquery, run once, on the follow index), not read from ``ticket.follower_count``: a host
+    that deletes users deletes their follows without Flasket knowing, and the stored counter
+    would go on counting them.
+    """
+    follow = models.Follow
     user_pk = getattr(models.user, models.user_pk)
-    return list(
-        session.scalars(
-            sa.select(models.user)
-            .join(models.Follow, models.Follow.user_id == user_pk)
-            .where(models.Follow.ticket_id == ticket.id)
-            .order_by(models.Follow.created_at, models.Follow.user_id)
-            .limit(FOLLOWERS_SHOWN)
-        )
+    total = (
+        sa.select(sa.func.count())
+        .select_from(follow)
+        .where(follow.ticket_id == ticket.id)
+        .scalar_subquery()
     )
+    found = session.execute(
+        sa.select(models.user, total)
+        .join(follow, follow.user_id == user_pk)
+        .where(follow.ticket_id == ticket.id)
+        .order_by(follow.created_at, follow.user_id)
+        .limit(FOLLOWERS_SHOWN)
+    ).all()
+    return Followers(shown=[row[0] for row in found], total=found[0][1] if found else 0)
 
 
 def is_following(session: Session, models: Models, ticket: TicketBase, user: Any) -> bool:
@@ -301,23 +335,30 @@ def is_following(session: Session, models: Models, ticket: TicketBase, user: Any
     return bool(found)
 
 
-def user_by_name(session: Session, models: Models, name: str) -> Any:
-    """The user called ``name``: the exact name first, else the same name in another case.
+def user_by_key(session: Session, models: Models, key: Any) -> Any:
+    """The user whose primary key is ``key`` (already of the key's Python type), or None."""
+    return session.get(models.user, key)
 
-    Two users whose names differ only by case each keep their exact name; a name typed in
-    another case finds the one with the lowest primary key (usually the oldest account). The
-    exact lookup uses the name's index; the case-blind one cannot, so it runs only when the
-    exact name matches nobody. SQLite's ``lower()`` folds ASCII letters only.
+
+#: Users a name lookup returns at most: the author filter lists them to choose from.
+NAMESAKES_SHOWN = 20
+
+
+def users_named(session: Session, models: Models, name: str) -> list[Any]:
+    """The users called ``name`` (exactly, else in another case), by primary key, at most 20.
+
+    Names need not be unique in the host's table, so a name may stand for several users;
+    the author filter then asks which one is meant instead of picking one. The exact lookup
+    uses the name's index; the case-blind one cannot, so it runs only when the exact name
+    matches nobody. SQLite's ``lower()`` folds ASCII letters only.
     """
     attribute = getattr(models.user, config_value("user_name_attr"))
     by_key = getattr(models.user, models.user_pk)
-    exact = sa.select(models.user).where(attribute == name).order_by(by_key).limit(1)
-    found = session.scalars(exact).first()
-    if found is None:
+    rows = sa.select(models.user).order_by(by_key).limit(NAMESAKES_SHOWN)
+    found = list(session.scalars(rows.where(attribute == name)))
+    if not found:
         any_case = sa.func.lower(attribute) == sa.func.lower(sa.literal(name, sa.String))
-        found = session.scalars(
-            sa.select(models.user).where(any_case).order_by(by_key).limit(1)
-        ).first()
+        found = list(session.scalars(rows.where(any_case)))
     return found
 
 

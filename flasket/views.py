@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
+import sqlalchemy as sa
 from flask import (
     Blueprint,
     Flask,
@@ -33,10 +35,12 @@ from wtforms.validators import Length
 from . import actions, params, policy, queries
 from . import unfollow as unfollow_tokens
 from .config import Category, config_value, parse_response_headers
+from .db_errors import describe, is_transient
 from .extension import current_flasket
 from .forms import (
     ACTION_CSRF_MESSAGE,
     CSRF_MESSAGE,
+    FORM_KEY_MESSAGE,
     REPLY_CSRF_MESSAGE,
     SUBMIT_CSRF_MESSAGE,
     ActionForm,
@@ -55,7 +59,8 @@ bp = Blueprint(
 )
 
 #: Ticket ids fit a 32-bit integer column; larger numbers are simply not found.
-TICKET_ID = "<int(max=2147483647):ticket_id>"
+MAX_TICKET_ID = 2**31 - 1
+TICKET_ID = f"<int(max={MAX_TICKET_ID}):ticket_id>"
 
 
 #: Pages anyone may open: the token in an unfollow link is its own credential.
@@ -117,6 +122,64 @@ for _code in sorted(default_exceptions):
         bp.register_error_handler(_code, http_error)
 
 
+log = logging.getLogger("flasket")
+
+#: What a person reads when the database is out of reach: a change they saw confirmed was
+#: committed before (nothing after a commit can fail it), and forms are safe to send again.
+DATABASE_UNAVAILABLE_MESSAGE = (
+    "The ticket system cannot reach its database just now. Nothing you sent was lost if "
+    "you saw a confirmation; try again in a minute."
+)
+RETRY_AFTER_SECONDS = 60
+
+#: The page of last resort, when even the error page cannot be rendered (the host's layout
+#: or Flask-Login's user loader needing the database): no template, no layout, no user.
+PLAIN_UNAVAILABLE_PAGE = (
+    '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    "<title>Try again in a minute</title></head>\n"
+    '<body><h1>Try again in a minute</h1><p role="alert">{message}</p></body></html>\n'
+)
+
+
+@bp.errorhandler(sa.exc.DBAPIError)
+@bp.errorhandler(sa.exc.PendingRollbackError)
+def database_error(error: sa.exc.SQLAlchemyError) -> ResponseReturnValue:
+    """A database that went away or is busy gets a 503 page; any other error stays a 500.
+
+    The session is rolled back first, so the page (the host's layout, ``current_user``)
+    can use it again; if rendering it still fails, a plain page without the layout says
+    the same. Transient is what :func:`flasket.db_errors.is_transient` says, and a
+    ``PendingRollbackError`` left by a lost connection (SQLAlchemy's code ``8s2b``).
+    Other errors, rolled back, go on to the host's 500 page.
+    """
+    roll_back_quietly()
+    lost = isinstance(error, sa.exc.PendingRollbackError) and error.code == "8s2b"
+    if not (lost or is_transient(error)):
+        raise error
+    log.warning(
+        "The database failed during %s %s: %s", request.method, request.path, describe(error)
+    )
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(error=DATABASE_UNAVAILABLE_MESSAGE), 503, headers
+    try:
+        page = error_page(503, DATABASE_UNAVAILABLE_MESSAGE)
+    except Exception:
+        log.warning("The error page could not be rendered; a plain one was sent", exc_info=True)
+        roll_back_quietly()
+        page = PLAIN_UNAVAILABLE_PAGE.format(message=escape(DATABASE_UNAVAILABLE_MESSAGE))
+    return page, 503, headers
+
+
+def roll_back_quietly() -> None:
+    """Roll the session back; a rollback that fails too (the server is gone) is logged only."""
+    try:
+        _session().rollback()
+    except Exception:
+        log.warning("Rolling the session back failed", exc_info=True)
+
+
 @bp.before_app_request
 def answer_unrouted_paths() -> ResponseReturnValue | None:
     """A URL under the prefix that no route takes (or not by this method) gets Flasket's page.
@@ -162,7 +225,7 @@ def _session() -> Any:
 def load_ticket(ticket_id: int) -> TicketBase:
     """The ticket if the current user may read it; otherwise the same 404 as a missing one."""
     models = _models()
-    ticket = queries.ticket_with_details(_session(), models, ticket_id)
+    ticket = queries.ticket_with_details(_session(), models, ticket_id, current_user)
     if ticket is None or not policy.may_read(models, current_user, ticket):
         abort(404, f"There is no ticket #{ticket_id}.")
     return ticket
@@ -194,19 +257,53 @@ def index() -> ResponseReturnValue:
 @bp.route("/submit", methods=["GET", "POST"])
 def submit() -> ResponseReturnValue:
     form = ticket_form(current_flasket.categories())
-    if form.validate_on_submit():
-        ticket = actions.create_ticket(
-            current_user, form.title.data, form.body.data, form.category_values()
-        )
-        flash(f"Ticket #{ticket.id} submitted. You will get an e-mail when it changes.", "success")
-        return redirect(ticket_url(ticket), 303)
     status = 200
-    if request.method == "POST":
+    if form.validate_on_submit():
+        try:
+            posted = actions.create_ticket_once(
+                current_user,
+                form.title.data,
+                form.body.data,
+                form.category_values(),
+                form.sent_form_key(),
+            )
+        except actions.FormKeyUsedError as error:
+            status = refuse_form_key(form, error)
+        else:
+            # Committed: the answer uses what the action read before, never the database.
+            flash(
+                f"Ticket #{posted.ticket_id} submitted. You will get an e-mail when it changes.",
+                "success",
+            )
+            return redirect(url_for("flasket.ticket", ticket_id=posted.ticket_id), 303)
+    elif request.method == "POST":
         status = 400
-        if "csrf_token" in form.errors:
-            flash(SUBMIT_CSRF_MESSAGE, "error")
-        forget_oversized_input(form)
+        refuse_invalid_form(form, SUBMIT_CSRF_MESSAGE)
     return render_template("flasket/submit.html", form=form), status
+
+
+def refuse_invalid_form(form: Any, csrf_message: str) -> None:
+    """Say why a ticket or reply form that did not validate stored nothing; it is shown again."""
+    if "csrf_token" in form.errors:
+        flash(csrf_message, "error")
+    if "form_key" in form.errors:
+        form.renew_form_key()
+        flash(FORM_KEY_MESSAGE, "error")
+    forget_oversized_input(form)
+
+
+def refuse_form_key(form: Any, error: actions.FormKeyUsedError) -> int:
+    """The status of a form whose key is on another row; it is shown again with a fresh key."""
+    form.renew_form_key()
+    if error.own_ticket_id is None:
+        flash(FORM_KEY_MESSAGE, "error")
+        return 400
+    flash(
+        f"You had sent this form before, for ticket #{error.own_ticket_id}, with other text. "
+        "What you changed was not stored; it is still below: send it again to store it.",
+        "error",
+    )
+    return 409
 
 
 #: A refused form comes back with what was typed, so it can be fixed; a field this many times
@@ -226,38 +323,61 @@ def forget_oversized_input(form: Form) -> None:
 @bp.route(f"/{TICKET_ID}", methods=["GET", "POST"])
 def ticket(ticket_id: int) -> ResponseReturnValue:
     found = load_ticket(ticket_id)
-    models = _models()
     form = ReplyForm()
     status = 200
     if request.method == "POST":
         status = 400
         if not form.validate_on_submit():
-            if "csrf_token" in form.errors:
-                flash(REPLY_CSRF_MESSAGE, "error")
-            forget_oversized_input(form)
-        elif not policy.may_reply(models, current_user, found):
-            status = 409
+            refuse_invalid_form(form, REPLY_CSRF_MESSAGE)
+        else:
+            try:
+                posted = post_reply_once(found, form)
+            except actions.FormKeyUsedError as error:
+                status = refuse_form_key(form, error)
+            else:
+                if posted is not None:
+                    return reply_posted(posted)
+                status = 409
+    return render_ticket(found, form), status
+
+
+def post_reply_once(found: TicketBase, form: ReplyForm) -> actions.Posted | None:
+    """Post the form's reply, or find the one an earlier sending of the form posted.
+
+    None (with a message) when the ticket is closed and the form was not sent before.
+
+    :raises actions.FormKeyUsedError: when the form's key is on a reply this is not.
+    """
+    body, form_key = form.body.data, form.sent_form_key()
+    if not policy.may_reply(_models(), current_user, found):
+        earlier = actions.earlier_reply(found, current_user, body, form_key)
+        if earlier is None:
             flash(
                 "This ticket is closed, so your reply was not posted. "
                 "Your text is still in the box below.",
                 "error",
             )
-        else:
-            try:
-                reply = actions.post_reply(found, current_user, form.body.data)
-            except actions.TicketClosedError:
-                status = 409
-                flash(
-                    "This ticket was closed a moment ago, so your reply was not posted. "
-                    "Your text is still in the box below.",
-                    "error",
-                )
-            else:
-                flash("Your reply was posted.", "success")
-                last_page = max(1, -(-found.reply_count // config_value("replies_per_page")))
-                page_arg = {"page": last_page} if last_page > 1 else {}
-                return redirect(ticket_url(found, **page_arg, _anchor=f"reply-{reply.id}"), 303)
-    return render_ticket(found, form), status
+        return earlier
+    try:
+        return actions.post_reply_once(found, current_user, body, form_key)
+    except actions.TicketClosedError:
+        flash(
+            "This ticket was closed a moment ago, so your reply was not posted. "
+            "Your text is still in the box below.",
+            "error",
+        )
+        return None
+
+
+def reply_posted(posted: actions.Posted) -> ResponseReturnValue:
+    """The answer to a posted reply: its page of the ticket, at the reply; no database needed."""
+    flash("Your reply was posted.", "success")
+    last_page = max(1, -(-posted.reply_number // config_value("replies_per_page")))
+    page_arg = {"page": last_page} if last_page > 1 else {}
+    anchor = f"reply-{posted.reply_id}"
+    return redirect(
+        url_for("flasket.ticket", ticket_id=posted.ticket_id, **page_arg, _anchor=anchor), 303
+    )
 
 
 def render_ticket(found: TicketBase, form: ReplyForm) -> str:
@@ -301,8 +421,9 @@ def ticket_action(
     if refusal and not policy.may_change_status(_models(), current_user, found):
         abort(403, refusal)
     changed = act(found, current_user)
-    flash((done if changed else unchanged).format(id=found.id), "success" if changed else "info")
-    return redirect(ticket_url(found), 303)
+    # Committed: the answer needs nothing from the database (``found`` may be expired).
+    flash((done if changed else unchanged).format(id=ticket_id), "success" if changed else "info")
+    return redirect(url_for("flasket.ticket", ticket_id=ticket_id), 303)
 
 
 @bp.route(f"/{TICKET_ID}/close", methods=["POST"])
@@ -363,29 +484,53 @@ def unfollow_link(token: str) -> ResponseReturnValue:
     except (unfollow_tokens.BadUnfollowToken, ValueError, TypeError) as error:
         message = str(error) if isinstance(error, unfollow_tokens.BadUnfollowToken) else None
         return _bad_unfollow_link(message or "This unfollow link is not valid.")
+    key_type = getattr(models.user, models.user_pk).type
+    if not 1 <= ticket_id <= MAX_TICKET_ID or (
+        isinstance(user_id, int) and not _fits(key_type, user_id)
+    ):
+        # Signed with the app's key, yet numbers no column holds: no ticket or user has them.
+        return _bad_unfollow_link("This unfollow link is not valid.")
     session = _session()
     found = session.get(models.Ticket, ticket_id)
     person = session.get(models.user, user_id)
-    if found is None or found.mail_key != ticket_key or person is None:
-        # A ticket deleted since keeps its number only in the token: a later one given the
-        # same number has another key, and the link must not unfollow it.
-        return _bad_unfollow_link("This unfollow link is for a ticket or account that is gone.")
-    may_open = policy.may_read(models, person, found)
+    if person is None:
+        return _bad_unfollow_link("This unfollow link is for an account that no longer exists.")
+    # A ticket deleted since keeps its number only in the token: a later one given the same
+    # number has another key, and the link must not unfollow it.
+    if found is not None and found.mail_key != ticket_key:
+        found = None
+    if found is None or not policy.may_read(models, person, found):
+        # Gone, or no longer the person's to read: the same page either way, which tells
+        # nothing about the ticket (not even whether it still exists) but its number, which
+        # the e-mail gave. Unfollowing still works, so the mail stops if access comes back.
+        if request.method == "POST" and found is not None:
+            page = _unfollow_page(ticket_id, None, done=True, following=None)
+            actions.unfollow_ticket(found, person)
+            return page
+        return _unfollow_page(ticket_id, None, done=request.method == "POST", following=None)
     if request.method == "POST":
+        # Rendered before the change, so nothing reads the database once it is committed.
+        page = _unfollow_page(found.id, found.title, done=True, following=False)
         actions.unfollow_ticket(found, person)
-        return _unfollow_page(found, done=True, following=False, may_open=may_open)
+        return page
     following = queries.is_following(session, models, found, person)
-    return _unfollow_page(found, done=False, following=following, may_open=may_open)
+    return _unfollow_page(found.id, found.title, done=False, following=following)
 
 
-def _unfollow_page(found: TicketBase, done: bool, following: bool, may_open: bool) -> str:
-    """``may_open``: the person may read the ticket, so a link to it (and Follow) helps."""
+def _unfollow_page(number: int, title: str | None, done: bool, following: bool | None) -> str:
+    """The unfollow link's page about ticket ``number``.
+
+    ``title`` is None for a ticket the person may not read (or one that is gone): the page
+    then names only the number, offers no link to the ticket, and ``following`` (None)
+    says nothing about whether they follow it.
+    """
     return render_template(
         "flasket/unfollow.html",
-        ticket=found,
+        number=number,
+        title=title,
         done=done,
         following=following,
-        may_open=may_open,
+        may_open=title is not None,
         error=None,
     )
 
@@ -393,9 +538,10 @@ def _unfollow_page(found: TicketBase, done: bool, following: bool, may_open: boo
 def _bad_unfollow_link(message: str) -> ResponseReturnValue:
     page = render_template(
         "flasket/unfollow.html",
-        ticket=None,
+        number=None,
+        title=None,
         done=False,
-        following=False,
+        following=None,
         may_open=False,
         error=message,
     )
@@ -416,10 +562,7 @@ def all_tickets() -> ResponseReturnValue:
         value = params.choice_arg(category.name, category.values, default="")
         if value:
             chosen[category.name] = value
-    author_name = params.text_arg("author")
-    author = queries.user_by_name(session, models, author_name) if author_name else None
-    if author is not None:
-        author_name = user_name(author)
+    author, namesakes, author_name = find_author()
     filters = queries.TicketFilter(
         status=params.choice_arg("status", queries.STATUS_FILTERS, default="open"),
         categories=chosen,
@@ -429,8 +572,10 @@ def all_tickets() -> ResponseReturnValue:
     )
     page = params.page_arg()
     per_page = params.per_page_arg(config_value("per_page"))
-    unknown_author = bool(author_name) and author is None
-    if unknown_author:
+    unknown_author = author is None and (
+        namesakes is None or (bool(author_name) and not namesakes)
+    )
+    if author is None and (unknown_author or namesakes):
         tickets = Page[TicketBase](items=[], page=1, per_page=per_page, total=0)
     else:
         try:
@@ -449,6 +594,7 @@ def all_tickets() -> ResponseReturnValue:
         author_name=author_name,
         author_names=author_suggestions(tickets.items),
         unknown_author=unknown_author,
+        namesakes=namesakes,
         categories=categories,
         sorts=queries.SORTS,
         statuses=queries.STATUS_FILTERS,
@@ -458,15 +604,46 @@ def all_tickets() -> ResponseReturnValue:
     )
 
 
+def find_author() -> tuple[Any, list[Any] | None, str]:
+    """The list's author filter: ``(user, namesakes, name for the box)``.
+
+    ``?author_id=`` (the links Flasket makes) names a user by primary key and finds every
+    user, whatever their name. ``?author=`` is what a person types: a name that several users
+    share gives no user and the list of them to choose from (``namesakes``); ``namesakes``
+    is None for an ``author_id`` that is no user's key.
+    """
+    session, models = _session(), _models()
+    typed = params.text_arg("author")
+    key = params.text_arg("author_id", max_length=MAX_KEY_LENGTH)
+    if key:
+        parsed = parse_user_key(key)
+        author = queries.user_by_key(session, models, parsed) if parsed is not None else None
+        if author is None:
+            return None, None, ""
+        return author, [], real_name(author) or ""
+    if not typed:
+        return None, [], ""
+    namesakes = queries.users_named(session, models, typed)
+    if len(namesakes) == 1:
+        return namesakes[0], [], real_name(namesakes[0]) or typed
+    return None, namesakes, typed
+
+
+def real_name(user: Any) -> str | None:
+    """``user``'s name as the host stores it, or None when it is empty."""
+    name = getattr(user, config_value("user_name_attr"), None)
+    return None if name is None or str(name).strip() == "" else str(name)
+
+
 def author_suggestions(listed: list[TicketBase]) -> list[str]:
     """Names the author box offers: the authors of the tickets listed, and the reader's own.
 
     Read from the rows already loaded, so the suggestions cost no statement; every name
     is one the reader may see (the list holds only tickets they may read).
     """
-    names = {user_name(ticket.author) for ticket in listed if ticket.author is not None}
-    names.add(user_name(current_user))
-    return sorted(names, key=lambda name: (name.casefold(), name))
+    names = {real_name(ticket.author) for ticket in listed if ticket.author is not None}
+    names.add(real_name(current_user))
+    return sorted(filter(None, names), key=lambda name: (name.casefold(), name))
 
 
 #: The list's heading and what its count line calls the tickets, by status filter: the list
@@ -495,34 +672,122 @@ USER_TABS = {
 }
 
 
-@bp.route("/user/<path:name>")
-def user(name: str) -> ResponseReturnValue:
+@bp.route("/user/", defaults={"key": None})
+@bp.route("/user/<path:key>")
+def user(key: str | None) -> ResponseReturnValue:
+    """A user's page, at their primary key: ``/user/42``, or ``/user/?key=...`` (see user_url).
+
+    A path that is no user's key but exactly one user's name (an address from a release
+    that put names in these URLs) redirects to that user's page.
+    """
     session, models = _session(), _models()
-    person = queries.user_by_name(session, models, name)
-    if person is None:
-        shown_name = f"called “{name}”" if len(name) <= params.MAX_QUERY_LENGTH else "by that name"
-        abort(404, f"There is no user {shown_name}.")
+    if key is None:
+        key = params.text_arg("key", max_length=MAX_KEY_LENGTH)
     shown = params.choice_arg("show", queries.USER_LISTS, default="tickets")
     per_page = params.per_page_arg(config_value("per_page"))
     number = params.page_arg()
-    if user_name(person) != name:
-        # Found in another case ("Alice" for "alice"): show the page at the name's own address.
-        return redirect(link_with_query(url_for("flasket.user", name=user_name(person))), 302)
+    parsed = parse_user_key(key)
+    person = queries.user_by_key(session, models, parsed) if parsed is not None else None
+    if person is None:
+        in_path = request.view_args is not None and request.view_args.get("key") is not None
+        if in_path and len(key) <= MAX_KEY_LENGTH:
+            named = queries.users_named(session, models, key)
+            if len(named) == 1:
+                # 302: a name may belong to someone else tomorrow; a browser keeps a 301.
+                return redirect(user_url(named[0], **_page_query()), 302)
+        abort(404, "There is no such user.")
+    in_query = request.view_args is not None and request.view_args.get("key") is None
+    if in_query != needs_query_form(key):
+        # "/user/?key=42" for "/user/42": the page has one address.
+        return redirect(user_url(person, **_page_query()), 301)
+    g.flasket_shown_user_key = key
     counts = queries.user_list_counts(session, models, current_user, person)
     listed = queries.user_list(models, current_user, person, shown)
     try:
         page = queries.list_page(session, listed, number, per_page, counted=counts[shown])
     except PageNotFound:
+        name = user_name(person)
         abort(404, f"There is no page {number} of {name}'s {USER_TABS[shown].noun}.")
     return render_template(
         "flasket/user.html", person=person, shown=shown, tabs=USER_TABS, counts=counts, page=page
     )
 
 
+def _page_query() -> dict[str, str | None]:
+    """The user page's own parameters this request gave (tab, page size, page), as read."""
+    return {name: value for name, value in params.known_query().items() if name != "key"}
+
+
+#: A primary key longer than this is no user's: the page answers 400 without a lookup.
+MAX_KEY_LENGTH = 320
+
+
+def key_text(key: Any) -> str:
+    """A primary key as it appears in URLs: ``str()`` of it (a UUID in its canonical form)."""
+    return str(key)
+
+
+def parse_user_key(text: str) -> Any:
+    """``text`` as a value of the host's user primary key, or None when it is not one.
+
+    Only the canonical spelling counts (``"42"``, not ``"042"`` or ``" 42"``), so a user has
+    exactly one address.
+    """
+    models = _models()
+    column = getattr(models.user, models.user_pk)
+    python_type = sa_python_type(column)
+    try:
+        key = unfollow_tokens.user_key(python_type, text)
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if isinstance(key, int) and not _fits(column.type, key):
+        return None
+    return key if key_text(key) == text else None
+
+
+def _fits(column_type: Any, number: int) -> bool:
+    """Whether an integer key column can hold ``number``: a larger one is no user's key.
+
+    SQLAlchemy's SmallInteger, Integer and BigInteger are 16, 32 and 64-bit signed on every
+    database Flasket supports; a database refuses a comparison with a larger number.
+    """
+    bits = 16 if isinstance(column_type, sa.SmallInteger) else 32
+    if isinstance(column_type, sa.BigInteger) or not isinstance(column_type, sa.Integer):
+        bits = 64
+    return bool(-(2 ** (bits - 1)) <= number < 2 ** (bits - 1))
+
+
+def is_own_page() -> bool:
+    """Whether this request shows the current user's own page (the nav marks "My tickets")."""
+    shown = g.get("flasket_shown_user_key")
+    return shown is not None and shown == key_text(_models().user_id(current_user))
+
+
+#: Characters a primary key may hold and still be a path segment of its own: no "/" (a
+#: server would split it, or merge it with the next), and the key is not "." or ".." (which
+#: browsers resolve, also percent-encoded: WHATWG URL Standard, "single-dot and double-dot
+#: URL path segments").
+_SEGMENT_UNSAFE = frozenset({"", ".", ".."})
+
+
+def needs_query_form(key: str) -> bool:
+    """Whether a key goes in the user page's query rather than its path (see user_url)."""
+    return key in _SEGMENT_UNSAFE or "/" in key
+
+
 def user_name(user: Any) -> str:
+    """The name a page shows for ``user``: never a link's target, so never another's name.
+
+    ``"a deleted user"`` for None, ``"unnamed user 42"`` for a user whose name is empty.
+    """
     if user is None:
         return "a deleted user"
-    return str(getattr(user, config_value("user_name_attr"), "") or "unknown")
+    return real_name(user) or f"unnamed user {key_text(_models().user_id(user))}"
+
+
+def user_key(user: Any) -> str:
+    """``user``'s primary key as URLs carry it (``?author_id=``)."""
+    return key_text(_models().user_id(user))
 
 
 #: Stands for the ticket number while a ticket URL is built once per request.
@@ -541,13 +806,31 @@ def ticket_link(ticket_id: int) -> str:
     return pattern.format(int(ticket_id))
 
 
-def user_url(name: str) -> str:
-    """``url_for("flasket.user", name=...)``, once per user and request."""
-    known: dict[str, str] = g.setdefault("flasket_user_urls", {})
-    url = known.get(name)
-    if url is None:
-        url = known[name] = url_for("flasket.user", name=name)
-    return url
+#: Stands for a user's key while the user page's URL is built once per request.
+_USER_KEY_PLACEHOLDER = "flasket-user-key-placeholder"
+
+
+def user_url(user: Any, **query: Any) -> str:
+    """The address of ``user``'s page, made from their primary key alone, never their name.
+
+    ``/ticket/user/42``; a key that cannot be a path segment of its own (empty, ``.``,
+    ``..``, or holding ``/``) goes in the query instead: ``/ticket/user/?key=a%2Fb``. The
+    route is built once per request (lists link many users), each key percent-encoded
+    (RFC 3986, section 2.1). ``query`` adds parameters; None values are left out.
+    """
+    pattern: str | None = g.get("flasket_user_url")
+    if pattern is None:
+        built = url_for("flasket.user", key=_USER_KEY_PLACEHOLDER)
+        pattern = g.flasket_user_url = built
+    key = key_text(_models().user_id(user))
+    if needs_query_form(key):
+        base = pattern.replace(_USER_KEY_PLACEHOLDER, "")
+        args: dict[str, Any] = {"key": key}
+    else:
+        base = pattern.replace(_USER_KEY_PLACEHOLDER, quote(key, safe=""))
+        args = {}
+    args.update({name: value for name, value in query.items() if value is not None})
+    return f"{base}?{urlencode(args)}" if args else base
 
 
 # These three run for every row of a list, so they build their markup with f-strings (Markup's
@@ -556,10 +839,9 @@ def user_url(name: str) -> str:
 
 def user_link(user: Any) -> Markup:
     """A link to a user's page, or "a deleted user"."""
-    if not user:
+    if user is None:
         return Markup("a deleted user")
-    name = user_name(user)
-    return Markup(f'<a href="{escape(user_url(name))}">{escape(name)}</a>')  # noqa: S704
+    return Markup(f'<a href="{escape(user_url(user))}">{escape(user_name(user))}</a>')  # noqa: S704
 
 
 def status_badge(status: str) -> Markup:
@@ -665,6 +947,9 @@ def base_template() -> str:
 def register_template_helpers(app: Flask) -> None:
     app.add_template_global(base_template, "flasket_base_template")
     app.add_template_global(user_name, "flasket_user_name")
+    app.add_template_global(user_url, "flasket_user_url")
+    app.add_template_global(is_own_page, "flasket_is_own_page")
+    app.add_template_global(user_key, "flasket_user_key")
     app.add_template_global(page_url, "flasket_page_url")
     app.add_template_global(ticket_link, "flasket_ticket_url")
     app.add_template_global(user_link, "flasket_user_link")

@@ -44,7 +44,7 @@ def ticket(person: Client) -> int:
         ("GET", "/ticket/nope/deeper/", 404, "That page does not exist."),
         ("GET", "/ticket/{id}/close/extra", 404, "That page does not exist."),
         ("GET", "/ticket/99999", 404, "There is no ticket #99999."),
-        ("GET", "/ticket/user/nobody", 404, "There is no user called “nobody”."),
+        ("GET", "/ticket/user/nobody", 404, "There is no such user."),
         ("GET", "/ticket/all?page=9", 404, "There is no page 9 of this list."),
         ("GET", "/ticket/{id}?page=9", 404, "Ticket #{id} has no page 9 of replies."),
         ("GET", "/ticket/{id}/close", 405, "That action is not available here."),

@@ -33,6 +33,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.dialects import mysql
 
 from flasket import migrations
+from flasket.models import SQLITE_SEARCH_TABLES
 from tests import hostapp
 from tests.conftest import FLASKET_TABLES, ROOT
 
@@ -51,7 +52,17 @@ SQLITE_SKIPS_SEARCH_INDEX = (
     "ignore:autogenerate skipping metadata-specified expression-based index "
     "'ix_flasket_ticket_search'; dialect 'sqlite':UserWarning"
 )
-pytestmark = pytest.mark.filterwarnings(SQLITE_SKIPS_SEARCH_INDEX)
+SQLITE_SKIPS_REPLY_SEARCH_INDEX = SQLITE_SKIPS_SEARCH_INDEX.replace(
+    "ix_flasket_ticket_search", "ix_flasket_reply_search"
+)
+pytestmark = [
+    pytest.mark.filterwarnings(SQLITE_SKIPS_SEARCH_INDEX),
+    pytest.mark.filterwarnings(SQLITE_SKIPS_REPLY_SEARCH_INDEX),
+]
+REPLY_FULL_TEXT_INDEX = {
+    "postgresql": "ix_flasket_reply_search",
+    "mariadb": "ix_flasket_reply_fulltext",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -131,6 +142,12 @@ def assert_schema_has_every_table_and_index(app: Flask, db: SQLAlchemy, dialect:
                 assert options.get("postgresql_using") == "gin"
             else:
                 assert options.get("mysql_prefix") == "FULLTEXT"
+        reply_search = REPLY_FULL_TEXT_INDEX.get(dialect)
+        if reply_search is not None:
+            options = {ix["name"]: ix for ix in inspector.get_indexes("flasket_reply")}
+            assert reply_search in options, f"{reply_search} missing on {dialect}"
+        if dialect == "sqlite":
+            assert_sqlite_search_tables_in_step(inspector)
         if dialect == "postgresql":
             assert postgresql_statistics(inspector) == ["flasket_ticket_category_name_value"]
         if dialect == "mariadb":
@@ -139,6 +156,22 @@ def assert_schema_has_every_table_and_index(app: Flask, db: SQLAlchemy, dialect:
             column_type = created_at["created_at"]["type"]
             assert isinstance(column_type, mysql.DATETIME)
             assert column_type.fsp == 6
+
+
+def assert_sqlite_search_tables_in_step(inspector: Any) -> None:
+    """SQLite: the FTS5 tables and their triggers exist, and FTS5's own integrity check
+    finds each in step with the rows of the table it indexes."""
+    with inspector.bind.connect() as connection:
+        found = set(
+            connection.scalars(
+                sa.text("SELECT name FROM sqlite_master WHERE type IN ('table', 'trigger')")
+            )
+        )
+        for name in SQLITE_SEARCH_TABLES:
+            assert name in found, f"{name} was not created"
+            assert {f"{name}_insert", f"{name}_delete", f"{name}_update"} <= found
+            check = f"INSERT INTO {name}({name}) VALUES ('integrity-check')"  # noqa: S608
+            connection.execute(sa.text(check))
 
 
 def postgresql_statistics(inspector: Any) -> list[str]:
@@ -228,10 +261,20 @@ def test_new_host_first_migration_creates_flasket_tables_and_a_second_finds_noth
         for table in ("accounts", *FLASKET_TABLES):
             assert f"op.create_table('{table}'," in script
         assert "import flasket.models" in script
-        assert "ForeignKeyConstraint(['author_id'], ['accounts.id'], ondelete='CASCADE')" in script
-        for database, index in FULL_TEXT_INDEX.items():
+        # A deleted user's tickets and replies stay (tests/test_host_deletions.py).
+        assert (
+            "ForeignKeyConstraint(['author_id'], ['accounts.id'], ondelete='SET NULL')" in script
+        )
+        assert "ForeignKeyConstraint(['user_id'], ['accounts.id'], ondelete='CASCADE')" in script
+        for trigger in migrations.sqlite_trigger_sql("accounts"):
+            assert (script.count(trigger) == 1) == (dialect == "sqlite"), trigger
+        for database, index in (*FULL_TEXT_INDEX.items(), *REPLY_FULL_TEXT_INDEX.items()):
             assert (index in script) == (database == dialect), f"{index} on {dialect}"
         assert ("CREATE STATISTICS" in script) == (dialect == "postgresql")
+        for name in SQLITE_SEARCH_TABLES:
+            assert (f"CREATE VIRTUAL TABLE IF NOT EXISTS {name}" in script) == (
+                dialect == "sqlite"
+            )
 
         result = cli.invoke(args=["db", "upgrade"])
         assert result.exit_code == 0, result.output

@@ -512,7 +512,8 @@ def test_no_mail_when_the_commit_fails(
         response = admin.post(f"/ticket/{followed_ticket}/close")
     monkeypatch.undo()
 
-    assert response.status_code == 500
+    # A database that fails is a 503 that says to try again (tests/test_after_commit.py).
+    assert response.status_code == 503
     assert inbox.messages == []
     assert rows(app, models.Reply, ticket_id=followed_ticket) == []
     assert [t.status for t in rows(app, models.Ticket, id=followed_ticket)] == ["open"]
@@ -545,9 +546,9 @@ def test_mail_and_signal_come_after_the_commit(
     finally:
         sa.event.remove(FlaskSession, "after_commit", on_commit)
 
-    # The request commits, then signals; the deliverer's fan-out commits come before its mail.
-    assert events[:2] == ["commit", "signal"]
-    assert [event for event in events if event != "commit"] == ["signal", "mail", "mail", "mail"]
+    # The request commits, hands the mail to delivery, then signals (delivery may be done first).
+    assert events[0] == "commit"
+    assert sorted(e for e in events if e != "commit") == ["mail", "mail", "mail", "signal"]
 
 
 @dataclass

@@ -57,7 +57,7 @@ class TestTitleVariable:
             "/ticket/": "Overview",
             "/ticket/submit": "Submit a ticket",
             f"/ticket/{ticket_id}": f"#{ticket_id} Printer is on fire",
-            "/ticket/user/alice": "alice · Submitted",
+            "/ticket/user/1": "alice · Submitted",
             "/ticket/999999": "Not found",
         }
         for url, name in expected.items():

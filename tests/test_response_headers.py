@@ -46,7 +46,7 @@ GET_PAGES = [
     "/ticket/submit",
     "/ticket/{id}",
     "/ticket/all",
-    "/ticket/user/alice",
+    "/ticket/user/1",
     "/ticket/user/ALICE",
     "/ticket/99999",
     "/ticket/all?page=abc",

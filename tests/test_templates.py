@@ -50,7 +50,7 @@ def page_urls(ticket_id: int) -> dict[str, int]:
         f"/ticket/{ticket_id}": 200,
         "/ticket/all": 200,
         "/ticket/all?status=all&author=nobody": 200,
-        "/ticket/user/alice": 200,
+        "/ticket/user/1": 200,
         "/ticket/999999": 404,
         "/ticket/all?status=bogus": 400,
     }

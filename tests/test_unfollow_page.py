@@ -102,9 +102,45 @@ def test_no_link_to_a_ticket_the_person_may_no_longer_read(app: Flask, alice: Cl
         db.session.commit()
     url = link_for(app, ticket_id, "bob")
 
+    asked = text(app.test_client().get(url))
+    assert f"Unfollow ticket #{ticket_id}?" in asked
     done = text(app.test_client().post(url))
     assert f"You no longer follow ticket #{ticket_id}" in done
     assert f'href="/ticket/{ticket_id}"' not in done
+    with app.app_context():
+        assert db.session.scalars(sa.select(models.Follow).filter_by(user_id=bob_id)).all() == []
+    # Whether they follow it or not, the page says nothing about the ticket but its number.
     again = text(app.test_client().get(url))
-    assert f"You don\N{RIGHT SINGLE QUOTATION MARK}t follow ticket #{ticket_id}" in again
-    assert f'href="/ticket/{ticket_id}"' not in again
+    assert again == asked
+    for page in (asked, done, again):
+        assert "Printer is on fire" not in page
+
+
+def neutral(page: str, number: int) -> str:
+    return page.replace(f"#{number}", "#N")
+
+
+@pytest.mark.parametrize("app_config", [{"FLASKET_VISIBILITY": "own"}])
+def test_a_ticket_the_person_may_not_read_looks_like_one_that_is_gone(
+    app: Flask, alice: Client
+) -> None:
+    """Deleted, or no longer theirs to read: the two links' pages cannot be told apart."""
+    models = ext_models(app)
+    kept, deleted = alice.submit(title="Kept secret"), alice.submit(title="Deleted secret")
+    with app.app_context():
+        bob_id = db.session.scalar(sa.select(User.id).where(User.username == "bob"))
+        for ticket_id in (kept, deleted):
+            db.session.add(models.Follow(ticket_id=ticket_id, user_id=bob_id))
+        db.session.commit()
+    kept_url, deleted_url = link_for(app, kept, "bob"), link_for(app, deleted, "bob")
+    with app.app_context():
+        db.session.execute(sa.delete(models.Ticket).where(models.Ticket.id == deleted))
+        db.session.commit()
+    for method in ("get", "post"):
+        shown = getattr(app.test_client(), method)(kept_url)
+        gone = getattr(app.test_client(), method)(deleted_url)
+        assert (shown.status_code, neutral(text(shown), kept)) == (
+            gone.status_code,
+            neutral(text(gone), deleted),
+        )
+        assert "secret" not in text(shown)

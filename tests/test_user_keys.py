@@ -289,15 +289,16 @@ def test_ticket_flow_over_http_stores_the_host_user_keys(host: Host, inbox: Inbo
 
     # Viewed by carol, so only the ticket's own user links can name alice and bob.
     page = carol.get(f"/ticket/{ticket_id}").get_data(as_text=True)
-    assert 'Opened by <a href="/ticket/user/alice">alice</a>' in page
-    assert 'closed by <a href="/ticket/user/alice">alice</a>' in page
-    assert re.search(r'<a href="/ticket/user/bob">bob</a>[^<]* replied', page)
+    alice_at, bob_at = (f"/ticket/user/{host.ids[name]}" for name in ("alice", "bob"))
+    assert f'Opened by <a href="{alice_at}">alice</a>' in page
+    assert f'closed by <a href="{alice_at}">alice</a>' in page
+    assert re.search(rf'<a href="{bob_at}">bob</a>[^<]* replied', page)
     assert "Same here." in page
     assert "Followers (3)" in page
-    bobs_page = carol.get("/ticket/user/bob?show=replies")
+    bobs_page = carol.get(f"/ticket/user/{host.ids['bob']}?show=replies")
     assert bobs_page.status_code == 200
     assert "Same here." in bobs_page.get_data(as_text=True)
-    followed = carol.get("/ticket/user/carol?show=following").get_data(as_text=True)
+    followed = carol.get(f"/ticket/user/{host.ids['carol']}?show=following").get_data(as_text=True)
     assert "Cannot log in" in followed
 
     assert [m.subject for m in inbox.to(STAFF)] == [f"[Ticket #{ticket_id}] Cannot log in"]
@@ -308,9 +309,7 @@ def test_ticket_flow_over_http_stores_the_host_user_keys(host: Host, inbox: Inbo
         assert len(inbox.to(f"{name}@example.test")) == 1, name
 
 
-def test_deleting_a_host_user_removes_their_tickets_through_the_foreign_key(
-    host: Host,
-) -> None:
+def test_deleting_a_host_user_keeps_their_tickets_as_a_deleted_users(host: Host) -> None:
     alice, bob = Client(host.app, "alice"), Client(host.app, "bob")
     ticket_id = alice.submit()
     bob.reply(ticket_id, "Me too.")
@@ -320,6 +319,12 @@ def test_deleting_a_host_user_removes_their_tickets_through_the_foreign_key(
         )
         host.db.session.commit()
     models = host.models()
-    assert host.scalars(sa.select(models.Ticket)) == []
-    assert host.scalars(sa.select(models.Reply)) == []
-    assert host.scalars(sa.select(models.Follow)) == []
+    [ticket] = host.scalars(sa.select(models.Ticket))
+    assert (ticket.id, ticket.author_id) == (ticket_id, None)
+    [reply] = host.scalars(sa.select(models.Reply))
+    assert reply.author_id == host.ids["bob"]
+    follows = host.scalars(sa.select(models.Follow))
+    assert [follow.user_id for follow in follows] == [host.ids["bob"]]
+    page = bob.get(f"/ticket/{ticket_id}").get_data(as_text=True)
+    assert "Opened by a deleted user" in page
+    assert "Followers (1)" in page

@@ -16,6 +16,9 @@ COUNT_CAP = 10_000
 #: Lists filtered by category join another table for every row counted, so they stop sooner;
 #: so do one person's lists (their tickets, follows, replies), which seldom come near it.
 JOINED_COUNT_CAP = 1_000
+#: Two or more category filters intersect their lists for every row counted and check each
+#: match's status: ten pages' worth (3 ms at a million tickets, against 10 ms for 1,000).
+INTERSECTED_COUNT_CAP = 250
 PERSONAL_COUNT_CAP = 1_000
 #: From this many rows deep, a page first reads only its keys from the index, then its rows.
 DEFERRED_JOIN_OFFSET = 500

@@ -22,6 +22,7 @@ from .config import config_value
 from .models import CLOSED, OPEN, FollowBase, Models, ReplyBase, TicketBase
 from .pagination import (
     COUNT_CAP,
+    INTERSECTED_COUNT_CAP,
     JOINED_COUNT_CAP,
     PERSONAL_COUNT_CAP,
     Page,
@@ -145,7 +146,9 @@ def ticket_list(models: Models, viewer: Any, filters: TicketFilter) -> ListQuery
     conditions = ticket_conditions(models, viewer, filters)
     order = _order(models, filters.sort)
     ids = sa.select(models.Ticket.id).where(*conditions)
-    if filters.categories:
+    if len(filters.categories) > 1:
+        cap = INTERSECTED_COUNT_CAP
+    elif filters.categories:
         cap = JOINED_COUNT_CAP
     elif filters.author_id is not None:
         cap = PERSONAL_COUNT_CAP

@@ -34,9 +34,10 @@ word, as are ``İstanbul`` and ``istanbul``, ``ΣΟΦΟΣ`` and ``σοφος``. 
 
 A rare word's tickets are read from the indexes, then sorted; a common word's list is read
 in its own order, each ticket checked until the page is full, which is faster than sorting
-a large share of the tickets. Which is which, one statement per search asks the database
-(PostgreSQL's statistics of its GIN indexes, SQLite's FTS5 tables, counted up to a cap);
-MariaDB's optimizer decides by itself.
+a large share of the tickets. Which is which, the database tells: PostgreSQL's statistics
+of its GIN indexes (read once every ``STATISTICS_TTL`` seconds per app), SQLite's FTS5
+tables (one statement per search, counted up to a cap); MariaDB's optimizer decides by
+itself.
 
 Two kinds of query do not use the indexes but a bounded scan of the newest ``SCAN_LIMIT``
 tickets (and their replies), so that a search never reads the whole table:
@@ -49,12 +50,16 @@ tickets (and their replies), so that a search never reads the whole table:
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
+import time
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
@@ -185,6 +190,11 @@ def postgresql_query(word: str) -> sa.ColumnElement[Any]:
     return sa.func.to_tsquery(SIMPLE, terms)
 
 
+#: Built expressions kept per (models, word): building one costs more than running it.
+_EXPRESSIONS_KEPT = 512
+
+
+@functools.lru_cache(maxsize=_EXPRESSIONS_KEPT)
 def postgresql_word(models: Models, word: str) -> sa.ColumnElement[bool]:
     """``word`` in the ticket's document or in one of its replies' (GIN-indexed expressions).
 
@@ -258,6 +268,7 @@ def postgresql_matches(
     return sa.and_(from_gin_indexes(models, found[rarest]), *others)
 
 
+@functools.lru_cache(maxsize=_EXPRESSIONS_KEPT)
 def from_gin_indexes(models: Models, word: str) -> sa.ColumnElement[bool]:
     """Tickets with ``word`` in their text or a reply, read once through the GIN indexes."""
     ticket, reply = models.Ticket, models.Reply
@@ -272,44 +283,82 @@ def from_gin_indexes(models: Models, word: str) -> sa.ColumnElement[bool]:
     return ticket.id.in_(sa.select(found.c.id))
 
 
+#: How long PostgreSQL's word statistics are kept per app before they are read again, in
+#: seconds. They change only when ANALYZE runs (autovacuum does, after enough writes); stale
+#: ones can only choose the slower of the two plans, never change what a search finds.
+STATISTICS_TTL = 300.0
+
+
+@dataclass(frozen=True)
+class WordStatistics:
+    """The words PostgreSQL's statistics know in the two search indexes, with their shares.
+
+    ``words`` is sorted, so the words starting with a prefix are one run of it (a word in
+    both indexes is in it twice, once per index, as the shares add up).
+    """
+
+    words: tuple[str, ...]
+    shares: tuple[float, ...]
+    read_at: float
+
+    def share(self, prefixes: list[str]) -> float:
+        """The sum of the shares of the words starting with any of ``prefixes``, each once."""
+        taken: set[int] = set()
+        for prefix in prefixes:
+            position = bisect.bisect_left(self.words, prefix)
+            while position < len(self.words) and self.words[position].startswith(prefix):
+                taken.add(position)
+                position += 1
+        return sum(self.shares[position] for position in taken)
+
+
+def read_word_statistics(session: Session) -> WordStatistics:
+    """One statement: the most common elements of both GIN indexes and their frequencies."""
+    rows = session.execute(
+        sa.text(
+            "SELECT element.word, element.share"
+            " FROM pg_stats, unnest(most_common_elems::text::text[], most_common_elem_freqs)"
+            " AS element(word, share)"
+            " WHERE tablename IN ('ix_flasket_ticket_search', 'ix_flasket_reply_search')"
+            " AND schemaname = ANY (current_schemas(false))"
+        )
+    ).all()
+    ordered = sorted((str(word), float(share or 0.0)) for word, share in rows)
+    return WordStatistics(
+        words=tuple(word for word, _ in ordered),
+        shares=tuple(share for _, share in ordered),
+        read_at=time.monotonic(),
+    )
+
+
+def word_statistics(session: Session) -> WordStatistics:
+    """The current app's :class:`WordStatistics`, read again once ``STATISTICS_TTL`` passed."""
+    extensions = current_app.extensions
+    found: WordStatistics | None = extensions.get(_STATISTICS_KEY)
+    if found is None or time.monotonic() - found.read_at >= STATISTICS_TTL:
+        found = extensions[_STATISTICS_KEY] = read_word_statistics(session)
+    return found
+
+
+_STATISTICS_KEY = "flasket.search_statistics"
+
+
 def postgresql_shares(session: Session, found: list[str]) -> list[float]:
     """Each word's share of tickets (as a prefix, in any spelling), from PostgreSQL's statistics.
 
     The share in tickets plus the share in replies (an overestimate: a ticket has about two).
     Its planner guesses as much as 0.5% for a word missing from those statistics, enough to
     read a million tickets in list order, computing each one's document, to find twenty.
+    The statistics are read at most once per ``STATISTICS_TTL`` per app
+    (:func:`word_statistics`), so most searches run no statement for them.
 
     :return: one share per word, 0.0 to 1.0 and more.
     """
-    elements = (
-        sa.select(sa.column("tablename"), sa.column("word"), sa.column("share"))
-        .select_from(
-            sa.text(
-                "pg_stats, unnest(most_common_elems::text::text[], most_common_elem_freqs)"
-                " AS element(word, share)"
-            )
-        )
-        .where(
-            sa.text("tablename IN ('ix_flasket_ticket_search', 'ix_flasket_reply_search')"),
-            sa.text("schemaname = ANY (current_schemas(false))"),
-        )
-        .subquery()
-    )
-    per_word = [
-        sa.select(sa.func.coalesce(sa.func.sum(elements.c.share), 0.0))
-        .where(
-            sa.or_(
-                *(
-                    sa.func.starts_with(elements.c.word, unicodedata.normalize("NFD", each))
-                    for each in spellings(word)
-                )
-            )
-        )
-        .scalar_subquery()
+    statistics = word_statistics(session)
+    return [
+        statistics.share([unicodedata.normalize("NFD", each) for each in spellings(word)])
         for word in found
     ]
-    row = session.execute(sa.select(*per_word)).one()
-    return [float(share or 0.0) for share in row]
 
 
 def postgresql_document() -> sa.ColumnElement[Any]:

@@ -838,10 +838,22 @@ def user_url(user: Any, **query: Any) -> str:
 
 
 def user_link(user: Any) -> Markup:
-    """A link to a user's page, or "a deleted user"."""
+    """A link to a user's page, or "a deleted user".
+
+    Built once per user per request: a ticket's replies name the same few people many times.
+    """
     if user is None:
         return Markup("a deleted user")
-    return Markup(f'<a href="{escape(user_url(user))}">{escape(user_name(user))}</a>')  # noqa: S704
+    built: dict[Any, Markup] | None = g.get("flasket_user_links")
+    if built is None:
+        built = g.flasket_user_links = {}
+    key = _models().user_id(user)
+    link = built.get(key)
+    if link is None:
+        link = built[key] = Markup(  # noqa: S704
+            f'<a href="{escape(user_url(user))}">{escape(user_name(user))}</a>'
+        )
+    return link
 
 
 def status_badge(status: str) -> Markup:

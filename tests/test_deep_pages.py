@@ -98,3 +98,24 @@ def test_counts_stop_at_their_caps_and_the_list_still_pages_on(
         assert "1\N{EN DASH}2 of more than 3 tickets" in page, tab
         assert page.count('<span class="flasket-tab-count">3+</span>') == 2, tab
         assert len(listed(alice, f"/ticket/user/1?show={tab}&per_page=2&page=2")) == 2
+
+
+def test_category_filters_count_to_their_caps(
+    app: Flask, alice: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One category counts to JOINED_COUNT_CAP; two or more, intersected, to a lower cap."""
+    monkeypatch.setattr(queries, "JOINED_COUNT_CAP", 4)
+    monkeypatch.setattr(queries, "INTERSECTED_COUNT_CAP", 2)
+    for n in range(5):
+        alice.submit(title=f"Printer number {n}", application="API", topic="Account")
+    alice.submit(title="Scanner", application="API", topic="Question")
+
+    one = alice.get("/ticket/all?application=API&per_page=2").get_data(as_text=True)
+    assert "1\N{EN DASH}2 of more than 4 open tickets" in one
+    two = "/ticket/all?application=API&topic=Account&per_page=2"
+    assert "1\N{EN DASH}2 of more than 2 open tickets" in alice.get(two).get_data(as_text=True)
+    pages = [listed(alice, f"{two}&page={page}") for page in (1, 2, 3)]
+    assert sorted(ticket for page in pages for ticket in page) == list(range(1, 6))
+    assert alice.get(f"{two}&page=4").status_code == 404
+    monkeypatch.setattr(queries, "INTERSECTED_COUNT_CAP", 250)
+    assert "1\N{EN DASH}2 of 5 open tickets" in alice.get(two).get_data(as_text=True)

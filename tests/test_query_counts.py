@@ -120,6 +120,9 @@ def clear(app: Flask) -> None:
 
 
 def statements_for(app: Flask, client: Client, url: str) -> list[str]:
+    """The statements of a request of ``url`` after a first one (which may fill the app's
+    caches, such as PostgreSQL's word statistics for search)."""
+    client.get(url)
     with counting_queries(app) as statements:
         response = client.get(url)
     assert response.status_code == 200, url

@@ -172,15 +172,55 @@ def test_a_search_takes_the_same_statements_with_words_in_replies(
 ) -> None:
     ticket = add_ticket(app, "bob", "Printer jam")
     add_reply(app, ticket, "bob", "Sorted, Grüße.")
+    alice.get("/ticket/all?q=warm")
     counts = []
     for query in ("printer", "grüsse", "printer GRÜSSE", "東京", "%"):
         with counting_queries(app) as statements:
             alice.get(f"/ticket/all?q={quote(query)}")
         counts.append(len(statements))
-    # The user, the words' shares (PostgreSQL's statistics, SQLite's FTS5 counts), the page,
-    # and on SQLite the categories of what it lists.
+    # The user, SQLite's FTS5 counts (PostgreSQL's statistics were read by the first search),
+    # the page, and on SQLite the categories of what it lists.
     assert counts[:3] == [counts[0]] * 3, counts
     assert max(counts) <= 4, counts
+
+
+def test_postgresql_reads_its_word_statistics_once_per_period(
+    app: Flask, backend: str, alice: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL's index statistics")
+    add_ticket(app, "bob", "Printer jam")
+
+    def reads_statistics(query: str) -> bool:
+        with counting_queries(app) as statements:
+            assert alice.get(f"/ticket/all?q={quote(query)}").status_code == 200
+        return any("pg_stats" in statement for statement in statements)
+
+    assert reads_statistics("printer")
+    assert not reads_statistics("jam")
+    assert not reads_statistics("printer jam")
+    monkeypatch.setattr(search, "STATISTICS_TTL", 0.0)
+    assert reads_statistics("printer")
+
+
+def test_word_statistics_add_the_shares_of_every_word_a_prefix_starts() -> None:
+    statistics = search.WordStatistics(
+        words=("error", "error", "errors", "straße", "strasse", "zeppelin"),
+        shares=(0.2, 0.1, 0.05, 0.01, 0.02, 0.001),
+        read_at=0.0,
+    )
+    ordered = sorted(zip(statistics.words, statistics.shares, strict=True))
+    statistics = search.WordStatistics(
+        words=tuple(word for word, _ in ordered),
+        shares=tuple(share for _, share in ordered),
+        read_at=0.0,
+    )
+    assert statistics.share(["error"]) == pytest.approx(0.35)
+    assert statistics.share(["errors"]) == pytest.approx(0.05)
+    assert statistics.share(["err", "error"]) == pytest.approx(0.35)
+    assert statistics.share(["straße", "strasse"]) == pytest.approx(0.03)
+    assert statistics.share(["quokka"]) == 0.0
+    assert statistics.share(["zeppelins"]) == 0.0
 
 
 def test_words_are_folded_the_same_way_as_the_indexes_fold_text() -> None:

@@ -9,7 +9,8 @@
 
 import importlib.metadata
 
-from .extension import Flasket, current_flasket, init_flasket
+from .extension import Flasket, init_flasket
+from .proxies import current_flasket
 from .signals import (
     ticket_closed,
     ticket_created,

@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session
 from werkzeug.local import LocalProxy
 
 from . import delivery, notify, signals
-from .extension import current_flasket
 from .models import CLOSED, OPEN, Models, ReplyBase, TicketBase, utcnow
+from .proxies import current_flasket
 
 log = logging.getLogger("flasket")
 

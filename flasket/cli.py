@@ -17,8 +17,8 @@ from flask.cli import AppGroup
 from . import delivery, retention, worker
 from .config import config_value
 from .db_errors import describe
-from .extension import current_flasket
 from .models import FAILED, PENDING, utcnow
+from .proxies import current_flasket
 
 flasket_cli = AppGroup("flasket", help="Flasket's ticket system: deliver and inspect its mail.")
 

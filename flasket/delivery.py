@@ -36,12 +36,15 @@ from sqlalchemy.pool import StaticPool
 from . import notify, smtp
 from .config import LEASE_MARGIN, config_value, mail_sender
 from .db_errors import is_transient
-from .extension import current_flasket
 from .mailmessage import NotificationMessage
 from .models import FAILED, PENDING, SENT, utcnow
+from .proxies import current_flasket
 from .smtp import describe
 
 log = logging.getLogger("flasket.notify")
+
+#: What hosts call; the rest serves Flasket's own commands, worker and tests.
+__all__ = ["Outcome", "deliver", "deliver_due", "fan_out", "wait_for_idle"]
 
 
 WORKER_NAME = f"{socket.gethostname()[:40]}:{os.getpid()}"
@@ -291,7 +294,7 @@ def _share_user_rows(session: Any, models: Any, keys: Sequence[Any]) -> set[Any]
     )
 
 
-def claim(limit: int, ids: Sequence[int] | None = None) -> list[Claimed]:
+def _claim(limit: int, ids: Sequence[int] | None = None) -> list[Claimed]:
     """Take the lease on up to ``limit`` due rows (only among ``ids`` when given) and commit.
 
     First attempts come first, oldest first, then retries, oldest due first: a backlog
@@ -601,7 +604,7 @@ def seconds_left(row: Claimed) -> float:
     return (row.until - utcnow()).total_seconds()
 
 
-def send(rows: Sequence[Claimed]) -> Outcome:
+def _send(rows: Sequence[Claimed]) -> Outcome:
     """Send claimed rows over one SMTP connection and record each outcome.
 
     A step starts only while the lease outlasts its worst case plus
@@ -730,7 +733,7 @@ def deliver(event_ids: Sequence[int]) -> Outcome:
     ids = fan_out(event_ids)
     batch = config_value("delivery_batch")
     for start in range(0, len(ids), batch):
-        outcome.add(send(claim(batch, ids[start : start + batch])))
+        outcome.add(_send(_claim(batch, ids[start : start + batch])))
     return outcome
 
 
@@ -749,12 +752,12 @@ def deliver_due(
     batches = 0
     while not should_stop() and (max_batches is None or batches < max_batches):
         events, _ = fan_out_events(limit=batch)
-        rows = claim(batch)
+        rows = _claim(batch)
         if not rows:
             if events:
                 continue
             break
-        sent = send(rows)
+        sent = _send(rows)
         outcome.add(sent)
         batches += 1
         if sent.released == len(rows):

@@ -1,27 +1,34 @@
-"""The Flasket extension object: configuration, models and blueprint registration."""
+"""The Flasket extension object: registers the pages, the CLI and the template helpers."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app
-from werkzeug.local import LocalProxy
+from flask import Flask
 
-from . import config
-from .models import Models, TicketBase, get_models
+from . import config, views
+from .cli import flasket_cli
+from .proxies import EXTENSION_NAME, current_flasket
+from .state import FlasketState
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
 
-EXTENSION_NAME = "flasket"
+__all__ = ["EXTENSION_NAME", "Flasket", "current_flasket", "init_flasket"]
 
 
-class Flasket:
+class Flasket(FlasketState):
     """A ticket system for one Flask-SQLAlchemy ``db`` and one user model.
 
     ``Flasket(db, User).init_app(app)`` registers the pages under
     ``FLASKET_URL_PREFIX``. Options passed here become the defaults of the
     matching ``FLASKET_*`` config keys; a key the app sets itself wins.
+
+    :param db: the host's ``flask_sqlalchemy.SQLAlchemy`` instance.
+    :param user_model: the host's user model class.
+    :param app: an app to register on at once (else call :meth:`init_app`).
+    :param options: ``FLASKET_*`` defaults, lower case without the prefix.
+    :raises TypeError: when ``options`` names an option Flasket does not have.
     """
 
     def __init__(
@@ -31,17 +38,22 @@ class Flasket:
         app: Flask | None = None,
         **options: Any,
     ) -> None:
-        unknown = set(options) - set(config.DEFAULTS)
-        if unknown:
-            raise TypeError(f"Unknown Flasket option(s): {', '.join(sorted(unknown))}")
-        self.db = db
-        self.user_model = user_model
-        self.options = options
-        self.models: Models = get_models(db, user_model)
+        super().__init__(db, user_model, **options)
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
+        """Register Flasket on ``app``: its pages, ``flask flasket`` commands, template helpers.
+
+        Call it after ``db.init_app(app)`` and once per app. It checks the host first
+        (:func:`flasket.config.check_host`).
+
+        :param app: the host's Flask app.
+        :raises RuntimeError: when Flasket is already registered on ``app``, or ``app`` does
+            not use the ``db`` given to Flasket.
+        :raises flasket.config.ConfigError: when the host lacks something Flasket needs
+            (the message lists every missing piece).
+        """
         if EXTENSION_NAME in app.extensions:
             raise RuntimeError(
                 "Flasket is already registered on this app; call init_flasket() once per app."
@@ -53,9 +65,6 @@ class Flasket:
         config.apply_defaults(app, self.options)
         config.check_host(app, self.user_model)
 
-        from . import views
-        from .cli import flasket_cli
-
         app.register_blueprint(views.bp, url_prefix=app.config[config.key("url_prefix")])
         views.register_template_helpers(app)
         app.cli.add_command(flasket_cli)
@@ -64,54 +73,27 @@ class Flasket:
         app.before_request(lambda: _exempt_unfollow_link(app))
         app.extensions[EXTENSION_NAME] = self
 
-    def categories(self) -> tuple[config.Category, ...]:
-        """The configured categories of the current app."""
-        return config.parse_categories(config.config_value("categories"))
-
-    def categories_of(
-        self, ticket: TicketBase, categories: tuple[config.Category, ...] | None = None
-    ) -> list[tuple[config.Category, str]]:
-        """A ticket's category values, in configured order, with their categories.
-
-        A value whose category is no longer configured is left out.
-
-        :param ticket: the ticket.
-        :param categories: the configured categories, when the caller parsed them
-            already (a list does once per request); else :meth:`categories`.
-        :return: ``[(category, value), ...]``; ``category.label_for(value)`` is its label.
-        """
-        values = ticket.category_values()
-        if not values:
-            return []
-        configured = self.categories() if categories is None else categories
-        return [(c, values[c.name]) for c in configured if c.name in values]
-
 
 def _exempt_unfollow_link(app: Flask) -> None:
     csrf = app.extensions.get("csrf")
     if csrf is not None:
-        from .views import unfollow_link
-
-        csrf.exempt(unfollow_link)
+        csrf.exempt(views.unfollow_link)
 
 
 def init_flasket(app: Flask, db: SQLAlchemy, user_model: type[Any], **options: Any) -> Flasket:
-    """Add the ticket system to ``app``.
+    """Add the ticket system to ``app``: ``Flasket(db, user_model, **options).init_app(app)``.
 
-    Returns the extension, which is also ``app.extensions["flasket"]``.
+    :param app: the host's Flask app, with ``db.init_app(app)`` done.
+    :param db: the host's ``flask_sqlalchemy.SQLAlchemy``; Flasket's tables join its metadata.
+    :param user_model: the host's user model class, a model of ``db``.
+    :param options: ``FLASKET_*`` defaults, lower case without the prefix
+        (``url_prefix="/help"``); a key the app's config sets wins.
+    :return: the extension, which is also ``app.extensions["flasket"]``.
+    :raises TypeError: for an unknown option.
+    :raises RuntimeError: when Flasket is already registered on ``app`` or ``app`` does not
+        use ``db``.
+    :raises flasket.config.ConfigError: when the host lacks something Flasket needs.
     """
     extension = Flasket(db, user_model, **options)
     extension.init_app(app)
     return extension
-
-
-def _current() -> Flasket:
-    try:
-        return cast(Flasket, current_app.extensions[EXTENSION_NAME])
-    except KeyError:
-        raise RuntimeError(
-            "Flasket is not registered on this app: call init_flasket(app, ...)"
-        ) from None
-
-
-current_flasket: Flasket = cast(Flasket, LocalProxy(_current))

@@ -46,6 +46,19 @@ IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
 RenderItem = Callable[[str, Any, Any], str | bool]
 RevisionDirectives = Callable[[Any, Any, list[Any]], None]
 
+__all__ = [
+    "category_statistics_sql",
+    "include_object",
+    "is_sqlite_search_table",
+    "migrate_options",
+    "process_revision_directives",
+    "render_item",
+    "sqlite_drop_search_sql",
+    "sqlite_drop_trigger_sql",
+    "sqlite_search_sql",
+    "sqlite_trigger_sql",
+]
+
 CATEGORY_TABLE = "flasket_ticket_category"
 TICKET_TABLE = "flasket_ticket"
 REPLY_TABLE = "flasket_reply"

@@ -110,7 +110,6 @@ LONG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 
 OPEN = "open"
 CLOSED = "closed"
-STATUSES = (OPEN, CLOSED)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -191,10 +190,6 @@ class TicketBase:
         micros = (self.created_at - _EPOCH) // timedelta(microseconds=1)
         return f"{self.id}.{micros:x}"
 
-    @property
-    def is_open(self) -> bool:
-        return self.status == OPEN
-
     def category_values(self) -> dict[str, str]:
         """The ticket's category values by category name, in name order.
 
@@ -269,7 +264,6 @@ class FollowBase:
 PENDING = "pending"
 SENT = "sent"
 FAILED = "failed"
-OUTBOX_STATUSES = (PENDING, SENT, FAILED)
 
 
 class OutboxEventBase:

@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session
 
 from . import policy
 from .config import config_value, link_root
-from .extension import current_flasket
 from .links import external_url
 from .models import Models, ReplyBase, TicketBase, utcnow
+from .proxies import current_flasket
 from .unfollow import make_token, user_key
 
 log = logging.getLogger("flasket.notify")
@@ -40,7 +40,6 @@ CREATED = "created"
 REPLIED = "replied"
 CLOSED = "closed"
 REOPENED = "reopened"
-EVENTS = (CREATED, REPLIED, CLOSED, REOPENED)
 
 
 #: The token in the unfollow link follower mail is rendered with; each copy gets its own.

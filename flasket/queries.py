@@ -31,6 +31,7 @@ from .pagination import (
     paginate,
     paginate_uncounted,
 )
+from .proxies import current_flasket
 
 SORTS = {
     "updated": "Recently updated",
@@ -101,8 +102,6 @@ def _order(models: Models, sort: str) -> tuple[Any, ...]:
 
 
 def current_session() -> Session:
-    from .extension import current_flasket
-
     return cast(Session, current_flasket.db.session)
 
 

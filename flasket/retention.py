@@ -20,8 +20,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from .config import config_value
-from .extension import current_flasket
 from .models import FAILED, SENT, utcnow
+from .proxies import current_flasket
 
 
 @dataclass

@@ -29,6 +29,8 @@ from flask import Flask
 from . import delivery
 from .config import ConfigError, config_value
 
+__all__ = ["Queue", "deliver_due_job", "deliver_job", "enqueue_delivery"]
+
 
 class Queue(Protocol):
     def enqueue(self, f: Any, *args: Any, **kwargs: Any) -> Any: ...

@@ -36,7 +36,6 @@ from . import actions, params, policy, queries
 from . import unfollow as unfollow_tokens
 from .config import Category, config_value, parse_response_headers
 from .db_errors import describe, is_transient
-from .extension import current_flasket
 from .forms import (
     ACTION_CSRF_MESSAGE,
     CSRF_MESSAGE,
@@ -49,6 +48,7 @@ from .forms import (
 )
 from .models import OPEN, TicketBase
 from .pagination import Page, PageNotFound
+from .proxies import current_flasket
 
 bp = Blueprint(
     "flasket",
@@ -222,7 +222,7 @@ def _session() -> Any:
     return current_flasket.db.session
 
 
-def load_ticket(ticket_id: int) -> TicketBase:
+def _load_ticket(ticket_id: int) -> TicketBase:
     """The ticket if the current user may read it; otherwise the same 404 as a missing one."""
     models = _models()
     ticket = queries.ticket_with_details(_session(), models, ticket_id, current_user)
@@ -322,7 +322,7 @@ def forget_oversized_input(form: Form) -> None:
 
 @bp.route(f"/{TICKET_ID}", methods=["GET", "POST"])
 def ticket(ticket_id: int) -> ResponseReturnValue:
-    found = load_ticket(ticket_id)
+    found = _load_ticket(ticket_id)
     form = ReplyForm()
     status = 200
     if request.method == "POST":
@@ -416,7 +416,7 @@ def ticket_action(
 
     ``refusal`` is the 403 message for users the policy does not let change the status.
     """
-    found = load_ticket(ticket_id)
+    found = _load_ticket(ticket_id)
     require_action_form(found)
     if refusal and not policy.may_change_status(_models(), current_user, found):
         abort(403, refusal)

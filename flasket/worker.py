@@ -19,7 +19,7 @@ from sqlalchemy.pool import StaticPool
 from . import delivery
 from .config import config_value
 from .db_errors import describe, is_transient
-from .extension import current_flasket
+from .proxies import current_flasket
 
 log = logging.getLogger("flasket.worker")
 

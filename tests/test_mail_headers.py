@@ -69,7 +69,7 @@ def claimed(
     message_id: str = "<flasket-ticket-7-replied-0123456789abcdef0123456789abcdef@example.test>",
     **headers: str,
 ) -> Any:
-    """An outbox row as ``delivery.claim`` returns it, with the headers a reply mail has."""
+    """An outbox row as ``delivery._claim`` returns it, with the headers a reply mail has."""
     return delivery.Claimed(
         id=1,
         recipient=recipient,

@@ -345,7 +345,7 @@ def test_a_connection_that_dies_mid_batch_is_opened_again_for_the_rest(
     monkeypatch.setattr(smtp.SMTPConnection, "send", dying_send)
     with app.app_context():
         assert len(delivery.fan_out()) == 3
-        outcome = delivery.send(delivery.claim(limit=10))
+        outcome = delivery._send(delivery._claim(limit=10))
 
     assert (outcome.sent, outcome.retrying, outcome.failed, outcome.released) == (2, 1, 0, 0)
     statuses = [(row.status, row.attempts, row.claimed_by) for row in outbox(app)]
@@ -374,7 +374,7 @@ def test_a_connection_lost_twice_in_a_row_releases_the_rest_untried(
     monkeypatch.setattr(smtp.SMTPConnection, "send", dying_send)
     with app.app_context():
         assert len(delivery.fan_out()) == 3
-        outcome = delivery.send(delivery.claim(limit=10))
+        outcome = delivery._send(delivery._claim(limit=10))
 
     assert (outcome.sent, outcome.retrying, outcome.failed, outcome.released) == (0, 2, 0, 1)
     statuses = [(row.status, row.attempts, row.claimed_by) for row in outbox(app)]
@@ -391,7 +391,7 @@ def test_rows_of_a_crashed_worker_are_delivered_by_another_after_the_lease(
     admin.reply(followed_ticket)
     with app.app_context():
         assert len(delivery.fan_out()) == 3
-        abandoned = delivery.claim(limit=10)  # then the worker dies without sending
+        abandoned = delivery._claim(limit=10)  # then the worker dies without sending
     assert len(abandoned) == 3
 
     deliver_once(app)
@@ -411,7 +411,7 @@ def test_rows_of_a_crashed_worker_are_delivered_by_another_after_the_lease(
     with app.app_context():
         # The "dead" worker wakes up after its lease ran out: it sends nothing.
         expired = [replace(row, until=datetime.now(timezone.utc)) for row in abandoned]
-        outcome = delivery.send(expired)
+        outcome = delivery._send(expired)
     assert (outcome.sent, outcome.released) == (0, 0)
     assert len(inbox.messages) == 3
     assert {(row.status, row.attempts) for row in outbox(app)} == {("sent", 1)}

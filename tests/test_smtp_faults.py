@@ -325,9 +325,9 @@ def test_a_recipient_whose_server_hangs_costs_one_deadline_and_the_others_go_out
     admin.reply(followed_ticket, "Fixed.")
     with app.app_context():
         delivery.fan_out()
-        rows = delivery.claim(10)
+        rows = delivery._claim(10)
         order = [row.recipient for row in rows]
-        outcome = delivery.send(rows)
+        outcome = delivery._send(rows)
 
     assert order.index("bob@example.test") < len(order) - 1, "bob is not the last one"
     assert (outcome.sent, outcome.retrying, outcome.released) == (2, 1, 0)
@@ -374,7 +374,7 @@ def test_a_server_that_trickles_its_greeting_is_cut_off_at_the_deadline(
     try:
         with app.app_context():
             delivery.fan_out()
-            outcome = delivery.send(delivery.claim(10))
+            outcome = delivery._send(delivery._claim(10))
     finally:
         trickler.close()
     assert (outcome.sent, outcome.retrying) == (0, 3)
@@ -423,8 +423,8 @@ def test_each_message_starts_only_while_the_lease_outlasts_its_deadline(
     admin.reply(followed_ticket, "Fixed.")
     with app.app_context():
         assert len(delivery.fan_out()) == 6
-        claimed = delivery.claim(10)
-        first = delivery.send(claimed)
+        claimed = delivery._claim(10)
+        first = delivery._send(claimed)
 
     assert started == [20, 17, 14, 11, 8]
     assert all(left >= 3 + LEASE_MARGIN for left in started)
@@ -447,12 +447,12 @@ def test_an_outcome_is_recorded_only_by_the_claim_that_holds_the_row(
     table = ext_models(app).Outbox.__table__
     with app.app_context():
         delivery.fan_out()
-        rows = delivery.claim(10)
+        rows = delivery._claim(10)
         db.session.execute(
             sa.update(table).where(table.c.id == rows[0].id).values(claimed_by="another:worker")
         )
         db.session.commit()
-        outcome = delivery.send(rows)
+        outcome = delivery._send(rows)
     assert (outcome.sent, outcome.overtaken) == (2, 1)
     taken = outbox(app)[0]
     assert (taken.status, taken.claimed_by, taken.attempts) == ("pending", "another:worker", 0)
@@ -482,9 +482,9 @@ def test_a_database_lost_while_recording_owes_the_outcome_and_sends_nothing_twic
     monkeypatch.setattr(delivery, "_apply", failing_apply)
     with app.app_context():
         delivery.fan_out()
-        rows = delivery.claim(10)
+        rows = delivery._claim(10)
         with pytest.raises(sa.exc.OperationalError):
-            delivery.send(rows)
+            delivery._send(rows)
         assert len(delivery.ledger()) == 2
     assert len(inbox.messages) == 2
     second, third = outbox(app)[1:]
@@ -573,7 +573,7 @@ def test_mail_goes_out_over_starttls_and_implicit_tls(
         admin.reply(followed_ticket, "Fixed.")
         with app.app_context():
             delivery.fan_out()
-            outcome = delivery.send(delivery.claim(10))
+            outcome = delivery._send(delivery._claim(10))
     finally:
         controller.stop()
     assert (outcome.sent, outcome.retrying) == (3, 0), outbox(app)[0].last_error

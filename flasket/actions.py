@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 from werkzeug.local import LocalProxy
@@ -34,6 +33,7 @@ from werkzeug.local import LocalProxy
 from . import delivery, notify, signals
 from .models import CLOSED, OPEN, Models, ReplyBase, TicketBase, utcnow
 from .proxies import current_flasket
+from .sql import affected_rows, app_object
 
 log = logging.getLogger("flasket")
 
@@ -110,7 +110,7 @@ def _send(signal: Any, **models: Any) -> None:
     A receiver that raises is logged and the others still run; if one did, the session is
     rolled back, so what the request does next has a session it can use.
     """
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_object()
     if signals.send(signal, app, **{name: _unproxied(value) for name, value in models.items()}):
         try:
             _session().rollback()
@@ -152,7 +152,7 @@ def _insert_follow(session: Session, models: Models, ticket_id: int, user_id: An
         added = session.execute(statement.returning(table.c.ticket_id)).first() is not None
     elif dialect in {"mysql", "mariadb"}:
         statement = mysql.insert(table).values(values).prefix_with("IGNORE")
-        added = session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+        added = affected_rows(session.execute(statement)) == 1
     else:
         exists = session.scalar(
             sa.select(sa.literal(True)).where(
@@ -305,7 +305,7 @@ def _post_reply(
         .values(reply_count=models.Ticket.reply_count + 1, updated_at=_touch(models, now))
         .execution_options(synchronize_session=False)
     )
-    if counted.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(counted) != 1:
         session.rollback()
         # Closed since a first sending of this form posted it: that one is the answer.
         earlier = _earlier_reply(session, models, form_key, ticket_id, author_id, body)
@@ -383,7 +383,7 @@ def _set_status(ticket: TicketBase, actor: Any, new: str, event: str) -> list[in
         .execution_options(synchronize_session=False)
     )
     session.refresh(ticket)
-    if changed.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(changed) != 1:
         _commit(session)
         return None
     outbox_ids = notify.enqueue(session, event, ticket, actor)
@@ -430,13 +430,13 @@ def unfollow_ticket(ticket: TicketBase, user: Any) -> bool:
             models.Follow.user_id == models.user_id(user),
         )
     )
-    if removed.rowcount == 1:  # type: ignore[attr-defined]
+    done = affected_rows(removed) == 1
+    if done:
         session.execute(
             sa.update(models.Ticket)
             .where(models.Ticket.id == ticket.id)
             .values(follower_count=models.Ticket.follower_count - 1)
             .execution_options(synchronize_session=False)
         )
-    done = bool(removed.rowcount == 1)  # type: ignore[attr-defined]
     _commit(session)
     return done

@@ -19,6 +19,7 @@ from .config import config_value
 from .db_errors import describe
 from .models import FAILED, PENDING, utcnow
 from .proxies import current_flasket
+from .sql import affected_rows
 
 flasket_cli = AppGroup("flasket", help="Flasket's ticket system: deliver and inspect its mail.")
 
@@ -189,7 +190,7 @@ def requeue_events(ids: list[int], failed: bool) -> int:
         .values(failed_at=None, attempts=0, next_attempt_at=None)
     )
     session.commit()
-    return int(done.rowcount)  # type: ignore[attr-defined]
+    return affected_rows(done)
 
 
 @flasket_cli.command("prune")
@@ -237,7 +238,7 @@ def requeue(ids: list[int], failed: bool) -> int:
         .values(status=PENDING, attempts=0, next_attempt_at=utcnow())
     )
     session.commit()
-    return int(done.rowcount)  # type: ignore[attr-defined]
+    return affected_rows(done)
 
 
 def _when(value: datetime) -> str:

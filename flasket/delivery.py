@@ -40,6 +40,7 @@ from .mailmessage import NotificationMessage
 from .models import FAILED, PENDING, SENT, utcnow
 from .proxies import current_flasket
 from .smtp import describe
+from .sql import affected_rows, app_object
 
 log = logging.getLogger("flasket.notify")
 
@@ -244,7 +245,7 @@ def _fan_out_one(event_id: int) -> list[int]:
         .values(fanned_out_at=now)
         .execution_options(synchronize_session=False)
     )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
+    if affected_rows(taken) != 1:
         session.commit()
         return []
     shared = json.loads(found.headers or "{}")
@@ -779,7 +780,7 @@ def after_commit(ids: Sequence[int]) -> None:
         except Exception:
             log.exception("FLASKET_DELIVERY_HOOK failed; %d event(s) wait for a worker", len(ids))
         return
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    app: Flask = app_object()
     if isinstance(_engine().pool, StaticPool):
         # One connection shared by every thread (in-memory SQLite): deliver here, after the commit.
         _deliver_now(list(ids))

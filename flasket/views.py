@@ -28,6 +28,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException, default_exceptions
 from wtforms import Form
 from wtforms.validators import Length
@@ -46,7 +47,7 @@ from .forms import (
     ReplyForm,
     ticket_form,
 )
-from .models import OPEN, TicketBase
+from .models import OPEN, Models, TicketBase
 from .pagination import Page, PageNotFound
 from .proxies import current_flasket
 
@@ -214,12 +215,12 @@ def add_response_headers(response: Response) -> Response:
     return response
 
 
-def _models() -> Any:
+def _models() -> Models:
     return current_flasket.models
 
 
-def _session() -> Any:
-    return current_flasket.db.session
+def _session() -> Session:
+    return queries.current_session()
 
 
 def _load_ticket(ticket_id: int) -> TicketBase:

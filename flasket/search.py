@@ -159,8 +159,9 @@ def matches(
     :param dialect: the database's SQLAlchemy dialect name.
     :param models: Flasket's models.
     :param query: what the user typed.
-    :param session: PostgreSQL only: with one, one statement reads the index statistics and
-        a query with a rare word reads its matches from the GIN indexes first.
+    :param session: PostgreSQL only: with one, the index statistics (read at most once per
+        ``STATISTICS_TTL`` per app) tell which words are rare, and a query with a rare word
+        reads its matches from the GIN indexes first.
     :return: the condition, to combine with the reader's and the filters'.
     """
     found = words(query)
@@ -250,7 +251,8 @@ def postgresql_matches(
 ) -> sa.ColumnElement[bool]:
     """Every word of ``found`` in the ticket or its replies; a rare word read from the indexes.
 
-    With a ``session``, one statement reads each word's share from the indexes' statistics;
+    With a ``session``, each word's share comes from the indexes' statistics
+    (:func:`postgresql_shares`);
     when the rarest is under ``RARE_SHARE``, its tickets come from the two GIN indexes first
     (a materialised CTE) and only those are checked for the other words (not for that one
     again, which would compute each one's documents). Otherwise the list is read in its own
@@ -321,6 +323,9 @@ def read_word_statistics(session: Session) -> WordStatistics:
             " AS element(word, share)"
             " WHERE tablename IN ('ix_flasket_ticket_search', 'ix_flasket_reply_search')"
             " AND schemaname = ANY (current_schemas(false))"
+            # most_common_elem_freqs ends with extra figures (min, max, nulls): unnest()
+            # pairs them with no word.
+            " AND element.word IS NOT NULL"
         )
     ).all()
     ordered = sorted((str(word), float(share or 0.0)) for word, share in rows)

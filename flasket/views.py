@@ -841,18 +841,23 @@ def user_url(user: Any, **query: Any) -> str:
 def user_link(user: Any) -> Markup:
     """A link to a user's page, or "a deleted user".
 
-    Built once per user per request: a ticket's replies name the same few people many times.
+    Built once per key and name in an app context: a ticket's replies name the same few
+    people many times. The name is part of the memo's key, so a user renamed meanwhile
+    gets a new link; a user without a key yet (not stored) is never memoised.
     """
     if user is None:
         return Markup("a deleted user")
-    built: dict[Any, Markup] | None = g.get("flasket_user_links")
+    key = _models().user_id(user)
+    name = user_name(user)
+    if key is None:
+        return Markup(f'<a href="{escape(user_url(user))}">{escape(name)}</a>')  # noqa: S704
+    built: dict[tuple[Any, str], Markup] | None = g.get("flasket_user_links")
     if built is None:
         built = g.flasket_user_links = {}
-    key = _models().user_id(user)
-    link = built.get(key)
+    link = built.get((key, name))
     if link is None:
-        link = built[key] = Markup(  # noqa: S704
-            f'<a href="{escape(user_url(user))}">{escape(user_name(user))}</a>'
+        link = built[(key, name)] = Markup(  # noqa: S704
+            f'<a href="{escape(user_url(user))}">{escape(name)}</a>'
         )
     return link
 

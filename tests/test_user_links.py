@@ -298,3 +298,23 @@ def test_text_keys_that_cannot_be_a_path_segment_go_in_the_query(
         assert heading(response.get_data(as_text=True)) == name
         by_key = viewer.get("/ticket/all", query_string={"author_id": key})
         assert f"Ticket of {name}<" in by_key.get_data(as_text=True)
+
+
+def test_a_link_built_once_per_context_follows_a_rename_and_never_mixes_unsaved_users(
+    app: Flask,
+) -> None:
+    from flasket.views import user_link
+
+    with app.app_context():
+        alice = db.session.scalars(sa.select(User).where(User.username == "alice")).one()
+        with app.test_request_context("/ticket/"):
+            before = user_link(alice)
+            assert ">alice</a>" in before
+            assert user_link(alice) is before
+            alice.username = "alicia"
+            assert ">alicia</a>" in user_link(alice)
+            assert 'href="/ticket/user/1"' in user_link(alice)
+            first, second = User(username="p1"), User(username="p2")
+            assert ">p1</a>" in user_link(first)
+            assert ">p2</a>" in user_link(second)
+        db.session.rollback()

@@ -289,6 +289,7 @@ def from_gin_indexes(models: Models, word: str) -> sa.ColumnElement[bool]:
 #: seconds. They change only when ANALYZE runs (autovacuum does, after enough writes); stale
 #: ones can only choose the slower of the two plans, never change what a search finds.
 STATISTICS_TTL = 300.0
+_STATISTICS_KEY = "flasket.search_statistics"
 
 
 @dataclass(frozen=True)
@@ -343,9 +344,6 @@ def word_statistics(session: Session) -> WordStatistics:
     if found is None or time.monotonic() - found.read_at >= STATISTICS_TTL:
         found = extensions[_STATISTICS_KEY] = read_word_statistics(session)
     return found
-
-
-_STATISTICS_KEY = "flasket.search_statistics"
 
 
 def postgresql_shares(session: Session, found: list[str]) -> list[float]:

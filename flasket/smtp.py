@@ -43,10 +43,10 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from flask import current_app
 from flask_mail import email_dispatched
 
 from .mailmessage import split_mailbox
+from .sql import app_object
 
 #: What a verdict rules out: only this message (the connection carries the next one) ...
 MESSAGE = "message"
@@ -519,7 +519,7 @@ log = logging.getLogger("flasket.notify")
 
 
 def _dispatched(message: Any) -> None:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = app_object()
     if _APP_FIRST:
         email_dispatched.send(app, message=message)
     else:

@@ -204,12 +204,16 @@ def test_postgresql_reads_its_word_statistics_once_per_period(
 
 
 def test_word_statistics_add_the_shares_of_every_word_a_prefix_starts() -> None:
-    statistics = search.WordStatistics(
-        words=("error", "error", "errors", "straße", "strasse", "zeppelin"),
-        shares=(0.2, 0.1, 0.05, 0.01, 0.02, 0.001),
-        read_at=0.0,
+    ordered = sorted(
+        [
+            ("error", 0.2),
+            ("error", 0.1),
+            ("errors", 0.05),
+            ("straße", 0.01),
+            ("strasse", 0.02),
+            ("zeppelin", 0.001),
+        ]
     )
-    ordered = sorted(zip(statistics.words, statistics.shares, strict=True))
     statistics = search.WordStatistics(
         words=tuple(word for word, _ in ordered),
         shares=tuple(share for _, share in ordered),

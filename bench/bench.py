@@ -586,7 +586,7 @@ def _add_search_words(conn: sa.Connection, plan: Plan, say: Callable[[str], None
 
 def _create_sqlite_search_tables(engine: sa.Engine, say: Callable[[str], None]) -> None:
     from flasket.migrations import sqlite_search_sql
-    from flasket.models import SQLITE_SEARCH_TABLES
+    from flasket.search_index import SQLITE_SEARCH_TABLES
 
     with engine.begin() as conn:
         if set(SQLITE_SEARCH_TABLES) <= set(sa.inspect(conn).get_table_names()):

@@ -9,6 +9,7 @@
 
 import importlib.metadata
 
+from .config import ConfigError
 from .extension import Flasket, init_flasket
 from .proxies import current_flasket
 from .signals import (
@@ -20,6 +21,7 @@ from .signals import (
 )
 
 __all__ = [
+    "ConfigError",
     "Flasket",
     "current_flasket",
     "init_flasket",

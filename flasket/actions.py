@@ -3,7 +3,7 @@
 Each function writes its event's mail to the outbox in the same transaction
 (:func:`flasket.notify.enqueue`: one row, whatever the number of followers),
 commits, and only after the commit hands the new outbox event to
-:mod:`flasket.delivery` and then sends the blinker signal. Each one locks the
+:mod:`flasket.background` and then sends the blinker signal. Each one locks the
 ticket row, then makes its change with conditional UPDATEs, so concurrent
 requests cannot double-close a ticket, lose a reply count or follow twice.
 
@@ -30,7 +30,7 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 from werkzeug.local import LocalProxy
 
-from . import delivery, notify, signals
+from . import background, notify, signals
 from .models import CLOSED, OPEN, Models, ReplyBase, TicketBase, utcnow
 from .proxies import current_flasket
 from .sql import affected_rows, app_object
@@ -39,7 +39,11 @@ log = logging.getLogger("flasket")
 
 
 class TicketClosedError(Exception):
-    """The ticket was closed before the reply could be added."""
+    """The ticket was closed before the reply could be added.
+
+    Raised by :func:`post_reply` and :func:`post_reply_once`, with the ticket's id as its
+    one argument; nothing was stored.
+    """
 
 
 class FormKeyUsedError(Exception):
@@ -48,6 +52,9 @@ class FormKeyUsedError(Exception):
     ``own_ticket_id`` is set when the key is the sender's own, on that ticket (or a reply
     to it) with other text: they sent the form again after changing it. It is None when
     the key is someone else's, or names another ticket: nothing about that row is told.
+    Nothing was stored.
+
+    :param own_ticket_id: the sender's own ticket the key is on, or None.
     """
 
     def __init__(self, own_ticket_id: int | None) -> None:
@@ -59,16 +66,14 @@ class FormKeyUsedError(Exception):
 class Posted:
     """A stored ticket or reply as a view answers it, read before the commit."""
 
+    #: The ticket's id: the new ticket's, or the ticket replied to.
     ticket_id: int
+    #: The reply's id; None for a new ticket.
     reply_id: int | None = None
     #: The reply's place among its ticket's replies, 1 for the first; 0 for a new ticket.
     reply_number: int = 0
     #: The same form had been sent before: nothing was stored now, the ids are the first's.
     repeated: bool = False
-
-
-def _session() -> Session:
-    return cast(Session, current_flasket.db.session)
 
 
 def _commit(session: Session) -> None:
@@ -90,17 +95,13 @@ def _commit(session: Session) -> None:
 def _after_commit(outbox_ids: list[int], signal: Any, **models: Any) -> None:
     """Hand the mail to delivery, then send the signal; neither can fail the committed change."""
     try:
-        delivery.after_commit(outbox_ids)
+        background.after_commit(outbox_ids)
     except Exception:
         log.exception(
             "Handing %d outbox event(s) to delivery failed; the next delivery run sends them",
             len(outbox_ids),
         )
     _send(signal, **models)
-
-
-def _models() -> Models:
-    return current_flasket.models
 
 
 def _send(signal: Any, **models: Any) -> None:
@@ -113,7 +114,7 @@ def _send(signal: Any, **models: Any) -> None:
     app = app_object()
     if signals.send(signal, app, **{name: _unproxied(value) for name, value in models.items()}):
         try:
-            _session().rollback()
+            current_flasket.session.rollback()
         except Exception:
             log.warning("Rolling back after a failed signal receiver failed too", exc_info=True)
 
@@ -175,7 +176,19 @@ def _insert_follow(session: Session, models: Models, ticket_id: int, user_id: An
 def create_ticket(author: Any, title: str, body: str, categories: Mapping[str, str]) -> TicketBase:
     """Store a new open ticket; its author follows it from the start.
 
-    The ticket comes back loaded as committed: reading it needs no database.
+    The ticket comes back loaded as committed: reading it needs no database. After the
+    commit, the mail to the staff addresses is handed to delivery and
+    :data:`flasket.signals.ticket_created` is sent. Needs an app context with Flasket
+    registered; the text is stored as given (the forms check lengths and lines).
+
+    :param author: the host user filing it.
+    :param title: the title, one line, at most :data:`flasket.config.TITLE_MAX_LENGTH`
+        characters.
+    :param body: the description, at most :data:`flasket.config.BODY_MAX_LENGTH`
+        characters.
+    :param categories: maps a configured category's name to the value chosen.
+    :return: the new ticket, committed.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing is stored.
     """
     ticket, _ = _create_ticket(author, title, body, categories, None)
     assert ticket is not None  # only a form key finds an earlier ticket
@@ -185,11 +198,20 @@ def create_ticket(author: Any, title: str, body: str, categories: Mapping[str, s
 def create_ticket_once(
     author: Any, title: str, body: str, categories: Mapping[str, str], form_key: str | None
 ) -> Posted:
-    """:func:`create_ticket` for a form: sent again with the same ``form_key``, nothing is
-    stored, and the answer is the first sending's. Without a key, every call stores a ticket.
+    """:func:`create_ticket` for a form, which stores one ticket however often it is sent.
 
+    Sent again with the same ``form_key``, nothing is stored, and the answer is the first
+    sending's. Without a key, every call stores a ticket.
+
+    :param author: the host user filing it.
+    :param title: the title, as for :func:`create_ticket`.
+    :param body: the description, as for :func:`create_ticket`.
+    :param categories: maps a configured category's name to the value chosen.
+    :param form_key: the form's one-time key (:func:`flasket.forms.new_form_key`), or None.
+    :return: the new ticket's id, or the first sending's with ``repeated`` set.
     :raises FormKeyUsedError: when the key is on someone else's ticket, or on the author's
         own ticket with another title or description.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing is stored.
     """
     return _create_ticket(author, title, body, categories, form_key)[1]
 
@@ -198,7 +220,7 @@ def _create_ticket(
     author: Any, title: str, body: str, categories: Mapping[str, str], form_key: str | None
 ) -> tuple[TicketBase | None, Posted]:
     """The new ticket and its answer, or None and the answer of the ticket the key is on."""
-    session, models = _session(), _models()
+    session, models = current_flasket.session, current_flasket.models
     author_id = models.user_id(author)
     now = utcnow()
     ticket = models.Ticket(
@@ -261,8 +283,18 @@ def post_reply(ticket: TicketBase, author: Any, body: str) -> ReplyBase:
     """Add a reply to an open ticket; the author of the reply now follows the ticket.
 
     The reply and the ticket come back loaded as committed: reading them needs no database.
+    After the commit, the mail to the other followers is handed to delivery and
+    :data:`flasket.signals.ticket_replied` is sent. Needs an app context with Flasket
+    registered.
 
+    :param ticket: the ticket, loaded in the current session; it is refreshed (its reply
+        count and ``updated_at`` change).
+    :param author: the host user replying.
+    :param body: the reply's text, at most :data:`flasket.config.BODY_MAX_LENGTH`
+        characters.
+    :return: the new reply, committed.
     :raises TicketClosedError: if the ticket is (or was just) closed.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing is stored.
     """
     reply, _ = _post_reply(ticket, author, body, None)
     assert reply is not None  # only a form key finds an earlier reply
@@ -270,12 +302,21 @@ def post_reply(ticket: TicketBase, author: Any, body: str) -> ReplyBase:
 
 
 def post_reply_once(ticket: TicketBase, author: Any, body: str, form_key: str | None) -> Posted:
-    """:func:`post_reply` for a form: sent again with the same ``form_key``, nothing is
-    stored, and the answer is the first sending's (even if the ticket was closed since).
+    """:func:`post_reply` for a form, which stores one reply however often it is sent.
 
+    Sent again with the same ``form_key``, nothing is stored, and the answer is the first
+    sending's (even if the ticket was closed since). Without a key, every call stores a
+    reply.
+
+    :param ticket: the ticket, loaded in the current session.
+    :param author: the host user replying.
+    :param body: the reply's text, as for :func:`post_reply`.
+    :param form_key: the form's one-time key (:func:`flasket.forms.new_form_key`), or None.
+    :return: the new reply's place, or the first sending's with ``repeated`` set.
     :raises TicketClosedError: if the ticket is closed and the form was not sent before.
     :raises FormKeyUsedError: when the key is on someone else's reply, on a reply to
         another ticket, or on the author's own reply with other text.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing is stored.
     """
     return _post_reply(ticket, author, body, form_key)[1]
 
@@ -285,9 +326,17 @@ def earlier_reply(
 ) -> Posted | None:
     """The reply an earlier sending of this form stored, answered as then; None if none.
 
+    For a view that will not post (the ticket is closed) but may owe the answer to a
+    form sent before. Reads only.
+
+    :param ticket: the ticket the form replies to.
+    :param author: the host user sending the form.
+    :param body: the reply's text as sent now.
+    :param form_key: the form's one-time key, or None (then the answer is None).
+    :return: the earlier reply's place with ``repeated`` set, or None.
     :raises FormKeyUsedError: as :func:`post_reply_once`.
     """
-    session, models = _session(), _models()
+    session, models = current_flasket.session, current_flasket.models
     return _earlier_reply(session, models, form_key, ticket.id, models.user_id(author), body)
 
 
@@ -295,7 +344,7 @@ def _post_reply(
     ticket: TicketBase, author: Any, body: str, form_key: str | None
 ) -> tuple[ReplyBase | None, Posted]:
     """The new reply and its answer, or None and the answer of the reply the key is on."""
-    session, models = _session(), _models()
+    session, models = current_flasket.session, current_flasket.models
     ticket_id, author_id = ticket.id, models.user_id(author)
     _lock_ticket(session, models, ticket_id)
     now = utcnow()
@@ -367,7 +416,7 @@ def _earlier_reply(
 
 def _set_status(ticket: TicketBase, actor: Any, new: str, event: str) -> list[int] | None:
     """Change the status and write the event's mail; None when the status was already ``new``."""
-    session, models = _session(), _models()
+    session, models = current_flasket.session, current_flasket.models
     _lock_ticket(session, models, ticket.id)
     now = utcnow()
     old = OPEN if new == CLOSED else CLOSED
@@ -392,7 +441,17 @@ def _set_status(ticket: TicketBase, actor: Any, new: str, event: str) -> list[in
 
 
 def close_ticket(ticket: TicketBase, actor: Any) -> bool:
-    """Close an open ticket; False (and nothing sent) if it was already closed."""
+    """Close an open ticket; False (and nothing sent) if it was already closed.
+
+    Records who closed it and when; after the commit, the mail to the followers is handed
+    to delivery and :data:`flasket.signals.ticket_closed` is sent. Whether ``actor`` may
+    close it is the caller's check (:mod:`flasket.policy`).
+
+    :param ticket: the ticket, loaded in the current session; it is refreshed.
+    :param actor: the host user closing it.
+    :return: True when this call closed it.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing changed.
+    """
     outbox_ids = _set_status(ticket, actor, CLOSED, notify.CLOSED)
     if outbox_ids is None:
         return False
@@ -401,7 +460,17 @@ def close_ticket(ticket: TicketBase, actor: Any) -> bool:
 
 
 def reopen_ticket(ticket: TicketBase, actor: Any) -> bool:
-    """Reopen a closed ticket; False (and nothing sent) if it was already open."""
+    """Reopen a closed ticket; False (and nothing sent) if it was already open.
+
+    Clears who closed it and when; after the commit, the mail to the followers is handed
+    to delivery and :data:`flasket.signals.ticket_reopened` is sent. Whether ``actor``
+    may reopen it is the caller's check (:mod:`flasket.policy`).
+
+    :param ticket: the ticket, loaded in the current session; it is refreshed.
+    :param actor: the host user reopening it.
+    :return: True when this call reopened it.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing changed.
+    """
     outbox_ids = _set_status(ticket, actor, OPEN, notify.REOPENED)
     if outbox_ids is None:
         return False
@@ -410,8 +479,17 @@ def reopen_ticket(ticket: TicketBase, actor: Any) -> bool:
 
 
 def follow_ticket(ticket: TicketBase, user: Any) -> bool:
-    """Follow a ticket; False if the user already followed it."""
-    session, models = _session(), _models()
+    """Follow a ticket; False if the user already followed it.
+
+    Sends :data:`flasket.signals.ticket_followed` after the commit when the follow is new;
+    no mail.
+
+    :param ticket: the ticket.
+    :param user: the host user who follows it.
+    :return: True when this call added the follow.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing changed.
+    """
+    session, models = current_flasket.session, current_flasket.models
     _lock_ticket(session, models, ticket.id)
     added = _insert_follow(session, models, ticket.id, models.user_id(user))
     _commit(session)
@@ -421,8 +499,16 @@ def follow_ticket(ticket: TicketBase, user: Any) -> bool:
 
 
 def unfollow_ticket(ticket: TicketBase, user: Any) -> bool:
-    """Stop following a ticket; False if the user did not follow it."""
-    session, models = _session(), _models()
+    """Stop following a ticket; False if the user did not follow it.
+
+    No mail and no signal.
+
+    :param ticket: the ticket.
+    :param user: the host user who stops following it.
+    :return: True when this call removed a follow.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing changed.
+    """
+    session, models = current_flasket.session, current_flasket.models
     _lock_ticket(session, models, ticket.id)
     removed = session.execute(
         sa.delete(models.Follow).where(

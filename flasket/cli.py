@@ -1,4 +1,9 @@
-"""``flask flasket ...``: deliver the outbox and look after it."""
+"""``flask flasket ...``: the click commands that deliver the outbox and look after it.
+
+Only the commands and what they print live here: delivery runs are
+:mod:`flasket.delivery` and :mod:`flasket.worker`, the outbox's queries and requeueing
+:mod:`flasket.outbox`, pruning :mod:`flasket.retention`.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +13,28 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from types import FrameType
-from typing import Any
 
 import click
 import sqlalchemy as sa
 from flask.cli import AppGroup
 
-from . import delivery, retention, worker
+from . import delivery, outbox, retention, worker
 from .config import config_value
 from .db_errors import describe
-from .models import FAILED, PENDING, utcnow
+from .models import PENDING
 from .proxies import current_flasket
-from .sql import affected_rows
 
 flasket_cli = AppGroup("flasket", help="Flasket's ticket system: deliver and inspect its mail.")
 
 
 @contextmanager
 def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM and Ctrl-C end the loop after the batch in hand (main thread only)."""
+    """SIGTERM and Ctrl-C set ``stop`` while the block runs (main thread only), so the
+    loop ends after the batch in hand; the previous handlers come back afterwards.
+
+    :param stop: the event the worker loop checks between batches.
+    :return: a context manager; outside the main thread it changes nothing.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -55,6 +63,12 @@ def deliver_command(once: bool, interval: float | None) -> None:
 
     A looping worker waits out database outages (see FLASKET_WORKER_BACKOFF_CAP) and
     exits with status 1 only on an error waiting cannot mend, such as a missing table.
+    \f
+
+    :param once: ``--once``: one pass, for cron.
+    :param interval: ``--interval``: seconds between polls; None for
+        ``FLASKET_DELIVERY_POLL_INTERVAL``.
+    :raises click.ClickException: when the database fails (``--once``) or the worker stops.
     """
     if once:
         try:
@@ -113,25 +127,30 @@ def outbox_command(
     or --retry-failed requeue them now.
 
     Requeued rows and events start again with a full set of attempts.
+    \f
+
+    :param retry_ids: ``--retry``: outbox row ids to requeue.
+    :param event_ids: ``--retry-event``: event ids whose fan-out to requeue.
+    :param retry_failed: ``--retry-failed``: requeue every failed row and event.
+    :param limit: ``--limit``: the most rows to list.
+    :param more_ids: further row ids after ``--retry``.
+    :raises click.UsageError: for row ids given without ``--retry``.
     """
     ids = [*retry_ids, *more_ids]
     if more_ids and not retry_ids:
         raise click.UsageError("Give row ids with --retry: flask flasket outbox --retry 3 4")
     if ids or event_ids or retry_failed:
-        count = requeue(ids, retry_failed) if ids or retry_failed else 0
-        events = requeue_events(list(event_ids), retry_failed) if event_ids or retry_failed else 0
+        count = outbox.requeue(ids, retry_failed) if ids or retry_failed else 0
+        events = (
+            outbox.requeue_events(list(event_ids), retry_failed)
+            if event_ids or retry_failed
+            else 0
+        )
         also = f" and {events} event(s)" if event_ids or events else ""
         click.echo(f"Requeued {count} message(s){also}.")
         return
     _list_events()
-    table = current_flasket.models.Outbox.__table__
-    session = current_flasket.db.session
-    found = session.execute(
-        sa.select(table)
-        .where(table.c.status.in_([PENDING, FAILED]))
-        .order_by(table.c.status, table.c.next_attempt_at, table.c.id)
-        .limit(limit)
-    ).all()
+    found = outbox.pending_and_failed_rows(limit)
     if not found:
         click.echo("The outbox is empty: every message was sent.")
         return
@@ -150,20 +169,10 @@ def outbox_command(
 
 def _list_events() -> None:
     """Say how many events wait for their fan-out, and list those given up."""
-    events = current_flasket.models.OutboxEvent.__table__
-    session = current_flasket.db.session
-    waiting = session.scalar(
-        sa.select(sa.func.count())
-        .select_from(events)
-        .where(events.c.fanned_out_at.is_(None), events.c.failed_at.is_(None))
-    )
+    waiting = outbox.waiting_event_count()
     if waiting:
         click.echo(f"{waiting} event(s) not fanned out to their recipients yet.")
-    given_up = session.execute(
-        sa.select(events)
-        .where(events.c.fanned_out_at.is_(None), events.c.failed_at.is_not(None))
-        .order_by(events.c.id)
-    ).all()
+    given_up = outbox.given_up_events()
     if not given_up:
         return
     click.echo(f"{len(given_up)} event(s) whose fan-out was given up (--retry-event ID):")
@@ -173,24 +182,6 @@ def _list_events() -> None:
             f"{row.id:>6}  {row.attempts:>5}  {_when(row.failed_at):<20} "
             f"{_cut(row.subject, 36):<36} {_cut(row.last_error or '', 80)}"
         )
-
-
-def requeue_events(ids: list[int], failed: bool) -> int:
-    """Make events whose fan-out was given up due now, with a fresh set of attempts."""
-    events = current_flasket.models.OutboxEvent.__table__
-    session = current_flasket.db.session
-    chosen: list[Any] = []
-    if ids:
-        chosen.append(events.c.id.in_(ids))
-    if failed:
-        chosen.append(events.c.failed_at.is_not(None))
-    done = session.execute(
-        sa.update(events)
-        .where(sa.or_(*chosen), events.c.fanned_out_at.is_(None))
-        .values(failed_at=None, attempts=0, next_attempt_at=None)
-    )
-    session.commit()
-    return affected_rows(done)
 
 
 @flasket_cli.command("prune")
@@ -215,30 +206,18 @@ def requeue_events(ids: list[int], failed: bool) -> int:
 def prune_command(
     keep_sent_days: float | None, keep_failed_days: float | None, batch: int | None
 ) -> None:
-    """Delete old sent and failed mail, and events with no mail left; never pending mail."""
+    """Delete old sent and failed mail, and events with no mail left; never pending mail.
+    \f
+
+    :param keep_sent_days: ``--keep-sent-days``, in days; None for the configured value.
+    :param keep_failed_days: ``--keep-failed-days``, in days; None for the configured value.
+    :param batch: ``--batch``: rows per transaction; None for the configured value.
+    """
     pruned = retention.prune(keep_sent_days, keep_failed_days, batch)
     click.echo(
         f"Pruned {pruned.sent} sent and {pruned.failed} failed message(s), "
         f"and {pruned.events} event(s)."
     )
-
-
-def requeue(ids: list[int], failed: bool) -> int:
-    """Make rows due now with a fresh set of attempts; sent rows are left alone."""
-    table = current_flasket.models.Outbox.__table__
-    session = current_flasket.db.session
-    chosen: list[Any] = []
-    if ids:
-        chosen.append(table.c.id.in_(ids))
-    if failed:
-        chosen.append(table.c.status == FAILED)
-    done = session.execute(
-        sa.update(table)
-        .where(sa.or_(*chosen), table.c.status.in_([PENDING, FAILED]))
-        .values(status=PENDING, attempts=0, next_attempt_at=utcnow())
-    )
-    session.commit()
-    return affected_rows(done)
 
 
 def _when(value: datetime) -> str:
@@ -262,10 +241,15 @@ def search_index_command(rebuild: bool) -> None:
     Other databases keep their search indexes up to date themselves; there is nothing to do.
     On PostgreSQL the command checks that the server has ICU's root collation, which the
     search indexes' expressions use (a server built without ICU cannot create them).
+    \f
+
+    :param rebuild: ``--rebuild``: needed on SQLite, to do the work.
+    :raises click.ClickException: on a PostgreSQL without the ICU collation.
+    :raises click.UsageError: on SQLite without ``--rebuild``.
     """
     from .migrations import sqlite_search_sql
 
-    session = current_flasket.db.session
+    session = current_flasket.session
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql" and not session.scalar(
         sa.text("SELECT EXISTS (SELECT FROM pg_collation WHERE collname = 'und-x-icu')")

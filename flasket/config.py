@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
@@ -118,7 +118,19 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Category:
-    """One configured category field of a ticket (urgency, topic, ...)."""
+    """One configured category field of a ticket (urgency, topic, ...).
+
+    Made by :func:`parse_categories` from one ``FLASKET_CATEGORIES`` entry.
+
+    :param name: the identifier stored with each ticket and used as the list filter's
+        query parameter (at most 40 characters).
+    :param label: the field's label on forms, lists and mail.
+    :param choices: ``(value, label)`` pairs in the order shown; values are 1 to 100
+        characters.
+    :param widget: ``"select"`` or ``"radio"``.
+    :param default: the value chosen when the form opens, or None.
+    :param required: whether a ticket must have a value.
+    """
 
     name: str
     label: str
@@ -129,18 +141,27 @@ class Category:
 
     @property
     def values(self) -> tuple[str, ...]:
+        """The stored values of the choices, in order."""
         return tuple(value for value, _ in self.choices)
 
     def label_for(self, value: str) -> str:
+        """The label of ``value``, or ``value`` itself when it is no longer a choice."""
         return dict(self.choices).get(value, value)
 
 
 def key(name: str) -> str:
+    """The config key of option ``name``: ``key("per_page") == "FLASKET_PER_PAGE"``."""
     return PREFIX + name.upper()
 
 
 def apply_defaults(app: Flask, options: Mapping[str, Any]) -> None:
-    """Fill in every ``FLASKET_*`` key the host did not set, then check them all."""
+    """Fill in every ``FLASKET_*`` key the host did not set, then check them all.
+
+    :param app: the host app; its config gains the missing keys.
+    :param options: defaults given to :class:`flasket.Flasket`, by lower-case option name.
+    :raises TypeError: when ``options`` names an option Flasket does not have.
+    :raises ConfigError: as :func:`reject_unknown_keys` and :func:`validate`.
+    """
     unknown = set(options) - set(DEFAULTS)
     if unknown:
         raise TypeError(f"Unknown Flasket option(s): {', '.join(sorted(unknown))}")
@@ -151,6 +172,11 @@ def apply_defaults(app: Flask, options: Mapping[str, Any]) -> None:
 
 
 def reject_unknown_keys(config: Mapping[str, Any]) -> None:
+    """Refuse a ``FLASKET_*`` key that is no option (a typo would otherwise be ignored).
+
+    :param config: the app's config.
+    :raises ConfigError: naming the key, and the closest option when one is close.
+    """
     known = {key(name) for name in DEFAULTS}
     for name in config:
         if name.startswith(PREFIX) and name not in known:
@@ -160,6 +186,11 @@ def reject_unknown_keys(config: Mapping[str, Any]) -> None:
 
 
 def validate(config: Mapping[str, Any]) -> None:
+    """Check every ``FLASKET_*`` value, all keys present.
+
+    :param config: the app's config, defaults filled in.
+    :raises ConfigError: for the first value Flasket cannot use, saying what it takes.
+    """
     prefix = config[key("url_prefix")]
     if not isinstance(prefix, str) or not prefix.startswith("/"):
         raise ConfigError("FLASKET_URL_PREFIX must be a path starting with '/'.")
@@ -191,6 +222,12 @@ def _is_number(value: Any) -> bool:
 
 
 def validate_delivery(config: Mapping[str, Any]) -> None:
+    """Check the delivery, outbox, SMTP and RQ options (part of :func:`validate`).
+
+    :param config: the app's config, defaults filled in.
+    :raises ConfigError: for the first value Flasket cannot use; a lease too short for
+        the SMTP timeout says how long it must be.
+    """
     mode = config[key("delivery")]
     if mode not in DELIVERY_MODES:
         raise ConfigError(f"FLASKET_DELIVERY must be one of {', '.join(DELIVERY_MODES)}.")
@@ -235,7 +272,16 @@ def validate_delivery(config: Mapping[str, Any]) -> None:
 
 
 def parse_categories(raw: Any) -> tuple[Category, ...]:
-    """Turn the ``FLASKET_CATEGORIES`` list into typed, checked categories."""
+    """Turn the ``FLASKET_CATEGORIES`` list into typed, checked categories.
+
+    :param raw: a list of dicts with the keys of :data:`CATEGORY_KEYS`; ``choices`` holds
+        strings or ``(value, label)`` pairs.
+    :return: the categories, in the order given.
+    :raises ConfigError: for a value that is not such a list, a name that is not a short
+        identifier or is used twice or taken by a list parameter (:data:`RESERVED_ARGS`),
+        an unknown key, no choices, a repeated choice, an unknown widget, or a default that
+        is not a choice.
+    """
     if isinstance(raw, (str, bytes)) or not isinstance(raw, Sequence):
         raise ConfigError("FLASKET_CATEGORIES must be a list of category dicts.")
     categories: list[Category] = []
@@ -278,6 +324,7 @@ def parse_categories(raw: Any) -> tuple[Category, ...]:
     return tuple(categories)
 
 
+#: The keys a ``FLASKET_CATEGORIES`` entry may have.
 CATEGORY_KEYS = ("name", "label", "choices", "widget", "default", "required")
 
 
@@ -356,17 +403,14 @@ RESERVED_ARGS = frozenset(
 def config_value(name: str, app: Flask | None = None) -> Any:
     """The value of option ``name`` for ``app`` (default: the current app).
 
-    An unknown name is a programming error and raises ``KeyError`` at once.
+    :param name: the option's lower-case name, without the prefix (``"per_page"``).
+    :param app: the app, or None for the current one.
+    :raises KeyError: for a name that is no option (a programming error).
     """
     if name not in DEFAULTS:
         raise KeyError(f"{name!r} is not a Flasket option")
     config = (app or current_app).config
     return config[key(name)]
-
-
-def is_staff_callable(app: Flask | None = None) -> Callable[[Any], bool]:
-    func: Callable[[Any], bool] = config_value("is_staff", app)
-    return func
 
 
 def is_mail_address(text: str) -> bool:

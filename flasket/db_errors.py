@@ -37,6 +37,9 @@ def is_transient(error: BaseException) -> bool:
     and for ``OperationalError`` and ``InterfaceError`` (refused connections, a server
     shutting down, deadlocks, lock timeouts) unless they say the settings are wrong.
     ``ProgrammingError`` and every other error are not transient.
+
+    :param error: any exception; only a :class:`sqlalchemy.exc.DBAPIError` can be transient.
+    :return: True when waiting and retrying may succeed.
     """
     if not isinstance(error, sa.exc.DBAPIError):
         return False
@@ -48,7 +51,15 @@ def is_transient(error: BaseException) -> bool:
 
 
 def is_configuration(driver_error: BaseException | None) -> bool:
-    """Whether a driver's error says the connection settings or the schema are wrong."""
+    """Whether a driver's error says the connection settings or the schema are wrong.
+
+    It is, when its first argument is one of :data:`CONFIGURATION_CODES` (MariaDB/MySQL),
+    its ``sqlstate`` is in one of :data:`CONFIGURATION_SQLSTATE_CLASSES` (SQL standard,
+    as psycopg reports it), or its text has one of :data:`CONFIGURATION_WORDS`.
+
+    :param driver_error: the DBAPI driver's exception (``DBAPIError.orig``), or None.
+    :return: True when no wait will mend it; False for None.
+    """
     if driver_error is None:
         return False
     args = getattr(driver_error, "args", ())
@@ -62,7 +73,13 @@ def is_configuration(driver_error: BaseException | None) -> bool:
 
 
 def describe(error: BaseException) -> str:
-    """The driver's error in one line, without SQLAlchemy's statement and help link."""
+    """The driver's error in one line, without SQLAlchemy's statement and help link.
+
+    :param error: any exception; for a :class:`sqlalchemy.exc.DBAPIError` its driver's
+        error (``orig``) is described.
+    :return: ``"ClassName: message"``, the message's white space collapsed and cut to
+        300 characters; the bare class name when the message is empty.
+    """
     found = getattr(error, "orig", None) or error
     first = " ".join(str(found).split())
     name = type(found).__name__

@@ -6,10 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
-from . import config, views
+from . import config, templating, views
 from .cli import flasket_cli
 from .proxies import EXTENSION_NAME, current_flasket
-from .state import FlasketState
+from .state import AppSettings, FlasketState
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
@@ -64,20 +64,12 @@ class Flasket(FlasketState):
             )
         config.apply_defaults(app, self.options)
         config.check_host(app, self.user_model)
+        self._settings[app] = AppSettings.from_config(app.config)
 
         app.register_blueprint(views.bp, url_prefix=app.config[config.key("url_prefix")])
-        views.register_template_helpers(app)
+        templating.register_template_helpers(app)
         app.cli.add_command(flasket_cli)
-        # A host with CSRFProtect set up before or after us: unfollow links carry their own token.
-        _exempt_unfollow_link(app)
-        app.before_request(lambda: _exempt_unfollow_link(app))
         app.extensions[EXTENSION_NAME] = self
-
-
-def _exempt_unfollow_link(app: Flask) -> None:
-    csrf = app.extensions.get("csrf")
-    if csrf is not None:
-        csrf.exempt(views.unfollow_link)
 
 
 def init_flasket(app: Flask, db: SQLAlchemy, user_model: type[Any], **options: Any) -> Flasket:

@@ -29,10 +29,12 @@ except ImportError:  # pragma: no cover - depends on the installed WTForms
 # A stale or missing CSRF token, said for what the person sees next. The ticket and reply forms
 # come back with a fresh token and the typed text, so sending again works; reloading would not
 # help and could lose the text.
+#: Shown above a new-ticket form sent back because its CSRF token was stale or missing.
 SUBMIT_CSRF_MESSAGE = (
     "Your ticket was not submitted yet because the form had expired. "
     "Everything you typed is still below: submit it again."
 )
+#: Shown above a reply form sent back because its CSRF token was stale or missing.
 REPLY_CSRF_MESSAGE = (
     "Your reply was not posted yet because the page had expired. "
     "Your text is still in the box below: post it again."
@@ -60,18 +62,38 @@ def _normalise_body(value: Any) -> Any:
 
 
 class Required:
-    """Refuses a value that is missing, empty or only white space."""
+    """Refuses a value that is missing, empty or only white space.
+
+    A WTForms validator; unlike ``DataRequired`` it also refuses a value that is not text.
+
+    :param message: the error shown under the field.
+    """
 
     def __init__(self, message: str) -> None:
         self.message = message
 
     def __call__(self, form: Form, field: Field) -> None:
+        """Check ``field``.
+
+        :param form: the form being validated (unused).
+        :param field: the field whose ``data`` is checked.
+        :raises wtforms.validators.ValidationError: with ``message``, when ``data`` is
+            not a string or is blank.
+        """
         if not isinstance(field.data, str) or not field.data.strip():
             raise ValidationError(self.message)
 
 
 def single_line(form: Form, field: Field) -> None:
-    """A title goes into mail subjects: line breaks and other control characters are refused."""
+    """A title goes into mail subjects: line breaks and other control characters are refused.
+
+    A WTForms validator. Refused are the Unicode categories ``Cc`` (control characters,
+    CR and LF among them), ``Zl`` (line separator) and ``Zp`` (paragraph separator).
+
+    :param form: the form being validated (unused).
+    :param field: the field whose ``data`` is checked; a value that is not text passes.
+    :raises wtforms.validators.ValidationError: when the text has such a character.
+    """
     if isinstance(field.data, str) and any(
         unicodedata.category(char) in {"Cc", "Zl", "Zp"} for char in field.data
     ):
@@ -79,12 +101,25 @@ def single_line(form: Form, field: Field) -> None:
 
 
 class OneOf:
-    """The submitted value must be one of the category's configured choices."""
+    """The submitted value must be one of the category's configured choices.
+
+    A WTForms validator. An empty value is allowed when the category is not required,
+    and then stored as None.
+
+    :param category: the configured category the field is for.
+    """
 
     def __init__(self, category: Category) -> None:
         self.category = category
 
     def __call__(self, form: Form, field: Field) -> None:
+        """Check ``field``, setting its ``data`` to None when it is empty and allowed to be.
+
+        :param form: the form being validated (unused).
+        :param field: the category's field.
+        :raises wtforms.validators.ValidationError: when the value is empty and the
+            category is required, or is not one of its values.
+        """
         value = field.data
         if value in (None, ""):
             if self.category.required:
@@ -108,12 +143,24 @@ FORM_KEY_MESSAGE = (
 
 
 def new_form_key() -> str:
-    """A fresh one-time key for a ticket or reply form (128 random bits)."""
+    """A fresh one-time key for a ticket or reply form (128 random bits).
+
+    :return: 22 characters of URL-safe base64 (:func:`secrets.token_urlsafe`), which
+        :data:`FORM_KEY` matches.
+    """
     return secrets.token_urlsafe(16)
 
 
 def valid_form_key(form: Form, field: Field) -> None:
-    """A form key, when one is sent, is a single value that :data:`FORM_KEY` matches."""
+    """A form key, when one is sent, is a single value that :data:`FORM_KEY` matches.
+
+    A WTForms validator; an absent or empty key passes.
+
+    :param form: the form being validated (unused).
+    :param field: the ``form_key`` field, whose ``raw_data`` is checked.
+    :raises wtforms.validators.ValidationError: with :data:`FORM_KEY_MESSAGE`, for more
+        than one value or a malformed one.
+    """
     sent = field.raw_data or []
     if len(sent) > 1 or (sent and sent[0] and not FORM_KEY.fullmatch(sent[0])):
         raise ValidationError(FORM_KEY_MESSAGE)
@@ -127,10 +174,15 @@ class FormKeyMixin:
     keys existed, a script) is not deduplicated.
     """
 
+    #: The hidden field that carries the key; a fresh one (:func:`new_form_key`) by default.
     form_key = HiddenField(default=new_form_key, validators=[valid_form_key])
 
     def sent_form_key(self) -> str | None:
-        """The key this request sent, or None when it sent none (call after validation)."""
+        """The key this request sent, or None when it sent none (call after validation).
+
+        :return: the key as sent, which :func:`valid_form_key` has checked; None for an
+            absent or empty key.
+        """
         sent: list[str] = self.form_key.raw_data or []
         return sent[0] if sent and sent[0] else None
 
@@ -145,6 +197,13 @@ class ActionForm(FlaskForm):
 
 
 class ReplyForm(FormKeyMixin, FlaskForm):
+    """The reply form under a ticket: its text, a CSRF token and a one-time form key.
+
+    Takes Flask-WTF's ``FlaskForm`` arguments (by default the request's form data).
+    """
+
+    #: The reply's text: line breaks made ``\n``, stripped, required, at most
+    #: :data:`flasket.config.BODY_MAX_LENGTH` characters.
     body = TextAreaField(
         "Your reply",
         filters=[_normalise_body],
@@ -159,6 +218,13 @@ class ReplyForm(FormKeyMixin, FlaskForm):
 
 
 class TicketFormBase(FormKeyMixin, FlaskForm):
+    """The new-ticket form's fixed fields; :func:`ticket_form` adds one per category.
+
+    Besides a CSRF token and a one-time form key, it has a title and a description.
+    """
+
+    #: The title: stripped, required, one line, at most
+    #: :data:`flasket.config.TITLE_MAX_LENGTH` characters.
     title = StringField(
         "Title",
         filters=[_strip],
@@ -169,6 +235,8 @@ class TicketFormBase(FormKeyMixin, FlaskForm):
         ],
         render_kw={"maxlength": TITLE_MAX_LENGTH, "autocomplete": "off"},
     )
+    #: The description: line breaks made ``\n``, stripped, required, at most
+    #: :data:`flasket.config.BODY_MAX_LENGTH` characters.
     body = TextAreaField(
         "Description",
         filters=[_normalise_body],
@@ -180,15 +248,30 @@ class TicketFormBase(FormKeyMixin, FlaskForm):
         ],
     )
 
+    #: The names of the category fields, in config order (set by :func:`ticket_form`).
     category_names: tuple[str, ...] = ()
 
     def category_values(self) -> dict[str, str]:
+        """The categories chosen, after validation.
+
+        :return: maps a category's name to the value chosen; a category left empty is
+            not there.
+        """
         values = {name: getattr(self, name).data for name in self.category_names}
         return {name: value for name, value in values.items() if value}
 
 
 def ticket_form(categories: Sequence[Category], **kwargs: Any) -> TicketFormBase:
-    """A new-ticket form with one field per configured category, in config order."""
+    """A new-ticket form with one field per configured category, in config order.
+
+    A category is a radio group or a select (its ``widget``); a select gets an empty
+    first choice unless the category is required and has a default. Each is validated
+    by :class:`OneOf`.
+
+    :param categories: the configured categories (``FLASKET_CATEGORIES``, parsed).
+    :param kwargs: passed to ``FlaskForm`` (``formdata``, ``obj``, ``data``, ...).
+    :return: a form of a new subclass of :class:`TicketFormBase`.
+    """
     fields: dict[str, Any] = {"category_names": tuple(c.name for c in categories)}
     for category in categories:
         choices = list(category.choices)

@@ -21,8 +21,12 @@ def external_url(endpoint: str, **values: Any) -> str:
     """The absolute URL of ``endpoint`` with ``values``, at the configured link root.
 
     The app's ``url_defaults`` apply as they do for ``url_for``; a request, if any,
-    plays no part.
+    plays no part. Needs an app context.
 
+    :param endpoint: a Flask endpoint name, such as ``"flasket.ticket"``.
+    :param values: the endpoint's URL arguments; a name the rule does not use becomes a
+        query parameter, as with ``url_for``.
+    :return: an absolute URL (scheme, host, script root, path and query).
     :raises flasket.config.ConfigError: when no link root is configured.
     :raises werkzeug.routing.BuildError: when ``endpoint`` cannot be built with ``values``.
     """

@@ -44,11 +44,16 @@ POLICY = SMTP.clone(refold_source="none")
 #: (RFC 6532), which is then written as it is.
 UTF8_POLICY = POLICY.clone(utf8=True)
 
+#: Characters a header line should not exceed (RFC 5322 2.1.1), CRLF not counted.
 LINE_LENGTH = 78
+#: Characters a header line must not exceed (RFC 5322 2.1.1), CRLF not counted.
 LINE_LIMIT = 998
+#: Characters an encoded-word may have (RFC 2047 section 2).
 ENCODED_WORD_LENGTH = 75
 
+#: Header fields (lower case) written as unstructured text by :func:`field`.
 TEXT_FIELDS = frozenset({"subject", "comments"})
+#: Header fields (lower case) written as address lists by :func:`field`.
 ADDRESS_FIELDS = frozenset({"from", "sender", "reply-to", "to", "cc", "bcc"})
 
 _PRINTABLE = frozenset(chr(code) for code in range(0x21, 0x7F))
@@ -68,8 +73,13 @@ class NotificationMessage(Message):
     ``utf8`` is for a message sent with SMTPUTF8 (RFC 6531): its addresses may then
     have a non-ASCII local part, written in UTF-8 (RFC 6532); other text is still
     encoded as RFC 2047 asks, which every reader understands.
+
+    It takes Flask-Mail's ``Message`` arguments. Building it (``as_string()``,
+    ``as_bytes()``, sending it) raises ``ValueError`` when a field cannot be written as
+    this module writes fields (see :meth:`header_fields`).
     """
 
+    #: Whether the message is sent with SMTPUTF8 (RFC 6531); set it on the instance.
     utf8 = False
 
     def _mimetext(self, text: str | None, subtype: str = "plain") -> MIMEText:
@@ -100,7 +110,17 @@ class NotificationMessage(Message):
         return message
 
     def header_fields(self) -> list[tuple[str, str]]:
-        """The header fields this message sets, each value folded and ASCII."""
+        """The header fields this message sets, each value folded and ASCII.
+
+        ``Subject`` (if any), ``From``, ``To``, ``Cc`` (if any), ``Reply-To`` (if any),
+        ``Message-ID``, then ``extra_headers`` in their order, each written by
+        :func:`field`'s rules. With :attr:`utf8`, address fields may hold UTF-8 local parts.
+
+        :return: ``(name, value)`` pairs; each value is folded with CRLF and a space
+            (RFC 5322 2.2.3) and has no leading space after the colon.
+        :raises ValueError: when a value cannot be written so (see :func:`text`,
+            :func:`addresses`, :func:`tokens`).
+        """
         fields = []
         if self.subject:
             fields.append(("Subject", text("Subject", self.subject)))
@@ -118,7 +138,17 @@ class NotificationMessage(Message):
 
 
 def field(name: str, value: str) -> str:
-    """``value`` as the body of header field ``name``, by the kind of field it is."""
+    """``value`` as the body of header field ``name``, by the kind of field it is.
+
+    A name in :data:`TEXT_FIELDS` is written by :func:`text`, one in
+    :data:`ADDRESS_FIELDS` by :func:`addresses` (one mailbox), any other by
+    :func:`tokens`.
+
+    :param name: the field name, in any case (``"List-Unsubscribe"``).
+    :param value: the field's value, unencoded and unfolded.
+    :return: the field body, ASCII, folded (RFC 5322 2.2.3), without the name and colon.
+    :raises ValueError: when ``value`` cannot be written as that kind of field.
+    """
     kind = name.lower()
     if kind in TEXT_FIELDS:
         return text(name, value)
@@ -128,7 +158,19 @@ def field(name: str, value: str) -> str:
 
 
 def text(name: str, value: str) -> str:
-    """Unstructured text (RFC 5322 3.2.5), with RFC 2047 encoded-words where needed."""
+    """Unstructured text (RFC 5322 3.2.5), with RFC 2047 encoded-words where needed.
+
+    Words of printable ASCII that do not look encoded stay as they are; each run of other
+    words becomes UTF-8 "Q" or "B" encoded-words (whichever is shorter) of at most
+    :data:`ENCODED_WORD_LENGTH` characters. A value with leading, trailing or repeated
+    spaces is encoded whole, so the spaces survive.
+
+    :param name: the field name, for the length of the first line and error messages.
+    :param value: the text, without line breaks.
+    :return: the field body, ASCII, folded at lines of at most :data:`LINE_LENGTH`
+        characters.
+    :raises ValueError: when a line would exceed :data:`LINE_LIMIT` characters.
+    """
     lines = _Lines(name)
     words = value.split(" ")
     if value != " ".join(word for word in words if word):
@@ -152,7 +194,18 @@ def text(name: str, value: str) -> str:
 def addresses(name: str, mailboxes: Iterable[str | tuple[str, str]], utf8: bool = False) -> str:
     """An address list: each mailbox ``name <address>`` or ``address``, comma-separated.
 
-    ``utf8`` allows a non-ASCII local part (RFC 6532), for a message sent with SMTPUTF8.
+    RFC 5322 3.4: a display name of printable ASCII is atoms or a quoted string, any
+    other one RFC 2047 encoded-word; a domain is written in its IDNA form. An address
+    given twice (in any case) is written once.
+
+    :param name: the field name, for the length of the first line and error messages.
+    :param mailboxes: Flask-Mail senders or recipients: ``"Name <address>"``,
+        ``"address"`` or ``(name, address)``.
+    :param utf8: allow a non-ASCII local part (RFC 6532), for a message sent with
+        SMTPUTF8 (RFC 6531).
+    :return: the field body, folded between words (RFC 5322 2.2.3).
+    :raises ValueError: for a mailbox that is not one address (see
+        :func:`split_mailbox`), or a line over :data:`LINE_LIMIT` characters.
     """
     lines = _Lines(name)
     seen: set[str] = set()
@@ -173,7 +226,14 @@ def addresses(name: str, mailboxes: Iterable[str | tuple[str, str]], utf8: bool 
 def tokens(name: str, value: str) -> str:
     """Structured ASCII tokens (message ids, ``<URL>``): folded at spaces, never encoded.
 
-    :raises ValueError: for a character outside printable ASCII, or a token too long for a line.
+    Runs of white space become one space or a fold; a token longer than
+    :data:`LINE_LENGTH` characters gets a line of its own.
+
+    :param name: the field name, for the length of the first line and error messages.
+    :param value: the tokens, separated by white space.
+    :return: the field body, folded (RFC 5322 2.2.3).
+    :raises ValueError: for a character outside printable ASCII, or a token too long for
+        a line (over :data:`LINE_LIMIT` characters).
     """
     words = value.split()
     if any(not _PRINTABLE.issuperset(word) for word in words):
@@ -277,8 +337,12 @@ def _add_encoded(lines: _Lines, run: str) -> None:
 def split_mailbox(mailbox: str | tuple[str, str], utf8: bool = False) -> tuple[str, str]:
     """``(display name, address)`` of a Flask-Mail sender or recipient, on one line each.
 
-    The address has its domain in IDNA form. ``utf8`` allows a non-ASCII local part.
+    The address has its domain in IDNA form, and a fully qualified domain's final dot
+    dropped; runs of white space in the display name become one space.
 
+    :param mailbox: ``"Name <address>"``, ``"address"`` or ``(name, address)``.
+    :param utf8: allow a non-ASCII local part (RFC 6531, RFC 6532).
+    :return: the display name (``""`` when there is none) and the address.
     :raises ValueError: when ``mailbox`` is not one mailbox, or needs ``utf8`` and lacks it.
     """
     if isinstance(mailbox, str):

@@ -42,8 +42,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+#: Alembic's ``include_object(object, name, type_, reflected, compare_to)`` hook.
 IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
+#: Alembic's ``render_item(type_, object, autogen_context)`` hook.
 RenderItem = Callable[[str, Any, Any], str | bool]
+#: Alembic's ``process_revision_directives(context, revision, directives)`` hook.
 RevisionDirectives = Callable[[Any, Any, list[Any]], None]
 
 __all__ = [
@@ -59,8 +62,11 @@ __all__ = [
     "sqlite_trigger_sql",
 ]
 
+#: The table whose creation brings the PostgreSQL statistics step.
 CATEGORY_TABLE = "flasket_ticket_category"
+#: The table whose creation brings the SQLite cleanup triggers.
 TICKET_TABLE = "flasket_ticket"
+#: The table whose creation brings the SQLite search tables.
 REPLY_TABLE = "flasket_reply"
 
 
@@ -127,14 +133,16 @@ def _with_host_render_item(host: RenderItem | None) -> RenderItem:
 def include_object(
     obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
 ) -> bool:
-    """Alembic's ``include_object`` hook: whether autogenerate compares this object.
+    r"""Alembic's ``include_object`` hook: whether autogenerate compares this object.
 
     :param obj: the schema item (table, column, index, ...).
     :param name: its name.
-    :param type_: ``"table"``, ``"column"``, ``"index"``, ...
+    :param type\_: ``"table"``, ``"column"``, ``"index"``, ...
     :param reflected: True when it was read from the database, not the models.
     :param compare_to: what it is compared with, None when the other side lacks it.
-    :return: False for an index Flasket declares for another database, else True.
+    :return: False for an index Flasket declares for another database and for Flasket's
+        SQLite search tables read from the database (:func:`is_sqlite_search_table`),
+        else True.
         When ``obj`` is Flasket's ticket or category table about to be created, it first
         puts Flasket's statistics and triggers step in front of the migration context's
         ``process_revision_directives``.
@@ -153,9 +161,9 @@ def include_object(
 
 
 def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
-    """Alembic's ``render_item`` hook: imports ``flasket.models`` for Flasket's column types.
+    r"""Alembic's ``render_item`` hook: imports ``flasket.models`` for Flasket's column types.
 
-    :param type_: what is rendered (``"type"``, ``"column"``, ...).
+    :param type\_: what is rendered (``"type"``, ``"column"``, ...).
     :param obj: the object rendered.
     :param autogen_context: Alembic's ``AutogenContext``; its ``imports`` gain the module.
     :return: False, so that Alembic renders the item itself.
@@ -185,7 +193,8 @@ def process_revision_directives(context: Any, revision: Any, directives: list[An
 
     :param context: Alembic's ``MigrationContext``.
     :param revision: the revision (or revisions) being generated.
-    :param directives: Alembic's ``MigrationScript`` list, changed in place.
+    :param directives: Alembic's ``MigrationScript`` list, changed in place (emptied
+        when an autogenerate run found nothing to change).
     """
     _add_category_statistics(context, revision, directives)
     _add_sqlite_triggers(context, directives)
@@ -328,18 +337,20 @@ def is_sqlite_search_table(name: str | None) -> bool:
     :return: True for ``flasket_ticket_search``, ``flasket_reply_search`` and their
         ``_data``, ``_idx``, ``_docsize``, ``_config`` (and ``_content``) tables.
     """
-    from .models import SQLITE_SEARCH_TABLES
+    from .search_index import SQLITE_SEARCH_TABLES
 
     return any(name == fts or (name or "").startswith(fts + "_") for fts in SQLITE_SEARCH_TABLES)
 
 
 def sqlite_search_sql() -> list[str]:
-    """The SQLite statements creating Flasket's FTS5 search tables and their triggers,
-    then filling them from rows already there, for a revision's ``op.execute()``.
+    """The SQLite statements creating Flasket's FTS5 search tables, for ``op.execute()``.
 
-    :return: the statements (see :func:`flasket.models.sqlite_search_ddl`), safe to run again.
+    Each table comes with its triggers and is then filled from the rows already there.
+
+    :return: the statements (see :func:`flasket.search_index.sqlite_search_ddl`), safe to run
+        again.
     """
-    from .models import SQLITE_SEARCH_TABLES, sqlite_search_ddl, sqlite_search_rebuild
+    from .search_index import SQLITE_SEARCH_TABLES, sqlite_search_ddl, sqlite_search_rebuild
 
     return [
         statement
@@ -349,12 +360,14 @@ def sqlite_search_sql() -> list[str]:
 
 
 def sqlite_drop_search_sql() -> list[str]:
-    """The SQLite statements undoing :func:`sqlite_search_sql` (its triggers go with the
-    tables they are on only when those go; so they are dropped by name).
+    """The SQLite statements undoing :func:`sqlite_search_sql`.
+
+    The triggers are on the tickets and replies tables, which stay, so they are dropped
+    by name before the search tables.
 
     :return: the statements, for a revision's ``downgrade()``.
     """
-    from .models import SQLITE_SEARCH_TABLES
+    from .search_index import SQLITE_SEARCH_TABLES
 
     return [
         *(

@@ -2,9 +2,9 @@
 
 :func:`enqueue` runs inside the event's transaction, before its commit: the
 mail, rendered once, becomes one ``flasket_outbox_event`` row that commits
-together with the event, or not at all. After the commit,
-:mod:`flasket.delivery` fans it out to one ``flasket_outbox`` row per
-recipient (:func:`recipients_of`) and sends those. Rendering never raises
+together with the event, or not at all. After the commit, a deliverer
+fans it out to one ``flasket_outbox`` row per recipient
+(:func:`recipients_of`) and sends those. Rendering never raises
 into the request: a template that fails is logged and the event still commits
 without its mail.
 """
@@ -36,9 +36,14 @@ from .unfollow import make_token, user_key
 
 log = logging.getLogger("flasket.notify")
 
+#: The event of a new ticket, whose mail goes to the staff addresses. Each event names
+#: its templates, ``flasket/email/<event>.txt`` and ``.html``, which receive it as ``event``.
 CREATED = "created"
+#: Sent to the followers when someone replies to a ticket.
 REPLIED = "replied"
+#: Sent to the followers when a ticket is closed.
 CLOSED = "closed"
+#: Sent to the followers when a ticket is reopened.
 REOPENED = "reopened"
 
 
@@ -50,9 +55,14 @@ TOKEN_PLACEHOLDER = "FLASKET-UNFOLLOW-TOKEN"  # noqa: S105 (a marker, not a secr
 class Copy:
     """One recipient's copy of an event's mail, ready to become an outbox row."""
 
+    #: The address it goes to, as configured or as the user model holds it.
     recipient: str
+    #: Its ``Message-ID`` (RFC 5322 3.6.4), angle brackets included.
     message_id: str
+    #: Header fields of this copy alone: ``List-Unsubscribe`` (RFC 2369) and
+    #: ``List-Unsubscribe-Post`` (RFC 8058) for a follower.
     headers: dict[str, str] = field(default_factory=dict)
+    #: The follower's own one-click unfollow link, or None.
     unfollow_url: str | None = None
     #: The follower's primary key (None for a staff address): their copies go with them.
     user_id: Any = None
@@ -72,7 +82,17 @@ def enqueue(
     (:func:`recipients_of`). Returns the new event's id in a list (for
     delivery after the commit). A rendering failure is logged and yields no
     row; a database error propagates, so the event and its mail commit
-    together or not at all.
+    together or not at all. A new ticket when no staff address is left to tell
+    (:func:`staff_addresses`) writes nothing.
+
+    :param session: the session of the event's transaction; the row is added and
+        flushed, not committed.
+    :param event: :data:`CREATED`, :data:`REPLIED`, :data:`CLOSED` or :data:`REOPENED`.
+    :param ticket: the ticket the event happened to, flushed (it has an id).
+    :param actor: the host user who acted, or None.
+    :param reply: the new reply, for :data:`REPLIED`.
+    :return: the new ``flasket_outbox_event`` row's id in a list, or an empty list.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the flush fails.
     """
     if event == CREATED and not staff_addresses(actor):
         return []
@@ -90,7 +110,23 @@ def render(event: str, ticket: TicketBase, actor: Any, reply: ReplyBase | None) 
     """The event's outbox row: subject, both bodies and the headers every copy shares.
 
     Its links point at the configured link root (:func:`flasket.links.external_url`),
-    never at the host the request named, so rendering needs no request.
+    never at the host the request named, so rendering needs no request. The templates
+    ``flasket/email/<event>.txt`` and ``.html`` receive ``event``, ``ticket``,
+    ``actor``, ``reply`` (or None), ``recipient`` (None: one rendering serves every
+    copy), ``ticket_url``, ``categories`` (``(category, value)`` pairs, as
+    :meth:`flasket.Flasket.categories_of` gives them) and ``unfollow_url`` (None for
+    :data:`CREATED`; else a link holding :data:`TOKEN_PLACEHOLDER`). The shared headers
+    are ``Auto-Submitted: auto-generated`` (RFC 3834), ``X-Flasket-Ticket`` and, after
+    the first message, ``In-Reply-To`` and ``References`` naming :func:`thread_id`
+    (RFC 5322 3.6.4).
+
+    :param event: :data:`CREATED`, :data:`REPLIED`, :data:`CLOSED` or :data:`REOPENED`.
+    :param ticket: the ticket, flushed (it has an id).
+    :param actor: the host user who acted, or None.
+    :param reply: the new reply, for :data:`REPLIED`; else None.
+    :return: a new, unsaved ``OutboxEvent`` of the current Flasket's models.
+    :raises flasket.config.ConfigError: when no link root is configured.
+    :raises jinja2.TemplateError: when a template is missing or fails.
     """
     unfollow_url = None
     if event != CREATED:
@@ -130,7 +166,15 @@ def recipients_of(outbox_event: Any, ticket: TicketBase) -> list[Copy]:
     """Who gets a copy of ``outbox_event`` now: staff for a new ticket, else the followers.
 
     Worked out when the event is fanned out, so someone who stopped following
-    or lost access since the event gets nothing.
+    or lost access since the event gets nothing. Each follower's copy has its own
+    Message-ID and its own one-click unfollow link (RFC 2369, RFC 8058).
+
+    :param outbox_event: the event's ``OutboxEvent`` row.
+    :param ticket: the ticket it is about.
+    :return: one copy per mailbox (:func:`mailbox_key`), in following order; empty when
+        nobody is left to tell.
+    :raises flasket.config.ConfigError: when no link root is configured.
+    :raises RuntimeError: when the app has no ``SECRET_KEY`` (unfollow links need it).
     """
     models = current_flasket.models
     actor = _user_by_key(models, outbox_event.actor_key)
@@ -171,10 +215,15 @@ def _user_by_key(models: Models, key: str | None) -> Any:
         user_id = user_key(python_type, key)
     except (ValueError, TypeError):
         return None
-    return current_flasket.db.session.get(models.user, user_id)
+    return current_flasket.session.get(models.user, user_id)
 
 
 def email_of(user: Any) -> str:
+    """The e-mail address of a host user, from the ``FLASKET_USER_EMAIL_ATTR`` attribute.
+
+    :param user: an instance of the host's user model.
+    :return: the address, stripped; ``""`` when the attribute is missing or not text.
+    """
     value = getattr(user, config_value("user_email_attr"), None)
     return value.strip() if isinstance(value, str) else ""
 
@@ -193,6 +242,9 @@ def mailbox_key(address: str) -> str:
     mailbox. Local parts are compared without case, as virtually every mail server
     treats them, although RFC 5321 lets a server tell them apart. Nothing else is
     folded (``lower``, not ``casefold``: "straße" and "strasse" stay two names).
+
+    :param address: an address, bare or with a display name.
+    :return: the key, for comparison only (never for sending).
     """
     _, parsed = parseaddr(address)
     local, _, domain = parsed.strip().rpartition("@")
@@ -211,7 +263,12 @@ def _unicode_label(label: str) -> str:
 
 
 def staff_addresses(actor: Any) -> list[str]:
-    """Configured staff recipients of new tickets, minus the person who filed it."""
+    """Configured staff recipients of new tickets, minus the person who filed it.
+
+    :param actor: the host user who filed the ticket, or None.
+    :return: the ``FLASKET_STAFF_RECIPIENTS`` addresses, stripped, in config order,
+        without invalid ones, duplicates (:func:`mailbox_key`) and the actor's own.
+    """
     actor_email = email_of(actor) if actor is not None else ""
     actor_key = mailbox_key(actor_email) if actor_email else ""
     return _unique(
@@ -228,6 +285,14 @@ def follower_recipients(
 
     With ``followed_by``, only those who already followed then: the event's time, so
     someone who follows after it but before its fan-out does not get its mail.
+
+    :param models: the current Flasket's models.
+    :param ticket: the ticket whose followers are wanted.
+    :param actor: the host user who acted (left out), or None.
+    :param followed_by: a timezone-aware UTC time, or None for every follower.
+    :return: host users, in the order they followed, one per mailbox
+        (:func:`mailbox_key`), each with a valid address and allowed to read the ticket
+        (:func:`flasket.policy.may_read`).
     """
     user_pk = getattr(models.user, models.user_pk)
     query = (
@@ -238,7 +303,7 @@ def follower_recipients(
     )
     if followed_by is not None:
         query = query.where(models.Follow.created_at <= followed_by)
-    users = current_flasket.db.session.scalars(query).all()
+    users = current_flasket.session.scalars(query).all()
     actor_id = models.user_id(actor) if actor is not None else None
     seen: set[str] = set()
     chosen = []
@@ -273,7 +338,8 @@ def message_id_parts() -> tuple[str, str]:
     the site that makes it: the host of the links in mail (``FLASKET_BASE_URL`` or
     ``SERVER_NAME``), not the sender's domain, which several sites may share. A site
     mounted under a path or on a port adds a short hash of them to the left-hand side,
-    so two sites on one host differ too.
+    so two sites on one host differ too. An IPv6 host is written as an address literal
+    (``[2001:db8::1]``).
 
     :return: ``(domain, tag)``: ``tag`` is ``""`` or ``"." + 8 hex digits``.
     :raises flasket.config.ConfigError: when no link root is configured.
@@ -295,13 +361,25 @@ def thread_id(ticket: TicketBase) -> str:
     (:attr:`~flasket.models.TicketBase.mail_key`), so a later ticket given a deleted
     one's number starts a thread of its own, and the site (:func:`message_id_parts`),
     so two sites sending from one domain never share one.
+
+    :param ticket: the ticket, flushed (it has an id and a creation time).
+    :return: the id with its angle brackets (RFC 5322 3.6.4 ``msg-id``).
+    :raises flasket.config.ConfigError: when no link root is configured.
     """
     domain, tag = message_id_parts()
     return f"<flasket.{ticket.mail_key}{tag}@{domain}>"
 
 
 def copy_message_id(ticket: TicketBase) -> str:
-    """A new Message-ID for one recipient's copy of a message about ``ticket`` (random part)."""
+    """A new Message-ID for one recipient's copy of a message about ``ticket`` (random part).
+
+    ``<flasket.{mail_key}.{32 hex digits}{tag}@{site}>``, as :func:`thread_id` with a
+    random UUID added, so no two copies share an id (RFC 5322 3.6.4).
+
+    :param ticket: the ticket the message is about.
+    :return: the id with its angle brackets.
+    :raises flasket.config.ConfigError: when no link root is configured.
+    """
     domain, tag = message_id_parts()
     return f"<flasket.{ticket.mail_key}.{uuid.uuid4().hex}{tag}@{domain}>"
 
@@ -311,6 +389,12 @@ def subject_for(event: str, ticket: TicketBase) -> str:
 
     Runs of white space (line breaks included) become one space, so a title never
     starts a header field of its own; :mod:`flasket.mailmessage` encodes the rest.
+
+    :param event: one of :data:`CREATED`, :data:`REPLIED`, :data:`CLOSED`,
+        :data:`REOPENED`; all but the first add ``Re:``.
+    :param ticket: the ticket, flushed (it has an id).
+    :return: ``"[Re: ]{FLASKET_SUBJECT_PREFIX} [Ticket #{id}] {title}"``, without control
+        characters (Unicode ``Cc``) or lone surrogates (``Cs``), unencoded.
     """
     prefix = config_value("subject_prefix")
     subject = f"{prefix} [Ticket #{ticket.id}] {ticket.title}"

@@ -19,6 +19,7 @@ JOINED_COUNT_CAP = 1_000
 #: Two or more category filters intersect their lists for every row counted and check each
 #: match's status: ten pages' worth (3 ms at a million tickets, against 10 ms for 1,000).
 INTERSECTED_COUNT_CAP = 250
+#: One person's lists (their tickets, follows, replies) stop counting here.
 PERSONAL_COUNT_CAP = 1_000
 #: From this many rows deep, a page first reads only its keys from the index, then its rows.
 DEFERRED_JOIN_OFFSET = 500
@@ -26,40 +27,66 @@ DEFERRED_JOIN_OFFSET = 500
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
+    """One page of a list, as the list templates receive it (``page``).
+
+    Made by :func:`paginate`, :func:`paginate_uncounted` and :func:`page_of_known_size`;
+    immutable.
+    """
+
+    #: The rows of this page, in list order; at most ``per_page`` of them.
     items: list[T]
+    #: The page number, counted from 1.
     page: int
+    #: How many rows a full page holds, at least 1.
     per_page: int
+    #: How many rows match, counted no further than the list's cap (see ``capped``).
     total: int
     #: True when there are more than ``total`` matches (the count stopped at its cap).
     capped: bool = False
 
     @property
     def pages(self) -> int:
+        """The number of pages ``total`` fills, at least 1 (an empty list has one page)."""
         return max(1, math.ceil(self.total / self.per_page))
 
     @property
     def first(self) -> int:
+        """The position of this page's first row in the whole list, from 1; 0 when empty."""
         return (self.page - 1) * self.per_page + 1 if self.items else 0
 
     @property
     def last(self) -> int:
+        """The position of this page's last row in the whole list, from 1; 0 when empty."""
         return self.first + len(self.items) - 1 if self.items else 0
 
     @property
     def has_prev(self) -> bool:
+        """Whether a page comes before this one."""
         return self.page > 1
 
     @property
     def has_next(self) -> bool:
+        """Whether a page may follow: one within ``total``, or, when the count stopped at its
+        cap, this page is full."""
         return self.page < self.pages or (self.capped and len(self.items) == self.per_page)
 
 
 class PageNotFound(LookupError):
-    """The page number lies past the last page."""
+    """The page number lies past the last page.
+
+    Its one argument is the page number asked for; the views answer it with 404.
+    """
 
 
 def count_matches(session: Session, ids: sa.Select[Any], cap: int = COUNT_CAP) -> tuple[int, bool]:
-    """How many rows ``ids`` selects, counting no further than ``cap``."""
+    """How many rows ``ids`` selects, counting no further than ``cap``.
+
+    :param session: the session to run the count in (one statement).
+    :param ids: a SELECT of the matching rows' keys; its ORDER BY is dropped.
+    :param cap: the most rows to count, at least 0.
+    :return: ``(count, capped)``: the count, at most ``cap``, and whether more than
+        ``cap`` rows match.
+    """
     bounded = ids.order_by(None).limit(cap + 1).subquery()
     total = session.scalar(sa.select(sa.func.count()).select_from(bounded)) or 0
     return min(total, cap), total > cap
@@ -70,7 +97,11 @@ def count_many(
 ) -> dict[str, tuple[int, bool]]:
     """Several :func:`count_matches` in one statement: one round trip.
 
-    ``selects`` maps a name to the ids to count and the cap to count them to.
+    :param session: the session to run the statement in.
+    :param selects: maps a name to the SELECT of keys to count and the cap to count to,
+        as :func:`count_matches` takes them; at least one entry.
+    :return: maps each name of ``selects`` to its ``(count, capped)``, as
+        :func:`count_matches` returns them.
     """
     columns = [
         sa.select(sa.func.count())
@@ -93,6 +124,14 @@ def page_rows(
 
     Deep pages skip ``offset`` rows in ``keys`` (the same filter and order, selecting only the
     primary key, so an index alone answers it) and read the full rows of just that page.
+
+    :param rows: the ordered SELECT of full rows.
+    :param keys: ``rows``' filter and order selecting only the primary key, or None to
+        always use ``OFFSET`` on ``rows``.
+    :param offset: rows to skip, at least 0; from :data:`DEFERRED_JOIN_OFFSET` on,
+        ``keys`` (when given) does the skipping.
+    :param limit: the most rows to return, at least 1.
+    :return: the SELECT to run; nothing is run here.
     """
     if keys is None or offset < DEFERRED_JOIN_OFFSET:
         return rows.limit(limit).offset(offset)
@@ -113,8 +152,18 @@ def paginate(
 ) -> Page[Any]:
     """One page of ``rows``; ``ids`` is the same filter selecting only the key, for counting.
 
-    ``keys`` is ``ids`` in the order of ``rows``, for deep pages (:func:`page_rows`);
-    ``counted`` is the bounded count when it is known already (:func:`count_many`).
+    :param session: the session to run the statements in: a count (unless ``counted``
+        is given) and the page's rows.
+    :param rows: the ordered SELECT of the list's entities.
+    :param ids: ``rows``' filter selecting only the key, for :func:`count_matches`.
+    :param page: the page number, from 1.
+    :param per_page: rows per page, at least 1.
+    :param keys: ``ids`` in the order of ``rows``, for deep pages (:func:`page_rows`).
+    :param cap: the most rows to count (:data:`COUNT_CAP` and friends).
+    :param counted: the bounded ``(count, capped)`` when it is known already
+        (:func:`count_many`); then no count runs.
+    :return: the page; page 1 of an empty list has no items.
+    :raises PageNotFound: when ``page`` is past the last page.
     """
     total, capped = counted if counted is not None else count_matches(session, ids, cap)
     if page > 1 and not capped and (page - 1) * per_page >= total:
@@ -137,6 +186,16 @@ def paginate_uncounted(
 
     For filters no index can count (a common search word matches a third of the tickets):
     the page reads one extra row instead, and the total shown is "more than" what was seen.
+
+    :param session: the session to run the one statement in.
+    :param rows: the ordered SELECT of the list's entities.
+    :param page: the page number, from 1.
+    :param per_page: rows per page, at least 1.
+    :param keys: ``rows``' filter and order selecting only the key, for deep pages
+        (:func:`page_rows`).
+    :return: the page, whose ``total`` counts the rows up to its end and whose
+        ``capped`` says whether more follow.
+    :raises PageNotFound: when ``page`` is past the last page.
     """
     offset = (page - 1) * per_page
     found = list(session.scalars(page_rows(rows, keys, offset, per_page + 1)).unique())
@@ -148,7 +207,15 @@ def paginate_uncounted(
 
 
 def page_of_known_size(items: list[T], page: int, per_page: int, total: int) -> Page[T]:
-    """A page whose total is already known (a counter column), so no count query runs."""
+    """A page whose total is already known (a counter column), so no count query runs.
+
+    :param items: the page's rows, already read.
+    :param page: the page number, from 1.
+    :param per_page: rows per page, at least 1.
+    :param total: how many rows the whole list has.
+    :return: the page, never capped.
+    :raises PageNotFound: when ``page`` is past the last page.
+    """
     if page > 1 and (page - 1) * per_page >= total:
         raise PageNotFound(page)
     return Page(items=items, page=page, per_page=per_page, total=total)

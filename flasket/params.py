@@ -11,7 +11,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from .config import MAX_PER_PAGE
 
+#: The highest page number a ``page`` parameter may ask for.
 MAX_PAGE = 1_000_000
+#: Characters a text query parameter (a search, a filter) may have, after stripping.
 MAX_QUERY_LENGTH = 200
 #: Bytes of body Flasket reads on its own pages, however the body is sent (also chunked, which
 #: has no Content-Length): far above its largest form (a 20,000-character description,
@@ -21,12 +23,16 @@ MAX_REQUEST_SIZE = 500_000
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 #: Werkzeug decodes form data as UTF-8 whatever the request says; other charsets would be garbled.
 FORM_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+#: Methods whose body is checked to be a form (:func:`reject_non_form_body`).
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: The 415 message for a body that is not a form.
 UNSUPPORTED_TYPE_MESSAGE = (
     "Flasket's pages take only web forms, sent as application/x-www-form-urlencoded "
     "or multipart/form-data."
 )
+#: The 415 message for a form in a charset other than UTF-8 or ASCII.
 UNSUPPORTED_CHARSET_MESSAGE = "Form data must be sent as UTF-8."
+#: The 400 message for a form that carries a file.
 FILE_MESSAGE = "Flasket's forms take no files."
 
 
@@ -34,7 +40,14 @@ def reject_hostile_input() -> None:
     """Refuse oversized bodies, bodies that are not a form, repeated parameters and NUL characters.
 
     Runs before any form reads the body: Flask-WTF would turn a JSON body into form data, and
-    WTForms' validators fail on numbers, lists and uploaded files.
+    WTForms' validators fail on numbers, lists and uploaded files. Needs a request context.
+
+    :raises werkzeug.exceptions.RequestEntityTooLarge: (413) for a body over
+        :func:`request_size_cap` bytes.
+    :raises werkzeug.exceptions.UnsupportedMediaType: (415) for a body that is not a form
+        (see :func:`reject_non_form_body`).
+    :raises werkzeug.exceptions.BadRequest: (400) for a query or form parameter given
+        more than once, a NUL character in a parameter or URL part, or an uploaded file.
     """
     cap = request_size_cap()
     if request.content_length is not None and request.content_length > cap:
@@ -54,7 +67,13 @@ def reject_hostile_input() -> None:
 
 
 def request_size_cap() -> int:
-    """Flasket's own cap, or the host's ``MAX_CONTENT_LENGTH`` where that is smaller."""
+    """Flasket's own cap, or the host's ``MAX_CONTENT_LENGTH`` where that is smaller.
+
+    Needs a request context.
+
+    :return: the most bytes of body this request may send: :data:`MAX_REQUEST_SIZE` or
+        less.
+    """
     host_cap = request.max_content_length
     return MAX_REQUEST_SIZE if host_cap is None else min(host_cap, MAX_REQUEST_SIZE)
 
@@ -65,6 +84,9 @@ class CappedInput(io.RawIOBase):
     It looks one byte past the cap itself: Werkzeug 3's own limit stops reading there and
     parses what it read, so a chunked form over the host's ``MAX_CONTENT_LENGTH`` would be
     cut short and could be stored cut short.
+
+    :param stream: the WSGI input stream to read from.
+    :param cap: the most bytes the body may have.
     """
 
     def __init__(self, stream: IO[bytes], cap: int) -> None:
@@ -74,9 +96,19 @@ class CappedInput(io.RawIOBase):
         self.received = 0
 
     def readable(self) -> bool:
+        """Always True: the body is for reading."""
         return True
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        """Read up to ``len(buffer)`` bytes of the body into ``buffer``.
+
+        As :meth:`io.RawIOBase.readinto` does, never past ``cap`` bytes in all.
+
+        :param buffer: where the bytes go.
+        :return: how many bytes were read; 0 at the end of the body.
+        :raises werkzeug.exceptions.RequestEntityTooLarge: (413) once the body turns out
+            to have more than ``cap`` bytes.
+        """
         wanted = min(len(buffer), self.cap - self.received)
         chunk = self.stream.read(wanted) if wanted > 0 else b""
         self.received += len(chunk)
@@ -92,7 +124,11 @@ def cap_unsized_body(cap: int) -> None:
     Werkzeug reads such a body whole when it parses a url-encoded form, and Werkzeug before
     3.0 ignores ``MAX_CONTENT_LENGTH`` for it; wrapping the WSGI input before anything reads
     it holds the cap on every Werkzeug. A host that read the body before Flasket's hooks ran
-    (an app-wide CSRFProtect) read it under its own ``MAX_CONTENT_LENGTH``.
+    (an app-wide CSRFProtect) read it under its own ``MAX_CONTENT_LENGTH``. Needs a request
+    context; a body with a Content-Length is left alone.
+
+    :param cap: the most bytes the body may have (:func:`request_size_cap`); reading past
+        it raises :class:`werkzeug.exceptions.RequestEntityTooLarge` (413).
     """
     if request.content_length is not None or "stream" in request.__dict__:
         return
@@ -102,7 +138,15 @@ def cap_unsized_body(cap: int) -> None:
 
 
 def reject_non_form_body() -> None:
-    """A body must be a form of text fields; an empty body needs no type (a one-click POST)."""
+    """A body must be a form of text fields; an empty body needs no type (a one-click POST).
+
+    A form is one of :data:`FORM_TYPES` (the RFC 8058 one-click POST is the first), in
+    one of :data:`FORM_CHARSETS` when it names a charset. Needs a request context.
+
+    :raises werkzeug.exceptions.UnsupportedMediaType: (415) for a non-empty body with
+        no type or another type, or another charset.
+    :raises werkzeug.exceptions.BadRequest: (400) for a form that carries a file.
+    """
     if not request.mimetype:
         if request.content_length or request.headers.get("Transfer-Encoding"):
             abort(415, UNSUPPORTED_TYPE_MESSAGE)
@@ -126,6 +170,10 @@ def known_query() -> dict[str, str | None]:
     """The query parameters this request's page read, in the order it read them, as accepted.
 
     A parameter the request left out is there with ``None``, holding its place in the order.
+    Needs an app context (it reads :data:`flask.g`).
+
+    :return: a new dict from parameter name to its accepted text (stripped, a number
+        normalised) or None.
     """
     known: dict[str, str | None] = g.get("flasket_query", {})
     return dict(known)
@@ -136,6 +184,13 @@ def _accept(name: str, value: str | None) -> None:
 
 
 def text_arg(name: str, max_length: int = MAX_QUERY_LENGTH) -> str:
+    """Query parameter ``name`` as text, stripped of surrounding white space.
+
+    :param name: the parameter's name.
+    :param max_length: the most characters it may have, after stripping.
+    :return: the text; ``""`` when the parameter is absent or blank.
+    :raises werkzeug.exceptions.BadRequest: (400) when it is longer than ``max_length``.
+    """
     value = request.args.get(name, "").strip()
     if len(value) > max_length:
         abort(400, f"“{name}” may be at most {max_length} characters long.")
@@ -144,6 +199,14 @@ def text_arg(name: str, max_length: int = MAX_QUERY_LENGTH) -> str:
 
 
 def choice_arg(name: str, allowed: Iterable[str], default: str) -> str:
+    """Query parameter ``name``, which must be one of ``allowed``.
+
+    :param name: the parameter's name.
+    :param allowed: the values it may take (matched exactly, after stripping).
+    :param default: returned when the parameter is absent or blank.
+    :return: the value given, or ``default``.
+    :raises werkzeug.exceptions.BadRequest: (400) for a value not in ``allowed``.
+    """
     value = request.args.get(name, "").strip()
     if not value:
         _accept(name, None)
@@ -156,6 +219,18 @@ def choice_arg(name: str, allowed: Iterable[str], default: str) -> str:
 
 
 def int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
+    """Query parameter ``name`` as a whole number from ``minimum`` to ``maximum``.
+
+    Only ASCII digits are a number (no sign, at most 12 of them).
+
+    :param name: the parameter's name.
+    :param default: returned when the parameter is absent or blank.
+    :param minimum: the smallest value allowed.
+    :param maximum: the largest value allowed.
+    :return: the number given, or ``default``.
+    :raises werkzeug.exceptions.BadRequest: (400) for anything else, or a number out of
+        range.
+    """
     raw = request.args.get(name, "").strip()
     if not raw:
         _accept(name, None)
@@ -170,8 +245,20 @@ def int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
 
 
 def page_arg(name: str = "page") -> int:
+    """A page number from query parameter ``name``: 1 to :data:`MAX_PAGE`, default 1.
+
+    :param name: the parameter's name.
+    :return: the page number.
+    :raises werkzeug.exceptions.BadRequest: (400) for anything else.
+    """
     return int_arg(name, default=1, minimum=1, maximum=MAX_PAGE)
 
 
 def per_page_arg(default: int) -> int:
+    """Rows per page from query parameter ``per_page``: 1 to :data:`flasket.config.MAX_PER_PAGE`.
+
+    :param default: returned when the parameter is absent or blank.
+    :return: the number of rows per page.
+    :raises werkzeug.exceptions.BadRequest: (400) for anything else.
+    """
     return int_arg("per_page", default=default, minimum=1, maximum=MAX_PER_PAGE)

@@ -1,7 +1,10 @@
 """Who may read, reply to, follow, close and reopen a ticket: the one place that decides.
 
 Views ask these functions before they change or show anything; templates only
-use the answers to decide which buttons to draw.
+use the answers to decide which buttons to draw. Each ``may_*`` function takes
+Flasket's :class:`~flasket.models.Models`, the user (the host's user object, or
+None / an anonymous user, who may do nothing) and the ticket, and needs an app
+context for the ``FLASKET_*`` options it reads.
 """
 
 from __future__ import annotations
@@ -10,21 +13,26 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .config import config_value, is_staff_callable
+from .config import config_value
 from .models import CLOSED, OPEN, Models, TicketBase
+from .proxies import current_flasket
 
 
 def is_staff(user: Any) -> bool:
+    """Whether ``user`` is staff: logged in, and ``FLASKET_IS_STAFF`` says so."""
     if user is None or not getattr(user, "is_authenticated", False):
         return False
-    return bool(is_staff_callable()(user))
+    return bool(current_flasket.settings().is_staff(user))
 
 
 def is_author(models: Models, user: Any, ticket: TicketBase) -> bool:
+    """Whether ``user`` wrote ``ticket`` (its requester)."""
     return bool(ticket.author_id == models.user_id(user))
 
 
 def may_read(models: Models, user: Any, ticket: TicketBase) -> bool:
+    """Logged-in users read every ticket with ``FLASKET_VISIBILITY = "all"``; with
+    ``"own"``, only their own, and staff every ticket."""
     if user is None or not getattr(user, "is_authenticated", False):
         return False
     if config_value("visibility") == "all":
@@ -38,6 +46,7 @@ def may_reply(models: Models, user: Any, ticket: TicketBase) -> bool:
 
 
 def may_follow(models: Models, user: Any, ticket: TicketBase) -> bool:
+    """Whoever may read a ticket may follow it, closed or not."""
     return may_read(models, user, ticket)
 
 
@@ -47,10 +56,12 @@ def may_change_status(models: Models, user: Any, ticket: TicketBase) -> bool:
 
 
 def may_close(models: Models, user: Any, ticket: TicketBase) -> bool:
+    """:func:`may_change_status`, for an open ticket."""
     return ticket.status == OPEN and may_change_status(models, user, ticket)
 
 
 def may_reopen(models: Models, user: Any, ticket: TicketBase) -> bool:
+    """:func:`may_change_status`, for a closed ticket."""
     return ticket.status == CLOSED and may_change_status(models, user, ticket)
 
 
@@ -60,7 +71,11 @@ def reads_every_ticket(user: Any) -> bool:
 
 
 def readable_tickets(models: Models, user: Any) -> sa.ColumnElement[bool]:
-    """A WHERE clause matching exactly the tickets ``user`` may read."""
+    """A WHERE clause matching exactly the tickets ``user`` may read: the SQL twin of
+    :func:`may_read`, which lists and counts use.
+
+    :return: a condition on ``models.Ticket``; ``sa.true()`` for a user who reads them all.
+    """
     if reads_every_ticket(user):
         return sa.true()
     own: sa.ColumnElement[bool] = models.Ticket.author_id == models.user_id(user)

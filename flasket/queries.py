@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import (
@@ -31,23 +31,32 @@ from .pagination import (
     paginate,
     paginate_uncounted,
 )
-from .proxies import current_flasket
 
+#: The orders a ticket list offers: the ``sort`` query parameter's value, and its label.
 SORTS = {
     "updated": "Recently updated",
     "created": "Newest",
     "oldest": "Oldest",
 }
+#: The values of a ticket list's ``status`` query parameter.
 STATUS_FILTERS = ("open", "closed", "all")
+#: Followers the ticket page names at most (:func:`followers`); the rest are counted.
 FOLLOWERS_SHOWN = 20
 
 
 @dataclass(frozen=True)
 class TicketFilter:
+    """What a ticket list shows: the filters and order of its query parameters."""
+
+    #: ``"open"``, ``"closed"`` or ``"all"`` (:data:`STATUS_FILTERS`).
     status: str = "open"
+    #: Maps a category's name to the one value a ticket must have; all must match.
     categories: Mapping[str, str] = field(default_factory=dict)
+    #: Only this author's tickets (a user primary key), or None for anyone's.
     author_id: Any = None
+    #: Search words, as typed (:func:`flasket.search.matches`); ``""`` for no search.
     query: str = ""
+    #: A key of :data:`SORTS`; anything else sorts as ``"updated"``.
     sort: str = "updated"
 
 
@@ -61,9 +70,9 @@ _JSON_OBJECT_AGGREGATES = {
 }
 
 
-def _ticket_rows(models: Models) -> sa.Select[Any]:
+def _ticket_rows(session: Session, models: Models) -> sa.Select[Any]:
     """Tickets for a list: with author and categories, without the description."""
-    return _list_rows(models, session_dialect())
+    return _list_rows(models, dialect_name(session))
 
 
 @functools.cache
@@ -101,15 +110,30 @@ def _order(models: Models, sort: str) -> tuple[Any, ...]:
     return (ticket.updated_at.desc(), ticket.id.desc())
 
 
-def current_session() -> Session:
-    return cast(Session, current_flasket.db.session)
+def dialect_name(session: Session) -> str:
+    """The SQLAlchemy dialect name of the database ``session`` uses.
+
+    :param session: the session the statements will run in.
+    :return: ``"postgresql"``, ``"sqlite"``, ``"mysql"``, ``"mariadb"``, ...
+    """
+    return str(session.get_bind().dialect.name)
 
 
-def session_dialect() -> str:
-    return str(current_session().get_bind().dialect.name)
+def ticket_conditions(
+    session: Session, models: Models, viewer: Any, filters: TicketFilter
+) -> list[Any]:
+    """The WHERE conditions of a ticket list: readable by ``viewer`` and matching ``filters``.
 
+    Builds the conditions only; a search on PostgreSQL may read its index statistics
+    (:func:`flasket.search.matches`).
 
-def ticket_conditions(models: Models, viewer: Any, filters: TicketFilter) -> list[Any]:
+    :param session: the session the statements will run in (its database decides the
+        search's form, and a PostgreSQL search reads its index statistics through it).
+    :param models: the current Flasket's models.
+    :param viewer: the host user looking, or an anonymous one.
+    :param filters: the list's filters (its ``sort`` is not used here).
+    :return: conditions on ``models.Ticket``, to combine with AND.
+    """
     ticket, category = models.Ticket, models.TicketCategory
     conditions: list[Any] = [policy.readable_tickets(models, viewer)]
     if filters.status in (OPEN, CLOSED):
@@ -123,26 +147,44 @@ def ticket_conditions(models: Models, viewer: Any, filters: TicketFilter) -> lis
     if filters.author_id is not None:
         conditions.append(ticket.author_id == filters.author_id)
     if filters.query:
-        conditions.append(
-            search.matches(session_dialect(), models, filters.query, current_session())
-        )
+        conditions.append(search.matches(dialect_name(session), models, filters.query, session))
     return conditions
 
 
 @dataclass(frozen=True)
 class ListQuery:
-    """A list's rows in order, the same filter selecting only keys (to count), and its cap."""
+    """A list's rows in order, the same filter selecting only keys (to count), and its cap.
 
+    What :func:`list_page` pages; see :func:`flasket.pagination.paginate`.
+    """
+
+    #: The ordered SELECT of the list's entities (tickets or replies).
     rows: sa.Select[Any]
+    #: The same filter selecting only the primary key, unordered, for counting.
     ids: sa.Select[Any]
+    #: The most rows to count (:data:`flasket.pagination.COUNT_CAP` and friends).
     cap: int
     #: ``ids`` in the order of ``rows``, for deep pages.
     keys: sa.Select[Any] | None = None
 
 
-def ticket_list(models: Models, viewer: Any, filters: TicketFilter) -> ListQuery:
-    """The tickets ``viewer`` may read that match ``filters``, in the order they ask for."""
-    conditions = ticket_conditions(models, viewer, filters)
+def ticket_list(session: Session, models: Models, viewer: Any, filters: TicketFilter) -> ListQuery:
+    """The tickets ``viewer`` may read that match ``filters``, in the order they ask for.
+
+    Builds the statements only. The count stops at the cap that fits the filter:
+    :data:`~flasket.pagination.INTERSECTED_COUNT_CAP` for two or more categories,
+    :data:`~flasket.pagination.JOINED_COUNT_CAP` for one,
+    :data:`~flasket.pagination.PERSONAL_COUNT_CAP` for one author, else
+    :data:`~flasket.pagination.COUNT_CAP`.
+
+    :param session: the session the statements will run in (see :func:`ticket_conditions`).
+    :param models: the current Flasket's models.
+    :param viewer: the host user looking, or an anonymous one.
+    :param filters: the list's filters and order.
+    :return: the list's statements; tickets come with their author and categories,
+        without their description.
+    """
+    conditions = ticket_conditions(session, models, viewer, filters)
     order = _order(models, filters.sort)
     ids = sa.select(models.Ticket.id).where(*conditions)
     if len(filters.categories) > 1:
@@ -154,7 +196,7 @@ def ticket_list(models: Models, viewer: Any, filters: TicketFilter) -> ListQuery
     else:
         cap = COUNT_CAP
     return ListQuery(
-        rows=_ticket_rows(models).where(*conditions).order_by(*order),
+        rows=_ticket_rows(session, models).where(*conditions).order_by(*order),
         ids=ids,
         cap=cap,
         keys=ids.order_by(*order),
@@ -169,7 +211,22 @@ def ticket_page(
     page: int,
     per_page: int,
 ) -> Page[TicketBase]:
-    query = ticket_list(models, viewer, filters)
+    """One page of :func:`ticket_list`: a bounded count, then the page's rows.
+
+    With a search there is no count (no index counts the matches of a common word): the
+    page reads one row more to tell whether more follow
+    (:func:`flasket.pagination.paginate_uncounted`).
+
+    :param session: the session to run the statements in.
+    :param models: the current Flasket's models.
+    :param viewer: the host user looking, or an anonymous one.
+    :param filters: the list's filters and order.
+    :param page: the page number, from 1.
+    :param per_page: tickets per page, at least 1.
+    :return: the page of tickets.
+    :raises flasket.pagination.PageNotFound: when ``page`` is past the last page.
+    """
+    query = ticket_list(session, models, viewer, filters)
     if filters.query:
         # No index counts the matches of a common word; the page only says whether more follow.
         return paginate_uncounted(session, query.rows, page, per_page, keys=query.keys)
@@ -178,20 +235,43 @@ def ticket_page(
 
 @dataclass(frozen=True)
 class IndexCounts:
+    """The overview's counts, as the index template receives them (:func:`index_counts`).
+
+    Each count stops at its cap; its ``_capped`` twin is True when more match.
+    """
+
+    #: Open tickets the viewer may read (at most :data:`~flasket.pagination.COUNT_CAP`).
     open: int
+    #: More open tickets match than ``open`` says.
     open_capped: bool
+    #: Closed tickets the viewer may read (at most :data:`~flasket.pagination.COUNT_CAP`).
     closed: int
+    #: More closed tickets match than ``closed`` says.
     closed_capped: bool
+    #: The viewer's own open tickets (at most :data:`~flasket.pagination.PERSONAL_COUNT_CAP`).
     mine_open: int
+    #: The viewer's own closed tickets (at most
+    #: :data:`~flasket.pagination.PERSONAL_COUNT_CAP`).
     mine_closed: int
+    #: Tickets the viewer follows and may read (at most
+    #: :data:`~flasket.pagination.PERSONAL_COUNT_CAP`).
     following: int
+    #: More of the viewer's open tickets match than ``mine_open`` says.
     mine_open_capped: bool = False
+    #: More of the viewer's closed tickets match than ``mine_closed`` says.
     mine_closed_capped: bool = False
+    #: More followed tickets match than ``following`` says.
     following_capped: bool = False
 
 
 def index_counts(session: Session, models: Models, viewer: Any) -> IndexCounts:
-    """Every overview count in one statement, each bounded like the list it links to."""
+    """Every overview count in one statement, each bounded like the list it links to.
+
+    :param session: the session to run the statement in.
+    :param models: the current Flasket's models.
+    :param viewer: the logged-in host user.
+    :return: the counts.
+    """
     ticket = models.Ticket
     readable = policy.readable_tickets(models, viewer)
     me = models.user_id(viewer)
@@ -227,7 +307,13 @@ def index_counts(session: Session, models: Models, viewer: Any) -> IndexCounts:
 
 
 def followed_ids(models: Models, viewer: Any, user: Any) -> sa.Select[Any]:
-    """Ids of the tickets ``user`` follows that ``viewer`` may read (no join when all are)."""
+    """Ids of the tickets ``user`` follows that ``viewer`` may read (no join when all are).
+
+    :param models: the current Flasket's models.
+    :param viewer: the host user looking.
+    :param user: the host user whose follows are wanted.
+    :return: an unordered SELECT of ``flasket_follow.ticket_id``; nothing is run.
+    """
     follow: type[FollowBase] = models.Follow
     followed = sa.select(follow.ticket_id).where(follow.user_id == models.user_id(user))
     if policy.reads_every_ticket(viewer):
@@ -241,10 +327,20 @@ def followed_ids(models: Models, viewer: Any, user: Any) -> sa.Select[Any]:
 def recent_tickets(
     session: Session, models: Models, viewer: Any, limit: int, author_id: Any = None
 ) -> list[TicketBase]:
+    """The most recently updated tickets ``viewer`` may read, in one statement.
+
+    :param session: the session to run the statement in.
+    :param models: the current Flasket's models.
+    :param viewer: the host user looking, or an anonymous one.
+    :param limit: the most tickets to return.
+    :param author_id: only this author's tickets (a user primary key), or None.
+    :return: tickets, last updated first, with their author and categories, without
+        their description.
+    """
     conditions = [policy.readable_tickets(models, viewer)]
     if author_id is not None:
         conditions.append(models.Ticket.author_id == author_id)
-    rows = _ticket_rows(models).where(*conditions).order_by(*_order(models, "updated"))
+    rows = _ticket_rows(session, models).where(*conditions).order_by(*_order(models, "updated"))
     return list(session.scalars(rows.limit(limit)).unique())
 
 
@@ -256,6 +352,12 @@ def ticket_with_details(
     Readability is part of the query: a ticket the viewer may not read is not found, by the
     same statements as a missing one, so neither the answer nor the work done to give it
     tells the two apart.
+
+    :param session: the session to run the statements in.
+    :param models: the current Flasket's models.
+    :param ticket_id: the ticket's number.
+    :param viewer: the host user looking, or an anonymous one.
+    :return: the ticket, or None when it does not exist or ``viewer`` may not read it.
     """
     ticket = models.Ticket
     found: TicketBase | None = session.scalars(
@@ -273,6 +375,18 @@ def ticket_with_details(
 def reply_page(
     session: Session, models: Models, ticket: TicketBase, page: int, per_page: int
 ) -> Page[ReplyBase]:
+    """One page of a ticket's replies, oldest first, with their authors, in one statement.
+
+    The total is the ticket's stored ``reply_count``, so nothing is counted.
+
+    :param session: the session to run the statement in.
+    :param models: the current Flasket's models.
+    :param ticket: the ticket, already read (its readability checked).
+    :param page: the page number, from 1.
+    :param per_page: replies per page, at least 1.
+    :return: the page of replies.
+    :raises flasket.pagination.PageNotFound: when ``page`` is past the last page.
+    """
     reply = models.Reply
     items = list(
         session.scalars(
@@ -289,9 +403,14 @@ def reply_page(
 
 @dataclass(frozen=True)
 class Followers:
-    """The first few followers of a ticket (iterate over them) and how many follow it in all."""
+    """The first few followers of a ticket (iterate over them) and how many follow it in all.
 
+    ``len()`` is the number shown, not ``total``.
+    """
+
+    #: The host users shown, at most :data:`FOLLOWERS_SHOWN`, in the order they followed.
     shown: list[Any]
+    #: How many follow the ticket in all.
     total: int
 
     def __iter__(self) -> Iterator[Any]:
@@ -308,6 +427,11 @@ def followers(session: Session, models: Models, ticket: TicketBase) -> Followers
     subquery, run once, on the follow index), not read from ``ticket.follower_count``: a host
     that deletes users deletes their follows without Flasket knowing, and the stored counter
     would go on counting them.
+
+    :param session: the session to run the statement in.
+    :param models: the current Flasket's models.
+    :param ticket: the ticket.
+    :return: the followers shown, in the order they followed, and their number.
     """
     follow = models.Follow
     user_pk = getattr(models.user, models.user_pk)
@@ -328,6 +452,14 @@ def followers(session: Session, models: Models, ticket: TicketBase) -> Followers
 
 
 def is_following(session: Session, models: Models, ticket: TicketBase, user: Any) -> bool:
+    """Whether ``user`` follows ``ticket``, in one statement.
+
+    :param session: the session to run the statement in.
+    :param models: the current Flasket's models.
+    :param ticket: the ticket.
+    :param user: a host user (logged in).
+    :return: True when a ``flasket_follow`` row joins them.
+    """
     found = session.scalar(
         sa.select(sa.literal(True)).where(
             models.Follow.ticket_id == ticket.id,
@@ -338,7 +470,13 @@ def is_following(session: Session, models: Models, ticket: TicketBase, user: Any
 
 
 def user_by_key(session: Session, models: Models, key: Any) -> Any:
-    """The user whose primary key is ``key`` (already of the key's Python type), or None."""
+    """The user whose primary key is ``key`` (already of the key's Python type), or None.
+
+    :param session: the session to look in (the identity map first, else one statement).
+    :param models: the current Flasket's models.
+    :param key: the primary key, of its Python type (see :func:`flasket.unfollow.user_key`).
+    :return: the host user, or None when there is none.
+    """
     return session.get(models.user, key)
 
 
@@ -353,6 +491,11 @@ def users_named(session: Session, models: Models, name: str) -> list[Any]:
     the author filter then asks which one is meant instead of picking one. The exact lookup
     uses the name's index; the case-blind one cannot, so it runs only when the exact name
     matches nobody. SQLite's ``lower()`` folds ASCII letters only.
+
+    :param session: the session to run the statements in (one or two).
+    :param models: the current Flasket's models.
+    :param name: the name, compared with the ``FLASKET_USER_NAME_ATTR`` column.
+    :return: at most :data:`NAMESAKES_SHOWN` host users, by primary key; empty when none.
     """
     attribute = getattr(models.user, config_value("user_name_attr"))
     by_key = getattr(models.user, models.user_pk)
@@ -391,8 +534,18 @@ def _user_reply_ids(models: Models, viewer: Any, user: Any) -> sa.Select[Any]:
 def user_list_counts(
     session: Session, models: Models, viewer: Any, user: Any
 ) -> dict[str, tuple[int, bool]]:
-    """The bounded count of each of ``user``'s lists (:data:`USER_LISTS`), in one statement."""
-    tickets = ticket_conditions(models, viewer, _user_tickets(models, user))
+    """The bounded count of each of ``user``'s lists (:data:`USER_LISTS`), in one statement.
+
+    Only what ``viewer`` may read is counted, each list at most
+    :data:`~flasket.pagination.PERSONAL_COUNT_CAP`.
+
+    :param session: the session to run the statement in.
+    :param models: the current Flasket's models.
+    :param viewer: the host user looking.
+    :param user: the host user whose page it is.
+    :return: maps each name of :data:`USER_LISTS` to its ``(count, capped)``.
+    """
+    tickets = ticket_conditions(session, models, viewer, _user_tickets(models, user))
     ids = {
         "tickets": sa.select(models.Ticket.id).where(*tickets),
         "following": followed_ids(models, viewer, user),
@@ -401,19 +554,33 @@ def user_list_counts(
     return count_many(session, {name: (ids[name], PERSONAL_COUNT_CAP) for name in USER_LISTS})
 
 
-def user_list(models: Models, viewer: Any, user: Any, name: str) -> ListQuery:
-    """One of ``user``'s lists: their tickets, the tickets they follow, or their replies."""
+def user_list(session: Session, models: Models, viewer: Any, user: Any, name: str) -> ListQuery:
+    """One of ``user``'s lists: their tickets, the tickets they follow, or their replies.
+
+    Only what ``viewer`` may read. Their tickets come last updated first, followed
+    tickets last followed first (by ticket number), replies newest first with their
+    ticket. Builds the statements only.
+
+    :param session: the session the statements will run in (see :func:`ticket_conditions`).
+    :param models: the current Flasket's models.
+    :param viewer: the host user looking.
+    :param user: the host user whose page it is.
+    :param name: one of :data:`USER_LISTS`; anything but ``"tickets"`` and
+        ``"following"`` gives the replies.
+    :return: the list's statements, counted to
+        :data:`~flasket.pagination.PERSONAL_COUNT_CAP`.
+    """
     ticket, reply, follow = models.Ticket, models.Reply, models.Follow
     readable = policy.readable_tickets(models, viewer)
     if name == "tickets":
-        return ticket_list(models, viewer, _user_tickets(models, user))
+        return ticket_list(session, models, viewer, _user_tickets(models, user))
     if name == "following":
         # Newest followed ticket first, straight down the follow index. In order of last
         # update, a person who follows a few thousand of a million tickets made each page
         # walk tens of thousands of tickets to find 25 of theirs.
         followed = followed_ids(models, viewer, user)
         return ListQuery(
-            rows=_ticket_rows(models)
+            rows=_ticket_rows(session, models)
             .join(follow, follow.ticket_id == ticket.id)
             .where(follow.user_id == models.user_id(user), readable)
             .order_by(follow.ticket_id.desc()),
@@ -439,6 +606,17 @@ def list_page(
     per_page: int,
     counted: tuple[int, bool] | None = None,
 ) -> Page[Any]:
+    """One page of ``query``: :func:`flasket.pagination.paginate` with its statements and cap.
+
+    :param session: the session to run the statements in.
+    :param query: the list, from :func:`ticket_list` or :func:`user_list`.
+    :param page: the page number, from 1.
+    :param per_page: rows per page, at least 1.
+    :param counted: the list's ``(count, capped)`` when it is known already
+        (:func:`user_list_counts`); then no count runs.
+    :return: the page.
+    :raises flasket.pagination.PageNotFound: when ``page`` is past the last page.
+    """
     return paginate(
         session,
         query.rows,

@@ -26,10 +26,13 @@ from .proxies import current_flasket
 
 @dataclass
 class Pruned:
-    """How many rows one prune deleted."""
+    """How many rows one :func:`prune` deleted, by kind."""
 
+    #: Sent outbox rows.
     sent: int = 0
+    #: Failed outbox rows.
     failed: int = 0
+    #: Outbox events with no copy left.
     events: int = 0
 
 
@@ -39,7 +42,21 @@ def prune(
     batch: int | None = None,
     now: datetime | None = None,
 ) -> Pruned:
-    """Delete what has outlived its keep time; each argument defaults to its setting."""
+    """Delete what has outlived its keep time; each argument defaults to its setting.
+
+    Needs an app context with Flasket registered.
+
+    :param keep_sent_days: keep sent rows this many days (``FLASKET_OUTBOX_KEEP_SENT_DAYS``);
+        also the keep time of events that were fanned out.
+    :param keep_failed_days: keep failed rows this many days
+        (``FLASKET_OUTBOX_KEEP_FAILED_DAYS``); also the keep time of events given up.
+    :param batch: rows deleted per transaction, at least 1 (``FLASKET_OUTBOX_PRUNE_BATCH``).
+    :param now: the time to count back from, timezone-aware UTC (default: now).
+    :return: how many rows of each kind were deleted.
+    :raises RuntimeError: outside an app context, or in an app without Flasket.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; the batches committed
+        before stay deleted.
+    """
     now = now or utcnow()
     sent_days = (
         keep_sent_days if keep_sent_days is not None else config_value("outbox_keep_sent_days")
@@ -78,7 +95,15 @@ def delete_in_batches(table: sa.Table, where: sa.ColumnElement[bool], size: int)
     """Delete the rows matching ``where``, at most ``size`` per transaction; return the count.
 
     The ids are read first and the condition checked again in the DELETE: MariaDB
-    cannot take a LIMIT inside ``IN (...)``, and a row may have changed meanwhile.
+    cannot take a LIMIT inside ``IN (...)``, and a row may have changed meanwhile. Each
+    batch commits on its own connection from ``current_flasket.db.engine``.
+
+    :param table: a table with an ``id`` column.
+    :param where: the condition on ``table``'s columns that selects the rows to delete.
+    :param size: rows per transaction, at least 1.
+    :return: how many rows were deleted in all.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; the batches committed
+        before stay deleted.
     """
     engine: sa.Engine = current_flasket.db.engine
     total = 0

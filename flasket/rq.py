@@ -33,13 +33,31 @@ __all__ = ["Queue", "deliver_due_job", "deliver_job", "enqueue_delivery"]
 
 
 class Queue(Protocol):
-    def enqueue(self, f: Any, *args: Any, **kwargs: Any) -> Any: ...
+    """What :func:`enqueue_delivery` needs of a queue: an ``rq.Queue``, or anything with its
+    ``enqueue``."""
+
+    def enqueue(self, f: Any, *args: Any, **kwargs: Any) -> Any:
+        """Put a job calling ``f(*args, **kwargs)`` on the queue, as ``rq.Queue.enqueue`` does.
+
+        :param f: the job function (Flasket passes :func:`deliver_job`).
+        :param args: its positional arguments, which must pickle.
+        :param kwargs: its keyword arguments (or RQ's own job options).
+        :return: the queued job; Flasket ignores it.
+        """
 
 
 def enqueue_delivery(queue: Queue, app_factory: str | None = None) -> Callable[[list[int]], None]:
-    """A ``FLASKET_DELIVERY_HOOK`` that enqueues one delivery job per event on ``queue``.
+    """A ``FLASKET_DELIVERY_HOOK`` that enqueues a :func:`deliver_job` on ``queue``.
 
-    ``app_factory`` ("package.module:create_app") defaults to ``FLASKET_RQ_APP_FACTORY``.
+    Flasket calls the hook after each commit that wrote outbox events, with their ids;
+    it enqueues one job for them all. An exception the hook raises is logged by Flasket
+    and the events wait for a worker or a :func:`deliver_due_job`.
+
+    :param queue: an ``rq.Queue`` (see :class:`Queue`).
+    :param app_factory: ``"package.module:create_app"``, importable by the RQ worker;
+        defaults to ``FLASKET_RQ_APP_FACTORY``, read when the hook runs.
+    :return: the hook, a function of a list of outbox event ids that returns nothing and
+        raises :class:`flasket.config.ConfigError` when no app factory is set.
     """
 
     def hook(ids: list[int]) -> None:
@@ -52,13 +70,29 @@ def enqueue_delivery(queue: Queue, app_factory: str | None = None) -> Callable[[
 
 
 def deliver_job(ids: Sequence[int], app_factory: str) -> dict[str, int]:
-    """The RQ job: fan out these outbox events and send their mail (app from ``app_factory``)."""
+    """The RQ job: fan out these outbox events and send their mail.
+
+    :param ids: outbox event ids, as :func:`enqueue_delivery`'s hook was given them.
+    :param app_factory: ``"package.module:create_app"`` (see :func:`app_for`).
+    :return: the counts of :class:`flasket.delivery.Outcome`: ``sent``, ``retrying``,
+        ``failed``, ``released`` and ``overtaken`` rows, which RQ stores as the result.
+    :raises flasket.config.ConfigError: when ``app_factory`` does not give a Flask app.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails (RQ marks the job
+        failed; the events wait for the next delivery).
+    """
     with app_for(app_factory).app_context():
         return _counts(delivery.deliver(list(ids)))
 
 
 def deliver_due_job(app_factory: str) -> dict[str, int]:
-    """An RQ job for a schedule: send every row that is due, retries included."""
+    """An RQ job for a schedule: send every row that is due, retries included.
+
+    :param app_factory: ``"package.module:create_app"`` (see :func:`app_for`).
+    :return: the counts of :class:`flasket.delivery.Outcome`, as :func:`deliver_job`
+        returns them.
+    :raises flasket.config.ConfigError: when ``app_factory`` does not give a Flask app.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails.
+    """
     with app_for(app_factory).app_context():
         return _counts(delivery.deliver_due())
 
@@ -78,7 +112,18 @@ _apps_lock = threading.Lock()
 
 
 def app_for(app_factory: str) -> Flask:
-    """The app built by ``"module:function"``, once per worker process."""
+    """The app built by ``"module:function"``, once per worker process.
+
+    The first call for an ``app_factory`` imports the module and calls the function with
+    no arguments; later calls, from any thread, return the same app.
+
+    :param app_factory: ``"package.module:create_app"``.
+    :return: the app the factory built.
+    :raises flasket.config.ConfigError: when ``app_factory`` has no ``:`` between a
+        module and a function, or the function does not return a :class:`flask.Flask`.
+    :raises ImportError: when the module cannot be imported.
+    :raises AttributeError: when the module has no such function.
+    """
     with _apps_lock:
         app = _apps.get(app_factory)
         if app is None:

@@ -14,12 +14,12 @@ word, as are ``İstanbul`` and ``istanbul``, ``ΣΟΦΟΣ`` and ``σοφος``. 
 ``ß`` or ``ss`` also looks for the other spelling (``straße``, ``STRASSE``).
 
 - PostgreSQL: GIN indexes on ``to_tsvector('simple', ...)`` of the folded ticket text
-  (models.SEARCH_DOCUMENT) and reply text (models.REPLY_SEARCH_DOCUMENT). The folding is
-  SQL (ICU's root-locale ``lower()``, ``normalize()``, ``regexp_replace()``), so the database's
-  lc_ctype, which decides how to_tsvector() lowercases, plays no part. ASCII punctuation is
-  a space there, so ``alice@example.com``, ``docs/install`` and ``2.0.1`` find what holds
-  them; a word is a prefix (``to_tsquery('word:*')``).
-- SQLite: FTS5 tables over ticket and reply text (models.sqlite_search_ddl: the
+  (search_index.SEARCH_DOCUMENT) and reply text (search_index.REPLY_SEARCH_DOCUMENT). The
+  folding is SQL (ICU's root-locale ``lower()``, ``normalize()``, ``regexp_replace()``), so
+  the database's lc_ctype, which decides how to_tsvector() lowercases, plays no part. ASCII
+  punctuation is a space there, so ``alice@example.com``, ``docs/install`` and ``2.0.1``
+  find what holds them; a word is a prefix (``to_tsquery('word:*')``).
+- SQLite: FTS5 tables over ticket and reply text (search_index.sqlite_search_ddl: the
   ``unicode61 remove_diacritics 2`` tokenizer, kept in step by triggers), queried with
   prefix phrases (``"word"*``). That tokenizer removes the diacritics of Latin letters only:
   ``σοφός`` stays ``σοφός`` in the index. The query looks for the word as typed too, so
@@ -64,7 +64,8 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import operators
 
-from .models import (
+from .models import Models
+from .search_index import (
     REPLY_SEARCH_DOCUMENT,
     REPLY_SEARCH_SOURCE,
     REPLY_SEARCH_TEXT,
@@ -72,7 +73,6 @@ from .models import (
     SEARCH_MARKS,
     SEARCH_SOURCE,
     SEARCH_TEXT,
-    Models,
 )
 
 SCAN_LIMIT = 100_000
@@ -90,7 +90,8 @@ MAX_WORDS = 10
 
 SIMPLE: sa.ColumnElement[Any] = sa.literal_column("'simple'")
 _WORD = re.compile(r"[^\W_]+")
-#: Combining marks removed and final sigma written as sigma, as models.search_folded() does.
+#: Combining marks removed and final sigma written as sigma, as search_index.search_folded()
+#: does.
 _FOLD = {ord(mark): None for mark in SEARCH_MARKS} | {0x3C2: "\u03c3"}
 #: Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, Hiragana,
 #: Katakana, CJK ideographs (and their extensions), half-width Katakana.
@@ -123,6 +124,9 @@ def typed_forms(query: str) -> dict[str, str]:
 
     SQLite's tokenizer removes the diacritics of Latin letters only: ``σοφός`` stays
     ``σοφός`` in its index, so SQLite also looks for the word as it was typed.
+
+    :param query: what the user typed.
+    :return: folded word to the word as typed (lower case, NFC), in query order.
     """
     typed: dict[str, str] = {}
     for token in _TYPED_WORD.findall(unicodedata.normalize("NFC", query.lower())):
@@ -136,13 +140,20 @@ def spellings(word: str) -> list[str]:
     """``word`` and its other spelling with ``ß`` for ``ss`` or ``ss`` for ``ß``, if any.
 
     German writes ``ß`` as ``SS`` in capitals; Unicode lower case does not turn it back.
+
+    :param word: a folded word (:func:`words`).
+    :return: ``[word]``, or ``[word, other spelling]``.
     """
     found = [word, word.replace("ß", "ss"), word.replace("ss", "ß")]
     return list(dict.fromkeys(found))
 
 
 def is_unspaced(word: str) -> bool:
-    """Whether ``word`` holds letters of a script written without spaces (:data:`_UNSPACED`)."""
+    """Whether ``word`` holds letters of a script written without spaces (Thai, Japanese ...).
+
+    :param word: a folded word (:func:`words`).
+    :return: True when a substring search must stand in for the word index.
+    """
     return _UNSPACED.search(word) is not None
 
 
@@ -186,7 +197,11 @@ def matches(
 
 
 def postgresql_query(word: str) -> sa.ColumnElement[Any]:
-    """``to_tsquery`` of ``word`` (folded) as a prefix, in each spelling, in NFD as the index."""
+    """``to_tsquery`` of ``word`` (folded) as a prefix, in each spelling, in NFD as the index.
+
+    :param word: a folded word (:func:`words`).
+    :return: the ``tsquery`` expression.
+    """
     terms = " | ".join(f"{unicodedata.normalize('NFD', each)}:*" for each in spellings(word))
     return sa.func.to_tsquery(SIMPLE, terms)
 
@@ -203,6 +218,10 @@ def postgresql_word(models: Models, word: str) -> sa.ColumnElement[bool]:
     whether the text holds the word at all (:func:`holds`, far cheaper than the document,
     and most tickets and replies fail it), then the document. ``OFFSET 0`` keeps PostgreSQL
     from reading every reply with the word into a hash table instead (0.4 s for "error").
+
+    :param models: Flasket's models.
+    :param word: a folded word (:func:`words`).
+    :return: the condition on ``flasket_ticket``.
     """
     ticket, reply = models.Ticket, models.Reply
     tsquery = postgresql_query(word)
@@ -230,8 +249,10 @@ def holds(source: str, folded_text: str, word: str) -> sa.ColumnElement[bool]:
     ``normalize()`` requires) folds to its ASCII lower case, with punctuation, which no word
     holds, as spaces: it is looked in as it is, lowercased, at a tenth of the cost of folding.
 
-    :param source: the text as written (models.SEARCH_SOURCE or REPLY_SEARCH_SOURCE).
-    :param folded_text: the same folded (models.SEARCH_TEXT or REPLY_SEARCH_TEXT).
+    :param source: the text as written (search_index.SEARCH_SOURCE or REPLY_SEARCH_SOURCE).
+    :param folded_text: the same folded (search_index.SEARCH_TEXT or REPLY_SEARCH_TEXT).
+    :param word: a folded word (:func:`words`).
+    :return: the condition (SQL on the text's own table).
     """
     written: Any = sa.literal_column(source)
     folded: Any = sa.literal_column(folded_text)
@@ -257,6 +278,12 @@ def postgresql_matches(
     (a materialised CTE) and only those are checked for the other words (not for that one
     again, which would compute each one's documents). Otherwise the list is read in its own
     order and each ticket checked until the page is full.
+
+    :param models: Flasket's models.
+    :param found: folded words (:func:`words`), at least one.
+    :param session: the session to read the statistics with; None to read the list in its
+        own order.
+    :return: the condition on ``flasket_ticket``.
     """
     if session is None:
         return sa.and_(*(postgresql_word(models, word) for word in found))
@@ -272,7 +299,12 @@ def postgresql_matches(
 
 @functools.lru_cache(maxsize=_EXPRESSIONS_KEPT)
 def from_gin_indexes(models: Models, word: str) -> sa.ColumnElement[bool]:
-    """Tickets with ``word`` in their text or a reply, read once through the GIN indexes."""
+    """Tickets with ``word`` in their text or a reply, read once through the GIN indexes.
+
+    :param models: Flasket's models.
+    :param word: a folded word (:func:`words`).
+    :return: the condition on ``flasket_ticket`` (an ``IN`` a materialised CTE).
+    """
     ticket, reply = models.Ticket, models.Reply
     tsquery = postgresql_query(word)
     in_tickets = sa.select(ticket.id.label("id")).where(
@@ -305,7 +337,11 @@ class WordStatistics:
     read_at: float
 
     def share(self, prefixes: list[str]) -> float:
-        """The sum of the shares of the words starting with any of ``prefixes``, each once."""
+        """The sum of the shares of the words starting with any of ``prefixes``, each once.
+
+        :param prefixes: folded words, in NFD as the index holds them.
+        :return: a share of the rows, 0.0 and up (more than 1.0 is possible).
+        """
         taken: set[int] = set()
         for prefix in prefixes:
             position = bisect.bisect_left(self.words, prefix)
@@ -316,7 +352,12 @@ class WordStatistics:
 
 
 def read_word_statistics(session: Session) -> WordStatistics:
-    """One statement: the most common elements of both GIN indexes and their frequencies."""
+    """One statement: the most common elements of both GIN indexes and their frequencies.
+
+    :param session: a session on PostgreSQL.
+    :return: the statistics, read now.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails.
+    """
     rows = session.execute(
         sa.text(
             "SELECT element.word, element.share"
@@ -338,7 +379,12 @@ def read_word_statistics(session: Session) -> WordStatistics:
 
 
 def word_statistics(session: Session) -> WordStatistics:
-    """The current app's :class:`WordStatistics`, read again once ``STATISTICS_TTL`` passed."""
+    """The current app's :class:`WordStatistics`, read again once ``STATISTICS_TTL`` passed.
+
+    :param session: a session on PostgreSQL, used when the statistics are read again.
+    :return: the statistics, at most ``STATISTICS_TTL`` seconds old.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails.
+    """
     extensions = current_app.extensions
     found: WordStatistics | None = extensions.get(_STATISTICS_KEY)
     if found is None or time.monotonic() - found.read_at >= STATISTICS_TTL:
@@ -355,6 +401,8 @@ def postgresql_shares(session: Session, found: list[str]) -> list[float]:
     The statistics are read at most once per ``STATISTICS_TTL`` per app
     (:func:`word_statistics`), so most searches run no statement for them.
 
+    :param session: a session on PostgreSQL.
+    :param found: folded words (:func:`words`).
     :return: one share per word, 0.0 to 1.0 and more.
     """
     statistics = word_statistics(session)
@@ -365,18 +413,29 @@ def postgresql_shares(session: Session, found: list[str]) -> list[float]:
 
 
 def postgresql_document() -> sa.ColumnElement[Any]:
-    """The GIN index's own expression (models.SEARCH_DOCUMENT), so PostgreSQL uses the index."""
+    """The GIN index's own expression (search_index.SEARCH_DOCUMENT), so PostgreSQL uses it.
+
+    :return: the ``tsvector`` expression on ``flasket_ticket``.
+    """
     return sa.literal_column(SEARCH_DOCUMENT)
 
 
 def reply_document() -> sa.ColumnElement[Any]:
-    """The reply GIN index's expression (models.REPLY_SEARCH_DOCUMENT)."""
+    """The reply GIN index's expression (search_index.REPLY_SEARCH_DOCUMENT).
+
+    :return: the ``tsvector`` expression on ``flasket_reply``.
+    """
     return sa.literal_column(REPLY_SEARCH_DOCUMENT)
 
 
 def sqlite_query(word: str, typed: str) -> str:
     """The FTS5 query of ``word`` as a prefix, in each spelling, folded and as ``typed``:
-    ``("straße"* OR "strasse"*)``. Words hold no ``"`` (only letters, digits and marks)."""
+    ``("straße"* OR "strasse"*)``. Words hold no ``"`` (only letters, digits and marks).
+
+    :param word: a folded word (:func:`words`).
+    :param typed: the same word as typed (:func:`typed_forms`).
+    :return: the FTS5 query text.
+    """
     each = dict.fromkeys([*spellings(word), *spellings(typed)])
     return "(" + " OR ".join(f'"{spelling}"*' for spelling in each) + ")"
 
@@ -411,6 +470,11 @@ def sqlite_matches(
     rare, are checked on each ticket the list reads in its own order (:func:`sqlite_checked`):
     SQLite then reads its first page of tickets, not every ticket with a common word, which
     it would have to sort (0.1 s for "error" at 100,000 tickets).
+
+    :param models: Flasket's models.
+    :param fts_queries: FTS5 queries (:func:`sqlite_query`), at least one.
+    :param session: the session to count with; None to check every word ticket by ticket.
+    :return: the condition on ``flasket_ticket``.
     """
     if session is None:
         return sa.and_(*(sqlite_found(models, fts_query) for fts_query in fts_queries))
@@ -436,7 +500,14 @@ def _sqlite_search(name: str, fts_query: str, after: int | None = None) -> sa.Se
 def sqlite_counts(session: Session, models: Models, fts_queries: list[str]) -> SqliteCounts:
     """Each FTS5 query's entries, tickets plus replies, as a share of the tickets, and the
     highest ticket and reply numbers (one statement; a share is an overestimate when a
-    ticket has the word in several replies, and 0.0 without tickets)."""
+    ticket has the word in several replies, and 0.0 without tickets).
+
+    :param session: a session on SQLite.
+    :param models: Flasket's models.
+    :param fts_queries: FTS5 queries (:func:`sqlite_query`).
+    :return: the shares, in query order, and the highest numbers.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails.
+    """
 
     def count(name: str, fts_query: str) -> Any:
         entries = _sqlite_search(name, fts_query).limit(SQLITE_COUNT_CAP).subquery()
@@ -459,7 +530,12 @@ def sqlite_counts(session: Session, models: Models, fts_queries: list[str]) -> S
 
 def sqlite_found(models: Models, fts_query: str) -> sa.ColumnElement[bool]:
     """Tickets with ``fts_query`` in their FTS5 row or a reply's, listed by the FTS5 tables
-    (models.sqlite_search_ddl): SQLite reads these tickets, then sorts them."""
+    (search_index.sqlite_search_ddl): SQLite reads these tickets, then sorts them.
+
+    :param models: Flasket's models.
+    :param fts_query: an FTS5 query (:func:`sqlite_query`).
+    :return: the condition on ``flasket_ticket``.
+    """
     ticket, reply = models.Ticket, models.Reply
     in_replies = sa.select(reply.ticket_id).where(
         reply.id.in_(_sqlite_search("flasket_reply_search", fts_query))
@@ -492,6 +568,11 @@ def sqlite_checked(models: Models, fts_query: str, counts: SqliteCounts) -> sa.C
     tickets' and their replies' first (:func:`_in_search`); each ticket is looked up in the
     first and each of its replies, through their ticket's index, in the second. The unary
     ``+`` keeps SQLite from reading the sets' tickets instead, and sorting them all.
+
+    :param models: Flasket's models.
+    :param fts_query: an FTS5 query (:func:`sqlite_query`).
+    :param counts: what :func:`sqlite_counts` found (the highest numbers).
+    :return: the condition on ``flasket_ticket``.
     """
     ticket, reply = models.Ticket, models.Reply
     recent_share = min(SQLITE_RECENT / max(counts.newest_ticket, 1), 1.0)
@@ -511,7 +592,13 @@ def sqlite_checked(models: Models, fts_query: str, counts: SqliteCounts) -> sa.C
 
 def mariadb_matches(models: Models, query: str, found: list[str]) -> sa.ColumnElement[bool]:
     """MariaDB/MySQL: each word in the ticket's FULLTEXT index or its replies'; the words the
-    index leaves out by a regular expression on the tickets and replies the others found."""
+    index leaves out by a regular expression on the tickets and replies the others found.
+
+    :param models: Flasket's models.
+    :param query: what the user typed.
+    :param found: its folded words (:func:`words`), at least one.
+    :return: the condition on ``flasket_ticket``.
+    """
     ticket, reply = models.Ticket, models.Reply
     indexed = mariadb_index_words(query)
     title: Any = ticket.title
@@ -554,13 +641,23 @@ def mariadb_index_words(query: str) -> list[str]:
 
 
 def mariadb_indexes(word: str) -> bool:
-    """Whether InnoDB's full-text index holds ``word`` (with its default settings)."""
+    """Whether InnoDB's full-text index holds ``word`` (with its default settings).
+
+    :param word: a folded word (:func:`words`).
+    :return: False for a stopword and for a word under ``MARIADB_MIN_WORD`` or over
+        ``MARIADB_MAX_WORD`` characters.
+    """
     return MARIADB_MIN_WORD <= len(word) <= MARIADB_MAX_WORD and word not in MARIADB_STOPWORDS
 
 
 def starts_a_word(models: Models, word: str) -> sa.ColumnElement[bool]:
     """``word`` (letters and digits only) at the start of a word of the title, the body or a
-    reply (MariaDB/MySQL regular expressions, case-insensitive by the column's collation)."""
+    reply (MariaDB/MySQL regular expressions, case-insensitive by the column's collation).
+
+    :param models: Flasket's models.
+    :param word: a folded word (:func:`words`).
+    :return: the condition on ``flasket_ticket``.
+    """
     pattern = f"(^|[^[:alnum:]]){word}"
     ticket, reply = models.Ticket, models.Reply
     in_reply = (
@@ -576,7 +673,11 @@ def starts_a_word(models: Models, word: str) -> sa.ColumnElement[bool]:
 
 
 def newest_tickets(models: Models) -> sa.ColumnElement[bool]:
-    """The newest ``SCAN_LIMIT`` tickets by number: what a scan may read."""
+    """The newest ``SCAN_LIMIT`` tickets by number: what a scan may read.
+
+    :param models: Flasket's models.
+    :return: the condition on ``flasket_ticket``.
+    """
     ticket = models.Ticket
     newest: Any = sa.select(sa.func.max(ticket.id)).scalar_subquery()
     oldest_scanned: sa.ColumnElement[int] = newest - SCAN_LIMIT
@@ -584,15 +685,23 @@ def newest_tickets(models: Models) -> sa.ColumnElement[bool]:
 
 
 def bounded_scan(models: Models, query: str) -> sa.ColumnElement[bool]:
-    """``query`` as a literal substring of the newest ``SCAN_LIMIT`` tickets or their replies."""
+    """``query`` as a literal substring of the newest ``SCAN_LIMIT`` tickets or their replies.
+
+    :param models: Flasket's models.
+    :param query: what the user typed.
+    :return: the condition on ``flasket_ticket``.
+    """
     return sa.and_(newest_tickets(models), contains(models, query))
 
 
 def contains(models: Models, text: str, case_insensitive: bool = True) -> sa.ColumnElement[bool]:
     """``text`` anywhere in the title, the body or a reply, ``%``, ``_`` and ``\\`` literal.
 
+    :param models: Flasket's models.
+    :param text: the text to look for.
     :param case_insensitive: compare with ``lower()``, which folds ASCII letters only on
         SQLite; False for text without case (the unspaced scripts).
+    :return: the condition on ``flasket_ticket``.
     """
     ticket, reply = models.Ticket, models.Reply
 

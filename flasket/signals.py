@@ -24,15 +24,16 @@ log = logging.getLogger("flasket")
 
 _signals = Namespace()
 
-#: ``ticket``, ``user`` (the author)
+#: Sent after a new ticket is committed, with ``ticket`` and ``user`` (the author).
 ticket_created = _signals.signal("ticket-created")
-#: ``ticket``, ``reply``, ``user`` (who replied)
+#: Sent after a reply is committed, with ``ticket``, ``reply`` and ``user`` (who replied).
 ticket_replied = _signals.signal("ticket-replied")
-#: ``ticket``, ``user`` (who closed it)
+#: Sent after a ticket is closed, with ``ticket`` and ``user`` (who closed it).
 ticket_closed = _signals.signal("ticket-closed")
-#: ``ticket``, ``user`` (who reopened it)
+#: Sent after a ticket is reopened, with ``ticket`` and ``user`` (who reopened it).
 ticket_reopened = _signals.signal("ticket-reopened")
-#: ``ticket``, ``user`` (who now follows it)
+#: Sent after someone starts following a ticket, with ``ticket`` and ``user`` (who now
+#: follows it). Nothing is sent when they stop.
 ticket_followed = _signals.signal("ticket-followed")
 
 
@@ -44,6 +45,11 @@ def send(signal: Signal, sender: Any, /, **kwargs: Any) -> int:
     receiver's exception is logged on the ``flasket`` logger and the next receiver still
     runs: the change was committed before the signal went out. A coroutine receiver,
     which blinker's ``send`` refuses, is logged the same way and skipped.
+
+    :param signal: one of this module's signals (any :class:`blinker.Signal` works).
+    :param sender: the sender receivers are chosen by; Flasket passes the app object.
+    :param kwargs: passed to every receiver as keyword arguments.
+    :return: how many receivers raised, 0 when all ran; 0 when the signal is muted.
     """
     if getattr(signal, "is_muted", False):
         return 0

@@ -137,6 +137,8 @@ def envelope_address(address: str) -> EnvelopeAddress:
 def envelope_of(message: Any) -> tuple[EnvelopeAddress, EnvelopeAddress]:
     """The envelope sender and recipient of a Flask-Mail ``Message`` to one recipient.
 
+    :param message: a Flask-Mail ``Message`` with a sender and one recipient.
+    :return: ``(sender, recipient)``, each an address as ``MAIL FROM`` and ``RCPT TO`` take it.
     :raises smtplib.SMTPSenderRefused: when the sender is not an address that can be
         sent (the site's configuration, so :func:`verdict` has it retried).
     :raises AddressError: when the recipient is not.
@@ -212,27 +214,23 @@ def _ascii_domain(address: str, domain: str) -> str:
 def verdict(error: BaseException, connecting: bool = False) -> Failure:
     """Classify an error met while opening a connection (``connecting``) or sending.
 
-    ==========================================  =========  ==========
-    error                                       permanent  scope
-    ==========================================  =========  ==========
-    any error while connecting (refused, DNS,   no         server
-    timeout, TLS, 4xx/5xx greeting, AUTH)
-    :class:`AddressError`, :class:`MessageError` yes       message
-    (the message cannot be written)
-    recipient refused, data refused: 5xx        yes        message
-    the same with 4xx, and 552 to RCPT          no         message
-    (RFC 5321 4.5.3.1.10: too many recipients)
-    552 to MAIL (the message is too large)      yes        message
-    recipient refused because the server does   no         server
-    not relay for this site ("relay" in the
-    answer)
-    sender refused (4xx or 5xx)                 no         server
-    421 (the server is closing), connection     no         connection
-    lost, deadline passed, network error, an
-    over-long reply line
-    any other SMTP reply: 5xx / 4xx             yes / no   message
-    anything else                               no         message
-    ==========================================  =========  ==========
+    Each kind of error, whether its failure is permanent, and its scope:
+
+    - any error while connecting (refused, DNS, timeout, TLS, 4xx/5xx greeting, AUTH):
+      not permanent, :data:`SERVER`;
+    - :class:`AddressError`, :class:`MessageError` (the message cannot be written):
+      permanent, :data:`MESSAGE`;
+    - recipient refused, data refused, with a 5xx: permanent, :data:`MESSAGE`;
+    - the same with a 4xx, and 552 to ``RCPT`` (RFC 5321 4.5.3.1.10: too many
+      recipients): not permanent, :data:`MESSAGE`;
+    - 552 to ``MAIL`` (the message is too large): permanent, :data:`MESSAGE`;
+    - recipient refused because the server does not relay for this site ("relay" in
+      the answer): not permanent, :data:`SERVER`;
+    - sender refused (4xx or 5xx): not permanent, :data:`SERVER`;
+    - 421 (the server is closing), connection lost, deadline passed, network error, an
+      over-long reply line: not permanent, :data:`CONNECTION`;
+    - any other SMTP reply: permanent for a 5xx, not for a 4xx, :data:`MESSAGE`;
+    - anything else: not permanent, :data:`MESSAGE`.
 
     A refused sender, or a relay that does not relay for this site, is the site's
     configuration (``FLASKET_MAIL_SENDER``, the relay's rules), not the message's
@@ -293,14 +291,23 @@ def _relay_denied(text: bytes | str) -> bool:
 
 def no_answer(error: BaseException) -> bool:
     """Whether ``error`` is a server that stopped answering: a deadline passed, or a read
-    timed out (smtplib reports that as a lost connection, caused by ``TimeoutError``)."""
+    timed out (smtplib reports that as a lost connection, caused by ``TimeoutError``).
+
+    :param error: what sending or connecting raised.
+    :return: True for :class:`DeadlinePassed`, a ``TimeoutError``, or an error raised while
+        handling one.
+    """
     return isinstance(error, (DeadlinePassed, TimeoutError)) or isinstance(
         error.__context__, TimeoutError
     )
 
 
 def describe(error: BaseException) -> str:
-    """A one-line account of an SMTP or network error, for logs and ``last_error``."""
+    """A one-line account of an SMTP or network error, for logs and ``last_error``.
+
+    :param error: what sending or connecting raised.
+    :return: the error's class, and the server's code and text when it answered.
+    """
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         parts = [
             f"{code} {_text(message)} ({address})"
@@ -403,6 +410,7 @@ class SMTPConnection:
         of ``timeout`` seconds (:data:`SEND_COST`). Once the server accepted it,
         nothing here raises: an ``email_dispatched`` receiver that fails is logged.
 
+        :param message: the message, as :func:`flasket.delivery.message_for` builds it.
         :raises AddressError: when the recipient needs ``SMTPUTF8`` and the server lacks it.
         :raises MessageError: when the message cannot be written, or exceeds ``SIZE``.
         :raises smtplib.SMTPSenderRefused: (not sent to the server) when the sender needs

@@ -24,6 +24,12 @@ def affected_rows(result: sa.Result[Any]) -> int:
 
 
 def app_object() -> Flask:
-    """The current app itself, not the ``current_app`` proxy: for threads and signals that
-    outlive the request. Needs an app context."""
+    """The current app itself, not the ``current_app`` proxy.
+
+    For threads and signal receivers that outlive the request or app context.
+
+    :return: the :class:`flask.Flask` object ``current_app`` stands for.
+    :raises RuntimeError: outside an app context (Flask's "Working outside of application
+        context").
+    """
     return getattr(current_app, "_get_current_object")()  # type: ignore[no-any-return]  # noqa: B009

@@ -8,13 +8,57 @@ imports them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from flask import Flask
 
 from . import config
 from .models import Models, TicketBase, get_models
+from .sql import app_object
 
 if TYPE_CHECKING:
     from flask_sqlalchemy import SQLAlchemy
+    from sqlalchemy.orm import Session
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """The options of one app that Flasket parses once, when it is registered on the app.
+
+    Pages read them on every request, so they are checked and parsed in
+    :meth:`flasket.Flasket.init_app`, not per call: changing ``FLASKET_CATEGORIES``,
+    ``FLASKET_IS_STAFF`` or ``FLASKET_RESPONSE_HEADERS`` in ``app.config`` after
+    ``init_flasket()`` has no effect. The other options are read from ``app.config`` when
+    they are used.
+
+    :param categories: ``FLASKET_CATEGORIES``, parsed (:func:`flasket.config.parse_categories`).
+    :param is_staff: ``FLASKET_IS_STAFF``: takes a logged-in user, returns whether they are
+        staff.
+    :param response_headers: ``FLASKET_RESPONSE_HEADERS`` merged over Flasket's defaults
+        (:func:`flasket.config.parse_response_headers`): header name to value.
+    """
+
+    categories: tuple[config.Category, ...]
+    is_staff: Callable[[Any], bool]
+    response_headers: Mapping[str, str]
+
+    @classmethod
+    def from_config(cls, app_config: Mapping[str, Any]) -> AppSettings:
+        """Parse the settings from an app's config, whose defaults are already filled in.
+
+        :param app_config: ``app.config``, after :func:`flasket.config.apply_defaults`.
+        :raises flasket.config.ConfigError: when a value cannot be used.
+        """
+        return cls(
+            categories=config.parse_categories(app_config[config.key("categories")]),
+            is_staff=app_config[config.key("is_staff")],
+            response_headers=config.parse_response_headers(
+                app_config[config.key("response_headers")]
+            ),
+        )
 
 
 class FlasketState:
@@ -36,10 +80,43 @@ class FlasketState:
         self.user_model = user_model
         self.options = options
         self.models: Models = get_models(db, user_model)
+        # Per app, as Flask-SQLAlchemy keeps its engines: one extension may serve several apps.
+        self._settings: weakref.WeakKeyDictionary[Flask, AppSettings] = weakref.WeakKeyDictionary()
+
+    @property
+    def session(self) -> Session:
+        """The host's ``db.session`` (scoped to the app context), typed as a ``Session``.
+
+        Flasket's code that acts (actions, notifications, delivery, pages, commands) reaches
+        the database through this and :attr:`models`; the functions that build and run
+        statements (:mod:`flasket.queries`, :mod:`flasket.search`, :mod:`flasket.pagination`)
+        take the session and models as arguments instead.
+        """
+        return cast("Session", self.db.session)
+
+    def settings(self, app: Flask | None = None) -> AppSettings:
+        """The parsed settings of ``app`` (default: the current app).
+
+        :param app: an app Flasket is registered on (``current_app`` will do), or None for
+            the current app.
+        :raises RuntimeError: outside an app context when ``app`` is None or a proxy, or when
+            Flasket was not registered on the app.
+        """
+        # A proxy such as current_app cannot be a weak key: look up the app it stands for.
+        real = app_object() if app is None else getattr(app, "_get_current_object", lambda: app)()
+        try:
+            return self._settings[real]
+        except KeyError:
+            raise RuntimeError(
+                "Flasket is not registered on this app: call init_flasket(app, ...)"
+            ) from None
 
     def categories(self) -> tuple[config.Category, ...]:
-        """The configured categories of the current app (``FLASKET_CATEGORIES``, parsed)."""
-        return config.parse_categories(config.config_value("categories"))
+        """The configured categories of the current app (``FLASKET_CATEGORIES``, parsed).
+
+        :raises RuntimeError: outside an app context, or in an app without Flasket.
+        """
+        return self.settings().categories
 
     def categories_of(
         self, ticket: TicketBase, categories: tuple[config.Category, ...] | None = None
@@ -49,8 +126,7 @@ class FlasketState:
         A value whose category is no longer configured is left out.
 
         :param ticket: the ticket.
-        :param categories: the configured categories, when the caller parsed them
-            already (a list does once per request); else :meth:`categories`.
+        :param categories: the categories to show, in order; else :meth:`categories`.
         :return: ``[(category, value), ...]``; ``category.label_for(value)`` is its label.
         """
         values = ticket.category_values()

@@ -18,11 +18,16 @@ from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
 from .config import config_value
 
+#: The itsdangerous salt of unfollow tokens: a token signed for anything else with the
+#: same ``SECRET_KEY`` is not an unfollow token.
 SALT = "flasket.unfollow"
 
 
 class BadUnfollowToken(ValueError):
-    """The link was altered, has expired, or was not made by this app."""
+    """The link was altered, has expired, or was not made by this app.
+
+    Raised by :func:`read_token` and :func:`ticket_number`; the message is for a person.
+    """
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -41,13 +46,21 @@ def make_token(ticket_key: str, user_id: Any) -> str:
 
     :param ticket_key: the ticket's :attr:`~flasket.models.TicketBase.mail_key`.
     :param user_id: the user's primary key (int, str, UUID, ...; sent as JSON or text).
+    :return: a URL-safe token (itsdangerous ``URLSafeTimedSerializer``, signed with
+        ``SECRET_KEY`` and :data:`SALT`, time-stamped), to put in a link's path.
     :raises RuntimeError: when the app has no ``SECRET_KEY``.
     """
     return _serializer().dumps([ticket_key, _json_id(user_id)])
 
 
 def ticket_number(ticket_key: str) -> int:
-    """The ticket number at the start of a ``mail_key``; raises :class:`BadUnfollowToken`."""
+    """The ticket number at the start of a ``mail_key`` (``"<number>.<stamp>"``).
+
+    :param ticket_key: a ``mail_key`` as :func:`read_token` returned it.
+    :return: the ticket's number (its primary key).
+    :raises BadUnfollowToken: when ``ticket_key`` does not start with 1 to 12 ASCII
+        digits, a dot and a stamp.
+    """
     number, _, stamp = ticket_key.partition(".")
     if not (number.isascii() and number.isdigit() and stamp) or len(number) > 12:
         raise BadUnfollowToken("This unfollow link is not valid.")
@@ -57,6 +70,10 @@ def ticket_number(ticket_key: str) -> int:
 def read_token(token: str) -> tuple[str, Any]:
     """The ``(ticket_key, user_id)`` a token names.
 
+    :param token: a token made by :func:`make_token`, as the link carried it.
+    :return: the ticket's ``mail_key`` and the user's id as JSON carried it (int or str;
+        see :func:`user_key`).
+    :raises RuntimeError: when the app has no ``SECRET_KEY``.
     :raises BadUnfollowToken: when the token was altered, has expired (after
         ``FLASKET_UNFOLLOW_MAX_AGE`` seconds) or was not made by this app.
     """
@@ -77,7 +94,15 @@ def read_token(token: str) -> tuple[str, Any]:
 
 
 def user_key(python_type: type[Any], value: Any) -> Any:
-    """Turn a token's user id back into the type of the host's primary key."""
+    """Turn a token's user id back into the type of the host's primary key.
+
+    :param python_type: the Python type of the user model's primary key (``int``, ``str``,
+        :class:`uuid.UUID`, ...).
+    :param value: the user id :func:`read_token` returned (int or str).
+    :return: ``python_type(value)``; for a UUID, ``uuid.UUID(str(value))``.
+    :raises ValueError: when ``value`` is not text of that type (``int("x")``, a malformed
+        UUID).
+    """
     if python_type is uuid.UUID:
         return uuid.UUID(str(value))
     return python_type(value)

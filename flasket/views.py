@@ -1,17 +1,17 @@
-"""The pages under ``FLASKET_URL_PREFIX``: parse the request, ask the policy, act, render."""
+"""The pages under ``FLASKET_URL_PREFIX``: parse the request, ask the policy, act, render.
+
+The routes and the request hooks of the ``flasket`` blueprint. What the templates call is
+:mod:`flasket.templating`'s, the error pages :mod:`flasket.errors`'s, users' keys in URLs
+:mod:`flasket.user_keys`'s.
+"""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from datetime import datetime, timezone
 from typing import Any, NamedTuple
-from urllib.parse import quote, urlencode
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
-    Flask,
     Response,
     abort,
     current_app,
@@ -26,20 +26,15 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from flask_wtf.csrf import CSRFError
-from markupsafe import Markup, escape
-from sqlalchemy.orm import Session
-from werkzeug.exceptions import HTTPException, default_exceptions
+from werkzeug.exceptions import HTTPException
 from wtforms import Form
 from wtforms.validators import Length
 
-from . import actions, params, policy, queries
+from . import actions, errors, params, policy, queries
 from . import unfollow as unfollow_tokens
-from .config import Category, config_value, parse_response_headers
-from .db_errors import describe, is_transient
+from .config import config_value
 from .forms import (
     ACTION_CSRF_MESSAGE,
-    CSRF_MESSAGE,
     FORM_KEY_MESSAGE,
     REPLY_CSRF_MESSAGE,
     SUBMIT_CSRF_MESSAGE,
@@ -47,9 +42,17 @@ from .forms import (
     ReplyForm,
     ticket_form,
 )
-from .models import OPEN, Models, TicketBase
+from .models import TicketBase
 from .pagination import Page, PageNotFound
 from .proxies import current_flasket
+from .templating import categories_of, real_name, user_name, user_url
+from .user_keys import (
+    MAX_KEY_LENGTH,
+    fits_key_column,
+    needs_query_form,
+    parse_user_key,
+    sa_python_type,
+)
 
 bp = Blueprint(
     "flasket",
@@ -58,6 +61,7 @@ bp = Blueprint(
     static_folder="static",
     static_url_path="/static",
 )
+errors.register_error_handlers(bp)
 
 #: Ticket ids fit a 32-bit integer column; larger numbers are simply not found.
 MAX_TICKET_ID = 2**31 - 1
@@ -68,8 +72,37 @@ TICKET_ID = f"<int(max={MAX_TICKET_ID}):ticket_id>"
 PUBLIC_ENDPOINTS = frozenset({"flasket.static", "flasket.unfollow_link"})
 
 
+@bp.url_value_preprocessor
+def exempt_unfollow_link_from_csrf(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Tell the host's Flask-WTF ``CSRFProtect`` that an unfollow link needs no CSRF token.
+
+    A mail client's one-click unsubscribe (RFC 8058) POSTs without one: the signed token in
+    the link is the credential. ``CSRFProtect`` keeps its exemptions per instance and checks
+    them in an app-wide ``before_request``; Flask runs a blueprint's URL value preprocessors
+    before any ``before_request`` function, and only for the blueprint's own routes, so this
+    reaches a ``CSRFProtect`` the host sets up before or after Flasket without a hook on
+    the host's other pages. Exempting is idempotent (a set of view names).
+
+    :param endpoint: the matched endpoint.
+    :param values: the URL's values (unused).
+    """
+    if endpoint == "flasket.unfollow_link":
+        csrf = current_app.extensions.get("csrf")
+        if csrf is not None:
+            csrf.exempt(unfollow_link)
+
+
 @bp.before_request
 def require_login() -> ResponseReturnValue | None:
+    """Before every page but the public ones: a visitor who is not logged in goes to log in.
+
+    Every page but the static files also refuses hostile input first
+    (:func:`flasket.params.reject_hostile_input`).
+
+    :return: None to go on to the page; Flask-Login's answer for a visitor (a redirect to
+        the login view, or a 401), or a JSON 401 for a client that asks for JSON.
+    :raises werkzeug.exceptions.HTTPException: a 400 for hostile input.
+    """
     if request.endpoint == "flasket.static":
         return None
     if request.endpoint in PUBLIC_ENDPOINTS:
@@ -84,103 +117,6 @@ def require_login() -> ResponseReturnValue | None:
     return None
 
 
-@bp.errorhandler(CSRFError)
-def csrf_error(error: CSRFError) -> ResponseReturnValue:
-    return error_page(400, CSRF_MESSAGE), 400
-
-
-def error_page(code: int, message: str, back: tuple[str, str] | None = None) -> str:
-    """Flasket's error page; ``back`` is a (URL, link text) pair to return to, if not the index."""
-    return render_template("flasket/error.html", code=code, message=message, back=back)
-
-
-#: Plain words for errors raised without a message of Flasket's own.
-ERROR_MESSAGES = {
-    400: "That request could not be understood. Go back and try again.",
-    403: "You are not allowed to do that.",
-    404: "That page does not exist.",
-    405: "That action is not available here.",
-    413: "What you sent is too large. Shorten it and try again.",
-}
-
-
-@bp.errorhandler(HTTPException)
-def http_error(error: HTTPException) -> ResponseReturnValue:
-    if error.code is None or error.code < 400 or error.code == 401:
-        return error
-    message = error.description or ""
-    if message == type(error).description:
-        message = ERROR_MESSAGES.get(error.code, message)
-    response = error_page(error.code, message)
-    return response, error.code, error.get_headers() if error.code == 405 else {}
-
-
-# Also by code: Flask looks for a handler of the error's code (the blueprint's, then the app's)
-# before one of HTTPException, so a host's own 404 page would win inside the ticket area. A 401
-# is the login view's; a 5xx stays the host's, as rendering a page may be what failed.
-for _code in sorted(default_exceptions):
-    if 400 <= _code < 500 and _code != 401:
-        bp.register_error_handler(_code, http_error)
-
-
-log = logging.getLogger("flasket")
-
-#: What a person reads when the database is out of reach: a change they saw confirmed was
-#: committed before (nothing after a commit can fail it), and forms are safe to send again.
-DATABASE_UNAVAILABLE_MESSAGE = (
-    "The ticket system cannot reach its database just now. Nothing you sent was lost if "
-    "you saw a confirmation; try again in a minute."
-)
-RETRY_AFTER_SECONDS = 60
-
-#: The page of last resort, when even the error page cannot be rendered (the host's layout
-#: or Flask-Login's user loader needing the database): no template, no layout, no user.
-PLAIN_UNAVAILABLE_PAGE = (
-    '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-    '<meta name="viewport" content="width=device-width, initial-scale=1">'
-    "<title>Try again in a minute</title></head>\n"
-    '<body><h1>Try again in a minute</h1><p role="alert">{message}</p></body></html>\n'
-)
-
-
-@bp.errorhandler(sa.exc.DBAPIError)
-@bp.errorhandler(sa.exc.PendingRollbackError)
-def database_error(error: sa.exc.SQLAlchemyError) -> ResponseReturnValue:
-    """A database that went away or is busy gets a 503 page; any other error stays a 500.
-
-    The session is rolled back first, so the page (the host's layout, ``current_user``)
-    can use it again; if rendering it still fails, a plain page without the layout says
-    the same. Transient is what :func:`flasket.db_errors.is_transient` says, and a
-    ``PendingRollbackError`` left by a lost connection (SQLAlchemy's code ``8s2b``).
-    Other errors, rolled back, go on to the host's 500 page.
-    """
-    roll_back_quietly()
-    lost = isinstance(error, sa.exc.PendingRollbackError) and error.code == "8s2b"
-    if not (lost or is_transient(error)):
-        raise error
-    log.warning(
-        "The database failed during %s %s: %s", request.method, request.path, describe(error)
-    )
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    if request.accept_mimetypes.best == "application/json":
-        return jsonify(error=DATABASE_UNAVAILABLE_MESSAGE), 503, headers
-    try:
-        page = error_page(503, DATABASE_UNAVAILABLE_MESSAGE)
-    except Exception:
-        log.warning("The error page could not be rendered; a plain one was sent", exc_info=True)
-        roll_back_quietly()
-        page = PLAIN_UNAVAILABLE_PAGE.format(message=escape(DATABASE_UNAVAILABLE_MESSAGE))
-    return page, 503, headers
-
-
-def roll_back_quietly() -> None:
-    """Roll the session back; a rollback that fails too (the server is gone) is logged only."""
-    try:
-        _session().rollback()
-    except Exception:
-        log.warning("Rolling the session back failed", exc_info=True)
-
-
 @bp.before_app_request
 def answer_unrouted_paths() -> ResponseReturnValue | None:
     """A URL under the prefix that no route takes (or not by this method) gets Flasket's page.
@@ -188,6 +124,8 @@ def answer_unrouted_paths() -> ResponseReturnValue | None:
     Routing fails before the blueprint is known, so its error handlers never see these. This
     hook answers them before the host's handlers would, for paths under the prefix only: the
     host's own 404 and 405 elsewhere are untouched. A prefix of "/" leaves them all to the host.
+
+    :return: Flasket's error page for such a path; None for any other request.
     """
     error = request.routing_exception
     if not isinstance(error, HTTPException) or error.code is None or error.code < 400:
@@ -196,7 +134,7 @@ def answer_unrouted_paths() -> ResponseReturnValue | None:
     if not prefix or not (request.path == prefix or request.path.startswith(prefix + "/")):
         return None
     # The blueprint's after_request runs only for routed requests: add its headers here.
-    return add_response_headers(make_response(http_error(error)))
+    return add_response_headers(make_response(errors.http_error(error)))
 
 
 @bp.after_request
@@ -206,8 +144,11 @@ def add_response_headers(response: Response) -> Response:
     A header the response has already is kept. The host's own after_request functions and
     Flask-Talisman run after the blueprint's, so a header they set replaces Flasket's.
     Flasket's CSS keeps the caching Flask gives static files.
+
+    :param response: the response of one of Flasket's pages.
+    :return: the same response, its headers added to.
     """
-    for name, value in parse_response_headers(config_value("response_headers")).items():
+    for name, value in current_flasket.settings().response_headers.items():
         if name.lower() == "cache-control" and request.endpoint == "flasket.static":
             continue
         if name not in response.headers:
@@ -215,37 +156,44 @@ def add_response_headers(response: Response) -> Response:
     return response
 
 
-def _models() -> Models:
-    return current_flasket.models
-
-
-def _session() -> Session:
-    return queries.current_session()
-
-
 def _load_ticket(ticket_id: int) -> TicketBase:
     """The ticket if the current user may read it; otherwise the same 404 as a missing one."""
-    models = _models()
-    ticket = queries.ticket_with_details(_session(), models, ticket_id, current_user)
+    models = current_flasket.models
+    ticket = queries.ticket_with_details(current_flasket.session, models, ticket_id, current_user)
     if ticket is None or not policy.may_read(models, current_user, ticket):
         abort(404, f"There is no ticket #{ticket_id}.")
     return ticket
 
 
 def require_action_form(ticket: TicketBase) -> None:
+    """Check the CSRF token of a close, reopen, follow or unfollow form.
+
+    :param ticket: the ticket the form acts on (for the page's link back to it).
+    :raises werkzeug.exceptions.HTTPException: a 400 page when the token is missing or stale.
+    """
     if not ActionForm().validate_on_submit():
         back = (ticket_url(ticket), f"Back to ticket #{ticket.id}")
-        abort(Response(error_page(400, ACTION_CSRF_MESSAGE, back), 400))
+        abort(Response(errors.error_page(400, ACTION_CSRF_MESSAGE, back), 400))
 
 
 def ticket_url(ticket: TicketBase, **kwargs: Any) -> str:
+    """The address of a ticket's page.
+
+    :param ticket: the ticket.
+    :param kwargs: further arguments of :func:`flask.url_for` (``page``, ``_anchor`` ...).
+    :return: the URL, as :func:`flask.url_for` builds it.
+    """
     return url_for("flasket.ticket", ticket_id=ticket.id, **kwargs)
 
 
 @bp.route("/index")
 @bp.route("/")
 def index() -> ResponseReturnValue:
-    session, models = _session(), _models()
+    """The ticket system's start page: counts, the latest tickets, and the reader's own.
+
+    :return: the rendered ``flasket/index.html``.
+    """
+    session, models = current_flasket.session, current_flasket.models
     me = models.user_id(current_user)
     return render_template(
         "flasket/index.html",
@@ -257,6 +205,11 @@ def index() -> ResponseReturnValue:
 
 @bp.route("/submit", methods=["GET", "POST"])
 def submit() -> ResponseReturnValue:
+    """The form for a new ticket; a valid POST creates it (once per form) and redirects.
+
+    :return: a 303 redirect to the new ticket; else the form again, with status 200, 400
+        (it did not validate) or 409 (its key was used for another ticket).
+    """
     form = ticket_form(current_flasket.categories())
     status = 200
     if form.validate_on_submit():
@@ -284,7 +237,11 @@ def submit() -> ResponseReturnValue:
 
 
 def refuse_invalid_form(form: Any, csrf_message: str) -> None:
-    """Say why a ticket or reply form that did not validate stored nothing; it is shown again."""
+    """Say why a ticket or reply form that did not validate stored nothing; it is shown again.
+
+    :param form: the ticket or reply form.
+    :param csrf_message: what to flash when the CSRF token was missing or stale.
+    """
     if "csrf_token" in form.errors:
         flash(csrf_message, "error")
     if "form_key" in form.errors:
@@ -294,7 +251,12 @@ def refuse_invalid_form(form: Any, csrf_message: str) -> None:
 
 
 def refuse_form_key(form: Any, error: actions.FormKeyUsedError) -> int:
-    """The status of a form whose key is on another row; it is shown again with a fresh key."""
+    """The status of a form whose key is on another row; it is shown again with a fresh key.
+
+    :param form: the ticket or reply form.
+    :param error: what the action raised.
+    :return: 409 when the reader sent this form before with other text, else 400.
+    """
     form.renew_form_key()
     if error.own_ticket_id is None:
         flash(FORM_KEY_MESSAGE, "error")
@@ -313,6 +275,10 @@ ECHO_FACTOR = 2
 
 
 def forget_oversized_input(form: Form) -> None:
+    """Empty every field more than :data:`ECHO_FACTOR` times over its length limit.
+
+    :param form: a form that did not validate, about to be shown again.
+    """
     for field in form:
         limits = [v.max for v in field.validators if isinstance(v, Length) and v.max >= 0]
         data = field.data
@@ -323,6 +289,13 @@ def forget_oversized_input(form: Form) -> None:
 
 @bp.route(f"/{TICKET_ID}", methods=["GET", "POST"])
 def ticket(ticket_id: int) -> ResponseReturnValue:
+    """A ticket's page with its replies; a POST posts a reply (once per form).
+
+    :param ticket_id: the ticket's number, from the URL.
+    :return: a 303 redirect to the reply posted; else the page, with status 200, 400 (the
+        form did not validate), or 409 (the ticket is closed, or the form's key was used).
+    :raises werkzeug.exceptions.HTTPException: a 404 for a ticket the reader may not read.
+    """
     found = _load_ticket(ticket_id)
     form = ReplyForm()
     status = 200
@@ -345,12 +318,14 @@ def ticket(ticket_id: int) -> ResponseReturnValue:
 def post_reply_once(found: TicketBase, form: ReplyForm) -> actions.Posted | None:
     """Post the form's reply, or find the one an earlier sending of the form posted.
 
-    None (with a message) when the ticket is closed and the form was not sent before.
-
-    :raises actions.FormKeyUsedError: when the form's key is on a reply this is not.
+    :param found: the ticket, which the reader may read.
+    :param form: the validated reply form.
+    :return: the reply posted (now or before); None (with a message) when the ticket is
+        closed and the form was not sent before.
+    :raises flasket.actions.FormKeyUsedError: when the form's key is on a reply this is not.
     """
     body, form_key = form.body.data, form.sent_form_key()
-    if not policy.may_reply(_models(), current_user, found):
+    if not policy.may_reply(current_flasket.models, current_user, found):
         earlier = actions.earlier_reply(found, current_user, body, form_key)
         if earlier is None:
             flash(
@@ -371,7 +346,11 @@ def post_reply_once(found: TicketBase, form: ReplyForm) -> actions.Posted | None
 
 
 def reply_posted(posted: actions.Posted) -> ResponseReturnValue:
-    """The answer to a posted reply: its page of the ticket, at the reply; no database needed."""
+    """The answer to a posted reply: its page of the ticket, at the reply; no database needed.
+
+    :param posted: what the action returned.
+    :return: a 303 redirect.
+    """
     flash("Your reply was posted.", "success")
     last_page = max(1, -(-posted.reply_number // config_value("replies_per_page")))
     page_arg = {"page": last_page} if last_page > 1 else {}
@@ -382,7 +361,14 @@ def reply_posted(posted: actions.Posted) -> ResponseReturnValue:
 
 
 def render_ticket(found: TicketBase, form: ReplyForm) -> str:
-    session, models = _session(), _models()
+    """The ticket page: the ticket, one page of its replies (``?page=``), the reply form.
+
+    :param found: the ticket, which the reader may read.
+    :param form: the reply form, empty or as sent.
+    :return: the rendered ``flasket/ticket.html``.
+    :raises werkzeug.exceptions.HTTPException: a 404 for a page past the last.
+    """
+    session, models = current_flasket.session, current_flasket.models
     page = params.page_arg()
     try:
         replies = queries.reply_page(
@@ -415,11 +401,19 @@ def ticket_action(
 ) -> ResponseReturnValue:
     """Close, reopen, follow or unfollow: the same checks, then a flash and a redirect.
 
-    ``refusal`` is the 403 message for users the policy does not let change the status.
+    :param ticket_id: the ticket's number, from the URL.
+    :param act: the action; takes the ticket and the user, returns whether it changed
+        anything.
+    :param done: the message when it did; ``{id}`` is the ticket's number.
+    :param unchanged: the message when it did not.
+    :param refusal: the 403 message for users the policy does not let change the status;
+        None for actions anyone who may read the ticket may take.
+    :return: a 303 redirect to the ticket.
+    :raises werkzeug.exceptions.HTTPException: 400 (a stale form), 403, or 404.
     """
     found = _load_ticket(ticket_id)
     require_action_form(found)
-    if refusal and not policy.may_change_status(_models(), current_user, found):
+    if refusal and not policy.may_change_status(current_flasket.models, current_user, found):
         abort(403, refusal)
     changed = act(found, current_user)
     # Committed: the answer needs nothing from the database (``found`` may be expired).
@@ -429,6 +423,11 @@ def ticket_action(
 
 @bp.route(f"/{TICKET_ID}/close", methods=["POST"])
 def close(ticket_id: int) -> ResponseReturnValue:
+    """Close a ticket (its author or staff); POST only, see :func:`ticket_action`.
+
+    :param ticket_id: the ticket's number, from the URL.
+    :return: a 303 redirect to the ticket.
+    """
     return ticket_action(
         ticket_id,
         actions.close_ticket,
@@ -440,6 +439,11 @@ def close(ticket_id: int) -> ResponseReturnValue:
 
 @bp.route(f"/{TICKET_ID}/reopen", methods=["POST"])
 def reopen(ticket_id: int) -> ResponseReturnValue:
+    """Reopen a ticket (its author or staff); POST only, see :func:`ticket_action`.
+
+    :param ticket_id: the ticket's number, from the URL.
+    :return: a 303 redirect to the ticket.
+    """
     return ticket_action(
         ticket_id,
         actions.reopen_ticket,
@@ -451,6 +455,11 @@ def reopen(ticket_id: int) -> ResponseReturnValue:
 
 @bp.route(f"/{TICKET_ID}/follow", methods=["POST"])
 def follow(ticket_id: int) -> ResponseReturnValue:
+    """Follow a ticket: mail on every change; POST only, see :func:`ticket_action`.
+
+    :param ticket_id: the ticket's number, from the URL.
+    :return: a 303 redirect to the ticket.
+    """
     return ticket_action(
         ticket_id,
         actions.follow_ticket,
@@ -461,6 +470,11 @@ def follow(ticket_id: int) -> ResponseReturnValue:
 
 @bp.route(f"/{TICKET_ID}/unfollow", methods=["POST"])
 def unfollow(ticket_id: int) -> ResponseReturnValue:
+    """Stop following a ticket; POST only, see :func:`ticket_action`.
+
+    :param ticket_id: the ticket's number, from the URL.
+    :return: a 303 redirect to the ticket.
+    """
     return ticket_action(
         ticket_id,
         actions.unfollow_ticket,
@@ -474,8 +488,12 @@ def unfollow_link(token: str) -> ResponseReturnValue:
     """The link in every follower's e-mail: GET asks, POST (also RFC 8058 one-click) unfollows.
 
     No login and no CSRF token: the signed token names the ticket and the user.
+
+    :param token: the signed token, from the URL.
+    :return: the page asking to confirm (GET) or saying it is done (POST); a 400 page for
+        a token that is not valid.
     """
-    models = _models()
+    models = current_flasket.models
     try:
         ticket_key, raw_user_id = unfollow_tokens.read_token(token)
         ticket_id = unfollow_tokens.ticket_number(ticket_key)
@@ -487,11 +505,11 @@ def unfollow_link(token: str) -> ResponseReturnValue:
         return _bad_unfollow_link(message or "This unfollow link is not valid.")
     key_type = getattr(models.user, models.user_pk).type
     if not 1 <= ticket_id <= MAX_TICKET_ID or (
-        isinstance(user_id, int) and not _fits(key_type, user_id)
+        isinstance(user_id, int) and not fits_key_column(key_type, user_id)
     ):
         # Signed with the app's key, yet numbers no column holds: no ticket or user has them.
         return _bad_unfollow_link("This unfollow link is not valid.")
-    session = _session()
+    session = current_flasket.session
     found = session.get(models.Ticket, ticket_id)
     person = session.get(models.user, user_id)
     if person is None:
@@ -549,15 +567,18 @@ def _bad_unfollow_link(message: str) -> ResponseReturnValue:
     return page, 400
 
 
-def sa_python_type(column: Any) -> type[Any]:
-    python_type: type[Any] = column.type.python_type
-    return python_type
-
-
 @bp.route("/all")
 def all_tickets() -> ResponseReturnValue:
-    session, models = _session(), _models()
-    categories = configured_categories()
+    """The list of tickets the reader may read, filtered, searched, sorted and paged.
+
+    Filters come from the query: ``status``, each category's name, ``author`` or
+    ``author_id``, ``q``, ``sort``, ``page``, ``per_page``.
+
+    :return: the rendered ``flasket/all.html``.
+    :raises werkzeug.exceptions.HTTPException: a 404 for a page past the last.
+    """
+    session, models = current_flasket.session, current_flasket.models
+    categories = current_flasket.categories()
     chosen = {}
     for category in categories:
         value = params.choice_arg(category.name, category.values, default="")
@@ -612,8 +633,10 @@ def find_author() -> tuple[Any, list[Any] | None, str]:
     user, whatever their name. ``?author=`` is what a person types: a name that several users
     share gives no user and the list of them to choose from (``namesakes``); ``namesakes``
     is None for an ``author_id`` that is no user's key.
+
+    :return: ``(user or None, namesakes or None, name for the box)``.
     """
-    session, models = _session(), _models()
+    session, models = current_flasket.session, current_flasket.models
     typed = params.text_arg("author")
     key = params.text_arg("author_id", max_length=MAX_KEY_LENGTH)
     if key:
@@ -630,17 +653,14 @@ def find_author() -> tuple[Any, list[Any] | None, str]:
     return None, namesakes, typed
 
 
-def real_name(user: Any) -> str | None:
-    """``user``'s name as the host stores it, or None when it is empty."""
-    name = getattr(user, config_value("user_name_attr"), None)
-    return None if name is None or str(name).strip() == "" else str(name)
-
-
 def author_suggestions(listed: list[TicketBase]) -> list[str]:
     """Names the author box offers: the authors of the tickets listed, and the reader's own.
 
     Read from the rows already loaded, so the suggestions cost no statement; every name
     is one the reader may see (the list holds only tickets they may read).
+
+    :param listed: the tickets of the page shown, authors loaded.
+    :return: the names, sorted case-insensitively, without duplicates or blanks.
     """
     names = {real_name(ticket.author) for ticket in listed if ticket.author is not None}
     names.add(real_name(current_user))
@@ -680,8 +700,13 @@ def user(key: str | None) -> ResponseReturnValue:
 
     A path that is no user's key but exactly one user's name (an address from a release
     that put names in these URLs) redirects to that user's page.
+
+    :param key: the key from the path; None for ``/user/`` (the key is then ``?key=``).
+    :return: the page (``?show=`` picks its list); a 301 to the page's one address; a 302
+        from a name to its user's page.
+    :raises werkzeug.exceptions.HTTPException: a 404 for no such user or page.
     """
-    session, models = _session(), _models()
+    session, models = current_flasket.session, current_flasket.models
     if key is None:
         key = params.text_arg("key", max_length=MAX_KEY_LENGTH)
     shown = params.choice_arg("show", queries.USER_LISTS, default="tickets")
@@ -703,7 +728,7 @@ def user(key: str | None) -> ResponseReturnValue:
         return redirect(user_url(person, **_page_query()), 301)
     g.flasket_shown_user_key = key
     counts = queries.user_list_counts(session, models, current_user, person)
-    listed = queries.user_list(models, current_user, person, shown)
+    listed = queries.user_list(session, models, current_user, person, shown)
     try:
         page = queries.list_page(session, listed, number, per_page, counted=counts[shown])
     except PageNotFound:
@@ -717,265 +742,3 @@ def user(key: str | None) -> ResponseReturnValue:
 def _page_query() -> dict[str, str | None]:
     """The user page's own parameters this request gave (tab, page size, page), as read."""
     return {name: value for name, value in params.known_query().items() if name != "key"}
-
-
-#: A primary key longer than this is no user's: the page answers 400 without a lookup.
-MAX_KEY_LENGTH = 320
-
-
-def key_text(key: Any) -> str:
-    """A primary key as it appears in URLs: ``str()`` of it (a UUID in its canonical form)."""
-    return str(key)
-
-
-def parse_user_key(text: str) -> Any:
-    """``text`` as a value of the host's user primary key, or None when it is not one.
-
-    Only the canonical spelling counts (``"42"``, not ``"042"`` or ``" 42"``), so a user has
-    exactly one address.
-    """
-    models = _models()
-    column = getattr(models.user, models.user_pk)
-    python_type = sa_python_type(column)
-    try:
-        key = unfollow_tokens.user_key(python_type, text)
-    except (ValueError, TypeError, AttributeError):
-        return None
-    if isinstance(key, int) and not _fits(column.type, key):
-        return None
-    return key if key_text(key) == text else None
-
-
-def _fits(column_type: Any, number: int) -> bool:
-    """Whether an integer key column can hold ``number``: a larger one is no user's key.
-
-    SQLAlchemy's SmallInteger, Integer and BigInteger are 16, 32 and 64-bit signed on every
-    database Flasket supports; a database refuses a comparison with a larger number.
-    """
-    bits = 16 if isinstance(column_type, sa.SmallInteger) else 32
-    if isinstance(column_type, sa.BigInteger) or not isinstance(column_type, sa.Integer):
-        bits = 64
-    return bool(-(2 ** (bits - 1)) <= number < 2 ** (bits - 1))
-
-
-def is_own_page() -> bool:
-    """Whether this request shows the current user's own page (the nav marks "My tickets")."""
-    shown = g.get("flasket_shown_user_key")
-    return shown is not None and shown == key_text(_models().user_id(current_user))
-
-
-#: Characters a primary key may hold and still be a path segment of its own: no "/" (a
-#: server would split it, or merge it with the next), and the key is not "." or ".." (which
-#: browsers resolve, also percent-encoded: WHATWG URL Standard, "single-dot and double-dot
-#: URL path segments").
-_SEGMENT_UNSAFE = frozenset({"", ".", ".."})
-
-
-def needs_query_form(key: str) -> bool:
-    """Whether a key goes in the user page's query rather than its path (see user_url)."""
-    return key in _SEGMENT_UNSAFE or "/" in key
-
-
-def user_name(user: Any) -> str:
-    """The name a page shows for ``user``: never a link's target, so never another's name.
-
-    ``"a deleted user"`` for None, ``"unnamed user 42"`` for a user whose name is empty.
-    """
-    if user is None:
-        return "a deleted user"
-    return real_name(user) or f"unnamed user {key_text(_models().user_id(user))}"
-
-
-def user_key(user: Any) -> str:
-    """``user``'s primary key as URLs carry it (``?author_id=``)."""
-    return key_text(_models().user_id(user))
-
-
-#: Stands for the ticket number while a ticket URL is built once per request.
-_TICKET_ID_PLACEHOLDER = 987_654_321_987_654_321
-
-
-def ticket_link(ticket_id: int) -> str:
-    """``url_for("flasket.ticket", ticket_id=...)``, routed once per request: lists link many."""
-    pattern: str | None = g.get("flasket_ticket_url")
-    if pattern is None:
-        placeholder = str(_TICKET_ID_PLACEHOLDER)
-        built = url_for("flasket.ticket", ticket_id=_TICKET_ID_PLACEHOLDER)
-        pattern = g.flasket_ticket_url = (
-            built.replace("{", "{{").replace("}", "}}").replace(placeholder, "{}")
-        )
-    return pattern.format(int(ticket_id))
-
-
-#: Stands for a user's key while the user page's URL is built once per request.
-_USER_KEY_PLACEHOLDER = "flasket-user-key-placeholder"
-
-
-def user_url(user: Any, **query: Any) -> str:
-    """The address of ``user``'s page, made from their primary key alone, never their name.
-
-    ``/ticket/user/42``; a key that cannot be a path segment of its own (empty, ``.``,
-    ``..``, or holding ``/``) goes in the query instead: ``/ticket/user/?key=a%2Fb``. The
-    route is built once per request (lists link many users), each key percent-encoded
-    (RFC 3986, section 2.1). ``query`` adds parameters; None values are left out.
-    """
-    pattern: str | None = g.get("flasket_user_url")
-    if pattern is None:
-        built = url_for("flasket.user", key=_USER_KEY_PLACEHOLDER)
-        pattern = g.flasket_user_url = built
-    key = key_text(_models().user_id(user))
-    if needs_query_form(key):
-        base = pattern.replace(_USER_KEY_PLACEHOLDER, "")
-        args: dict[str, Any] = {"key": key}
-    else:
-        base = pattern.replace(_USER_KEY_PLACEHOLDER, quote(key, safe=""))
-        args = {}
-    args.update({name: value for name, value in query.items() if value is not None})
-    return f"{base}?{urlencode(args)}" if args else base
-
-
-# These three run for every row of a list, so they build their markup with f-strings (Markup's
-# own % and + escape too, but cost a list page up to 0.7 ms); every value is escaped first.
-
-
-def user_link(user: Any) -> Markup:
-    """A link to a user's page, or "a deleted user".
-
-    Built once per key and name in an app context: a ticket's replies name the same few
-    people many times. The name is part of the memo's key, so a user renamed meanwhile
-    gets a new link; a user without a key yet (not stored) is never memoised.
-    """
-    if user is None:
-        return Markup("a deleted user")
-    key = _models().user_id(user)
-    name = user_name(user)
-    if key is None:
-        return Markup(f'<a href="{escape(user_url(user))}">{escape(name)}</a>')  # noqa: S704
-    built: dict[tuple[Any, str], Markup] | None = g.get("flasket_user_links")
-    if built is None:
-        built = g.flasket_user_links = {}
-    link = built.get((key, name))
-    if link is None:
-        link = built[(key, name)] = Markup(  # noqa: S704
-            f'<a href="{escape(user_url(user))}">{escape(name)}</a>'
-        )
-    return link
-
-
-def status_badge(status: str) -> Markup:
-    """The status as a word and a symbol, never by colour alone."""
-    symbol = "\N{BLACK CIRCLE}" if status == OPEN else "\N{CHECK MARK}"
-    word = escape(status)
-    return Markup(  # noqa: S704
-        f'<span class="flasket-status flasket-status--{word}">'
-        f'<span aria-hidden="true">{symbol}</span> {word.capitalize()}</span>'
-    )
-
-
-def time_tag(value: datetime | None) -> Markup:
-    """A ``<time>`` with the relative time shown and the exact one as its title."""
-    if not value:
-        return Markup("")
-    stamp = escape(value.isoformat(timespec="seconds"))
-    exact, relative = escape(exact_time(value)), escape(relative_time(value))
-    return Markup(f'<time datetime="{stamp}" title="{exact}">{relative}</time>')  # noqa: S704
-
-
-def exact_time(value: datetime) -> str:
-    return value.astimezone(timezone.utc).strftime("%d %b %Y, %H:%M UTC").lstrip("0")
-
-
-def relative_time(value: datetime) -> str:
-    """ "5 minutes ago" for the last week, then the date."""
-    seconds = (datetime.now(timezone.utc) - value).total_seconds()
-    if seconds < 60:
-        return "just now"
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        if seconds >= size:
-            count = int(seconds // size)
-            if unit == "day" and count > 6:
-                return exact_time(value).split(",")[0]
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return exact_time(value)
-
-
-def configured_categories() -> tuple[Category, ...]:
-    """``current_flasket.categories()``, parsed once per request: every row of a list asks."""
-    found: tuple[Category, ...] | None = g.get("flasket_categories")
-    if found is None:
-        found = g.flasket_categories = current_flasket.categories()
-    return found
-
-
-def categories_of(ticket: TicketBase) -> list[tuple[Category, str]]:
-    """``current_flasket.categories_of`` with the categories parsed once per request."""
-    return current_flasket.categories_of(ticket, configured_categories())
-
-
-def host_home_url() -> str | None:
-    """The host app's home page ("/" under its script root), if the host serves one."""
-    for rule in current_app.url_map.iter_rules():
-        if rule.rule == "/" and "GET" in (rule.methods or ()):
-            return None if rule.endpoint.startswith(f"{bp.name}.") else request.script_root + "/"
-    return None
-
-
-def host_logout_url() -> str | None:
-    """The host's log-out page, if it has one a link can reach.
-
-    Flask-Login names no log-out view, so this looks for a GET route without arguments whose
-    endpoint is ``logout`` or ends in ``.logout`` (``auth.logout``). A log-out that takes only
-    POST needs the host's own form and token: a host with one sets FLASKET_BASE_TEMPLATE.
-    """
-    found = [
-        rule.endpoint
-        for rule in current_app.url_map.iter_rules()
-        if rule.endpoint.rpartition(".")[2] == "logout"
-        and "GET" in (rule.methods or ())
-        and not rule.arguments
-    ]
-    if not found:
-        return None
-    return url_for(min(found, key=lambda endpoint: (endpoint != "logout", endpoint)))
-
-
-def page_url(**changes: Any) -> str:
-    """The current page's URL with some query parameters changed (pagers keep the filters)."""
-    path = url_for(request.endpoint or "flasket.index", **(request.view_args or {}))
-    return link_with_query(path, **changes)
-
-
-def link_with_query(path: str, **changes: Any) -> str:
-    """``path`` with the query parameters the page read and accepted, some of them changed.
-
-    Only those (:func:`params.known_query`): a parameter no page reads is never copied into a
-    link, and the query never passes through url_for, to which some names mean something.
-    """
-    args = {**params.known_query(), **changes}
-    query = {name: str(value) for name, value in args.items() if value not in (None, "")}
-    if query.get("page") == "1":
-        del query["page"]
-    return f"{path}?{urlencode(query)}" if query else path
-
-
-def base_template() -> str:
-    return str(config_value("base_template"))
-
-
-def register_template_helpers(app: Flask) -> None:
-    app.add_template_global(base_template, "flasket_base_template")
-    app.add_template_global(user_name, "flasket_user_name")
-    app.add_template_global(user_url, "flasket_user_url")
-    app.add_template_global(is_own_page, "flasket_is_own_page")
-    app.add_template_global(user_key, "flasket_user_key")
-    app.add_template_global(page_url, "flasket_page_url")
-    app.add_template_global(ticket_link, "flasket_ticket_url")
-    app.add_template_global(user_link, "flasket_user_link")
-    app.add_template_global(status_badge, "flasket_status_badge")
-    app.add_template_global(time_tag, "flasket_time_tag")
-    app.add_template_global(categories_of, "flasket_categories_of")
-    app.add_template_global(host_home_url, "flasket_host_home_url")
-    app.add_template_global(host_logout_url, "flasket_host_logout_url")
-    app.add_template_global(policy.is_staff, "flasket_is_staff")
-    app.add_template_filter(exact_time, "flasket_exact_time")
-    app.add_template_filter(relative_time, "flasket_relative_time")

@@ -23,15 +23,26 @@ from .proxies import current_flasket
 
 log = logging.getLogger("flasket.worker")
 
+#: The first wait after losing the database, in seconds; each next wait is twice as long.
 FIRST_BACKOFF = 1.0
 
 
 class WorkerStopped(Exception):
-    """The worker met an error that waiting will not mend (a configuration error)."""
+    """The worker met an error that waiting will not mend (a configuration error).
+
+    Raised by :func:`run`; the message is :func:`flasket.db_errors.describe` of the error,
+    which is chained as ``__cause__``.
+    """
 
 
 def backoff_delays(cap: float) -> Callable[[], float]:
-    """A function giving 1 s, 2 s, 4 s ... up to ``cap`` seconds, one wait per call."""
+    """A function giving 1 s, 2 s, 4 s ... up to ``cap`` seconds, one wait per call.
+
+    :param cap: the longest wait, in seconds (``FLASKET_WORKER_BACKOFF_CAP``); a cap below
+        :data:`FIRST_BACKOFF` makes every wait ``cap``.
+    :return: a function of no arguments returning the next wait in seconds, doubled at
+        each call until it reaches ``cap``.
+    """
     state = {"next": min(FIRST_BACKOFF, cap)}
 
     def next_delay() -> float:
@@ -49,6 +60,15 @@ def run(
 ) -> delivery.Outcome:
     """Deliver what is due every ``pause`` seconds until ``stop`` is set; return the totals.
 
+    Needs an app context with Flasket registered. A transient database error
+    (:func:`flasket.db_errors.is_transient`) is logged and waited out, with waits from
+    :func:`backoff_delays` capped at ``FLASKET_WORKER_BACKOFF_CAP`` seconds.
+
+    :param pause: seconds to wait after each round that worked.
+    :param stop: set it (from a signal handler or another thread) to end the loop; a
+        round in progress stops before its next batch, and waits end at once.
+    :param report: called with each round's :class:`flasket.delivery.Outcome`.
+    :return: the sum of every round's outcome.
     :raises WorkerStopped: on a database error that is not transient, or any other error.
     """
     total = delivery.Outcome()
@@ -89,6 +109,9 @@ def forget_connections() -> None:
     closing them all now means the next round opens fresh ones, with or
     without the host's ``pool_pre_ping``. A single shared connection
     (in-memory SQLite) is kept: closing it would lose the database.
+
+    Needs an app context with Flasket registered. A rollback that fails is logged at
+    debug level, not raised.
     """
     database = current_flasket.db
     try:

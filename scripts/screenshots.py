@@ -1,4 +1,4 @@
-"""Take the README's screenshots of the seeded demo in headless Chromium."""
+"""Take the screenshots the README and the docs show: the seeded demo in headless Chromium."""
 
 from __future__ import annotations
 

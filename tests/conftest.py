@@ -1,40 +1,62 @@
+"""Fixtures for the whole suite; the helpers they build on live in tests/helpers.py.
+
+Every test that uses a database (through ``app``, ``database_url`` or ``backend``) runs once
+per selected backend (``FLASKET_TEST_DATABASES``, see tests/databases.py): SQLite,
+PostgreSQL and MariaDB by default.
+
+A test marked ``@pytest.mark.one_database`` (or a module with
+``pytestmark = pytest.mark.one_database``) runs on one backend only: SQLite when it is
+selected, else the first one selected. Mark a test so only when nothing it checks can depend
+on the database: no SQL it causes can behave differently on another server. That holds for
+config validation, escaping and HTML rendering of fixed content, template rendering, mail
+header formatting, bad input refused before any query, static files, response headers and
+CLI argument errors, where the database only holds the fixture's users and a ticket stored
+the same way many other tests check on every backend. It does not hold for anything that
+queries, searches, counts, pages, stores or reads data whose handling may differ (text
+length, case, accents, NUL, four-byte characters, large numbers, ids and keys), deletes,
+migrates, runs concurrently or goes through the outbox: those stay on every backend. When in
+doubt, leave the test on every backend.
+"""
+
 from __future__ import annotations
 
 import importlib
-import re
-import socket
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from email import message_from_bytes, policy
-from email.message import EmailMessage
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from flask import Flask
-from flask.testing import FlaskClient
 
 from flasket import delivery
-from tests.databases import fresh_database, selected_backends, unreachable
+from tests.databases import fresh_database, one_database_backend, selected_backends, unreachable
+from tests.helpers import EXAMPLE_DIR, Client, Inbox, OwnApps, SMTPHandler, free_port
 from tests.hostapp import User, create_app, db
 
-CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE_DIR = ROOT / "examples" / "microblog_app"
-FLASKET_TABLES = (
-    "flasket_ticket",
-    "flasket_reply",
-    "flasket_follow",
-    "flasket_ticket_category",
-    "flasket_outbox_event",
-    "flasket_outbox",
-)
+
+def parametrizes_backend(metafunc: pytest.Metafunc) -> bool:
+    """Whether the test chose its backends itself, with ``@pytest.mark.parametrize``."""
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else marker.kwargs["argnames"]
+        if isinstance(names, str):
+            names = [name.strip() for name in names.split(",")]
+        if "backend" in names:
+            return True
+    return False
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each database test on every selected backend, or on one if marked ``one_database``."""
+    if "backend" not in metafunc.fixturenames or parametrizes_backend(metafunc):
+        return
+    if metafunc.definition.get_closest_marker("one_database"):
+        backends = [one_database_backend()]
+    else:
+        backends = selected_backends()
+    metafunc.parametrize("backend", backends, indirect=True)
 
 
 @pytest.fixture(scope="module")
@@ -49,89 +71,6 @@ def microblog() -> ModuleType:
         f"another module called 'microblog' was imported: {loaded.__file__}"
     )
     return loaded
-
-
-@dataclass
-class Received:
-    envelope_to: list[str]
-    message: EmailMessage
-
-    @property
-    def subject(self) -> str:
-        return str(self.message["Subject"])
-
-    def part(self, subtype: str) -> str:
-        found = self.message.get_body(preferencelist=(subtype,))
-        assert found is not None, f"no text/{subtype} part"
-        return str(found.get_content())
-
-
-@dataclass
-class Inbox:
-    """What the loopback SMTP server received, and what it should refuse.
-
-    Reading :attr:`messages` first waits for Flasket's background deliveries
-    (``FLASKET_DELIVERY = "after_request"``), so a test sees the mail its
-    requests caused without sleeping.
-    """
-
-    received: list[Received] = field(default_factory=list)
-    refuse: set[str] = field(default_factory=set)
-    defer: set[str] = field(default_factory=set)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def messages(self) -> list[Received]:
-        assert delivery.wait_for_idle(timeout=30), "background delivery still running after 30s"
-        return self.received
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        if address in self.refuse:
-            return "550 5.1.1 No such mailbox"
-        if address in self.defer:
-            return "450 4.2.1 Mailbox busy, try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        parsed = message_from_bytes(envelope.content, policy=policy.default)
-        with self.lock:
-            self.received.append(Received(list(envelope.rcpt_tos), parsed))  # type: ignore[arg-type]
-        return "250 Message accepted"
-
-    def to(self, address: str) -> list[Received]:
-        return [m for m in self.messages if address in m.envelope_to]
-
-    def clear(self) -> None:
-        self.messages.clear()
-        self.refuse.clear()
-        self.defer.clear()
-
-    def message_ids(self) -> list[str]:
-        return [" ".join(str(m.message["Message-ID"]).split()) for m in self.messages]
-
-
-class SMTPHandler:
-    """aiosmtpd's handler: passes each command on to the inbox (looked up per call)."""
-
-    def __init__(self, inbox: Inbox) -> None:
-        self.inbox = inbox
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: Any
-    ) -> str:
-        return await self.inbox.handle_RCPT(server, session, envelope, address, options)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        return await self.inbox.handle_DATA(server, session, envelope)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -165,9 +104,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(f"SKIPPED every {name} test: {reason}", yellow=True)
 
 
-@pytest.fixture(params=selected_backends())
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
-    """The database backend of this test run: sqlite, postgresql or mariadb."""
+    """The database backend of this test run: sqlite, postgresql or mariadb.
+
+    Parametrized by :func:`pytest_generate_tests` (or by the test itself, indirectly).
+    """
     name: str = request.param
     reason = unreachable(name)
     if reason:
@@ -180,25 +122,6 @@ def database_url(backend: str) -> Iterator[str]:
     """An empty database of the current backend that only this test uses."""
     with fresh_database(backend) as url:
         yield url
-
-
-@dataclass
-class OwnApps:
-    """Apps a test builds itself on the test's database; their engines close at teardown."""
-
-    database_url: str
-    apps: list[Flask] = field(default_factory=list)
-
-    def track(self, app: Flask) -> Flask:
-        self.apps.append(app)
-        return app
-
-    def dispose(self) -> None:
-        for app in self.apps:
-            with app.app_context():
-                database = app.extensions["sqlalchemy"]
-                database.session.remove()
-                database.engine.dispose()
 
 
 @pytest.fixture
@@ -236,55 +159,8 @@ def app(
         db.engine.dispose()
 
 
-class Client:
-    """A logged-in person using the site through the test client."""
-
-    def __init__(self, app: Flask, username: str | None) -> None:
-        self.app = app
-        self.http: FlaskClient = app.test_client()
-        self.username = username
-        if username is not None:
-            response = self.http.post("/login", data={"username": username})
-            assert response.status_code == 302
-
-    def csrf(self) -> str:
-        page = self.http.get("/ticket/submit")
-        match = CSRF_FIELD.search(page.get_data(as_text=True))
-        assert match, "no CSRF token on the submit page"
-        return match.group(1)
-
-    def get(self, url: str, **kwargs: Any) -> Any:
-        return self.http.get(url, **kwargs)
-
-    def post(
-        self, url: str, data: dict[str, Any] | None = None, csrf: bool = True, **kwargs: Any
-    ) -> Any:
-        data = dict(data or {})
-        if csrf:
-            data.setdefault("csrf_token", self.csrf())
-        return self.http.post(url, data=data, **kwargs)
-
-    def submit(
-        self, title: str = "Printer is on fire", body: str = "Flames everywhere.", **extra: Any
-    ) -> int:
-        data = {
-            "title": title,
-            "body": body,
-            "urgency": "High",
-            "application": "Website",
-            "topic": "Bug report",
-        }
-        data.update(extra)
-        response = self.post("/ticket/submit", data)
-        assert response.status_code == 303, response.get_data(as_text=True)
-        return int(response.headers["Location"].rsplit("/", 1)[1])
-
-    def reply(self, ticket_id: int, body: str = "Any news?") -> Any:
-        return self.post(f"/ticket/{ticket_id}", {"body": body})
-
-
 @pytest.fixture
-def login(app: Flask) -> Any:
+def login(app: Flask) -> Callable[[str | None], Client]:
     def make(username: str | None) -> Client:
         return Client(app, username)
 
@@ -292,22 +168,22 @@ def login(app: Flask) -> Any:
 
 
 @pytest.fixture
-def alice(login: Any) -> Client:
+def alice(login: Callable[[str | None], Client]) -> Client:
     return login("alice")
 
 
 @pytest.fixture
-def bob(login: Any) -> Client:
+def bob(login: Callable[[str | None], Client]) -> Client:
     return login("bob")
 
 
 @pytest.fixture
-def admin(login: Any) -> Client:
+def admin(login: Callable[[str | None], Client]) -> Client:
     return login("admin")
 
 
 @pytest.fixture
-def carol(login: Any) -> Client:
+def carol(login: Callable[[str | None], Client]) -> Client:
     return login("carol")
 
 
@@ -319,28 +195,3 @@ def followed_ticket(alice: Client, bob: Client, carol: Client, inbox: Inbox) -> 
         assert client.post(f"/ticket/{ticket_id}/follow").status_code == 303
     inbox.messages.clear()
     return ticket_id
-
-
-@contextmanager
-def counting_queries(app: Flask) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-
-
-def rows(app: Flask, model: Any, **filters: Any) -> list[Any]:
-    with app.app_context():
-        return list(db.session.scalars(sa.select(model).filter_by(**filters)))
-
-
-def ext_models(app: Flask) -> Any:
-    return app.extensions["flasket"].models

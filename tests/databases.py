@@ -34,6 +34,12 @@ def selected_backends() -> list[str]:
     return chosen
 
 
+def one_database_backend() -> str:
+    """Where a test marked ``one_database`` runs: SQLite when selected, else the first chosen."""
+    chosen = selected_backends()
+    return "sqlite" if "sqlite" in chosen else chosen[0]
+
+
 def server_url(backend: str) -> str:
     return os.environ.get(f"FLASKET_TEST_{backend.upper()}_URL", DEFAULT_URLS[backend])
 

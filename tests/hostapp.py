@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, redirect, request
@@ -33,9 +34,16 @@ def load_user(user_id: str) -> User | None:
 
 
 def create_app(
-    smtp_port: int | None = None, template_folder: str = "templates", **config: Any
+    smtp_port: int | None = None,
+    template_folder: str = "templates",
+    before_flasket: Callable[[Flask], Any] | None = None,
+    **config: Any,
 ) -> Flask:
-    """The host app; ``template_folder`` holds the host's own templates (overrides, layout)."""
+    """The host app; ``template_folder`` holds the host's own templates (overrides, layout).
+
+    ``before_flasket(app)`` runs just before ``init_flasket``: a host that sets up other
+    extensions first.
+    """
     app = Flask(__name__, template_folder=template_folder)
     app.jinja_env.undefined = StrictUndefined
     app.config.update(
@@ -71,5 +79,7 @@ def create_app(
     def home() -> str:
         return "host home"
 
+    if before_flasket is not None:
+        before_flasket(app)
     init_flasket(app, db, User)
     return app

@@ -21,8 +21,8 @@ from flask import Flask
 from flask_sqlalchemy.session import Session as FlaskSession
 
 from flasket import signals
-from tests.conftest import Client, ext_models, free_port, rows
 from tests.databases import server_url
+from tests.helpers import Client, ext_models, free_port, rows
 from tests.hostapp import User, db
 
 UNAVAILABLE = "The ticket system cannot reach its database just now."

@@ -19,7 +19,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import stream_encode_multipart
 
 from flasket import unfollow
-from tests.conftest import CSRF_FIELD, Client, Inbox, ext_models, rows
+from tests.helpers import CSRF_FIELD, Client, Inbox, ext_models, rows
 from tests.hostapp import User, create_app, db
 
 STAFF = "staff@example.test"
@@ -107,7 +107,7 @@ def test_a_good_ticket_is_stored_and_mails_staff(app: Flask, alice: Client, inbo
 
 # The new-ticket form
 
-SUBMIT_ERRORS = {
+SUBMIT_ERRORS: dict[str, tuple[dict[str, str | None], str, str]] = {
     "empty title": ({"title": ""}, "title", "Give your ticket a title."),
     "blank title": ({"title": "   "}, "title", "Give your ticket a title."),
     "title of 201 characters": ({"title": "t" * 201}, "title", "at most 200 characters"),
@@ -149,6 +149,7 @@ SUBMIT_ERRORS = {
 }
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("case", SUBMIT_ERRORS)
 def test_an_invalid_ticket_form_is_refused_with_a_message_and_keeps_the_other_input(
     app: Flask, alice: Client, inbox: Inbox, case: str
@@ -186,6 +187,7 @@ def test_a_nul_character_in_the_ticket_form_is_refused(
     assert inbox.messages == []
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("field", ["title", "body", "urgency", "csrf_token"])
 def test_a_repeated_parameter_in_the_ticket_form_is_refused(
     app: Flask, alice: Client, inbox: Inbox, field: str
@@ -306,6 +308,7 @@ PER_PAGE_MESSAGE = "“per_page” must be a whole number from 1 to 100."
 BAD_NUMBERS = ["-1", "0", "abc", "1.5", str(10**12), "\uff11", "0x10", "1e3", "+1"]
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("value", BAD_NUMBERS)
 @pytest.mark.parametrize(
     ("url", "arg"),
@@ -347,6 +350,7 @@ def test_a_page_beyond_the_last_is_404_with_a_message(
     assert message.format(id=ticket_id) in text(response)
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("value", ["0", str(10**9), "101", "-5", "ten"])
 @pytest.mark.parametrize("url", ["/ticket/all", "/ticket/user/1"])
 def test_a_bad_per_page_is_400_with_a_message(
@@ -365,6 +369,7 @@ def test_the_largest_per_page_is_accepted(alice: Client, ticket_id: int) -> None
     assert "Printer is on fire" in text(response)
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(
     ("arg", "value", "message"),
     [
@@ -387,6 +392,7 @@ def test_a_bad_list_filter_is_400_with_a_message(
     assert message in text(response)
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("show", ["tickets", "following", "replies"])
 @pytest.mark.parametrize("value", ["0", "abc", str(10**12)])
 def test_a_bad_page_number_on_each_user_tab_is_400(
@@ -401,6 +407,7 @@ def test_a_bad_page_number_on_each_user_tab_is_400(
 SHOW_MESSAGE = "“show” must be one of: tickets, following, replies."
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(
     ("value", "message"),
     [
@@ -419,6 +426,7 @@ def test_an_unknown_user_tab_is_400_with_a_message(
     assert message in text(response)
 
 
+@pytest.mark.one_database
 def test_a_repeated_list_filter_is_400_with_a_message(alice: Client, ticket_id: int) -> None:
     response = alice.get("/ticket/all?status=open&status=closed")
 
@@ -481,7 +489,8 @@ def post_encoded(client: Client, url: str, fields: dict[str, str], encoding: str
     if encoding == "multipart":
         stream, _, boundary = stream_encode_multipart(fields, use_tempfile=False)
         content_type = f"multipart/form-data; boundary={boundary}"
-        return client.http.post(url, data=stream.getvalue(), content_type=content_type)
+        data = stream.getvalue()  # type: ignore[attr-defined]  # a BytesIO without a tempfile
+        return client.http.post(url, data=data, content_type=content_type)
     content_type = "application/x-www-form-urlencoded"
     return client.http.post(url, data=urlencode(fields), content_type=content_type)
 
@@ -606,7 +615,8 @@ def stored_state(app: Flask) -> tuple[list[Any], list[Any], list[Any]]:
 
 def as_multipart(fields: dict[str, Any], subtype: str = "form-data") -> dict[str, Any]:
     stream, _, boundary = stream_encode_multipart(fields, use_tempfile=False)
-    return {"data": stream.getvalue(), "content_type": f"multipart/{subtype}; boundary={boundary}"}
+    data = stream.getvalue()  # type: ignore[attr-defined]  # a BytesIO without a tempfile
+    return {"data": data, "content_type": f"multipart/{subtype}; boundary={boundary}"}
 
 
 def with_file(fields: dict[str, str]) -> dict[str, Any]:
@@ -670,6 +680,7 @@ BAD_BODIES: dict[str, tuple[Callable[[dict[str, str]], dict[str, Any]], int, str
 }
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("kind", BAD_BODIES)
 def test_a_body_that_is_not_a_text_form_is_refused_on_flaskets_page_and_changes_nothing(
     app: Flask, inbox: Inbox, poster: Poster, kind: str
@@ -688,6 +699,7 @@ def test_a_body_that_is_not_a_text_form_is_refused_on_flaskets_page_and_changes_
     assert inbox.messages == []
 
 
+@pytest.mark.one_database
 def test_a_body_without_a_content_type_is_sent_without_one(poster: Poster) -> None:
     """The premise of the "without a content type" cases above and the empty one-click POST."""
     make_request, _, _ = BAD_BODIES["a form body without a content type"]
@@ -696,6 +708,7 @@ def test_a_body_without_a_content_type_is_sent_without_one(poster: Poster) -> No
         assert "Content-Type" not in response.request.headers
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
 def test_other_methods_are_405_whatever_the_body_and_change_nothing(
     app: Flask, poster: Poster, method: str

@@ -14,7 +14,7 @@ import pytest
 from flask import Flask
 
 from flasket import signals
-from tests.conftest import Client, Inbox, ext_models, rows
+from tests.helpers import Client, Inbox, ext_models, rows
 from tests.hostapp import User, db
 
 RACERS = 20

@@ -11,7 +11,7 @@ from flask import Flask
 
 from flasket.config import DEFAULTS, ConfigError, config_value, key
 from tests import hostapp
-from tests.conftest import Client, Inbox, ext_models, rows
+from tests.helpers import Client, Inbox, ext_models, rows
 
 STAFF = "staff@example.test"
 
@@ -36,12 +36,14 @@ def build(**config: Any) -> Flask:
     return hostapp.create_app(**config)
 
 
+@pytest.mark.one_database
 def test_every_option_gets_its_default_config_key(app: Flask) -> None:
     for name, default in DEFAULTS.items():
         assert key(name) == "FLASKET_" + name.upper()
         assert app.config[key(name)] == default, key(name)
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("app_config", [{"FLASKET_PER_PAGE": 7, "FLASKET_VISIBILITY": "own"}])
 def test_defaults_do_not_replace_keys_the_host_set(app: Flask) -> None:
     assert app.config["FLASKET_PER_PAGE"] == 7
@@ -107,6 +109,7 @@ def test_invalid_setting_is_rejected_with_a_message_naming_it(
         build(**config)
 
 
+@pytest.mark.one_database
 def test_config_value_rejects_an_unknown_option_name(app: Flask) -> None:
     with app.app_context():
         assert config_value("per_page") == DEFAULTS["per_page"]
@@ -129,6 +132,7 @@ class TestCustomCategories:
     def app_config(self) -> dict[str, Any]:
         return {"FLASKET_CATEGORIES": CUSTOM_CATEGORIES, "FLASKET_STAFF_RECIPIENTS": [STAFF]}
 
+    @pytest.mark.one_database
     def test_submit_form_has_a_field_per_configured_category(self, alice: Client) -> None:
         page = alice.get("/ticket/submit").get_data(as_text=True)
         assert '<label for="severity">Severity</label>' in page
@@ -203,6 +207,7 @@ class TestCustomCategories:
         assert titles("severity=minor&team=ops") == set()
         assert bob.get("/ticket/all?severity=critical").status_code == 400
 
+    @pytest.mark.one_database
     @pytest.mark.parametrize(
         ("choices", "error"),
         [

@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 
 from flasket import pagination, queries
-from tests.conftest import Client
+from tests.helpers import Client
 
 LINK = re.compile(r'class="flasket-ticket-link" href="/ticket/(\d+)"')
 

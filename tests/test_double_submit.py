@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.conftest import Client, Inbox, ext_models, rows
+from tests.helpers import Client, Inbox, ext_models, rows
 from tests.test_concurrency import race
 
 RACERS = 12

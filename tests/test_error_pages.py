@@ -8,10 +8,13 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.conftest import Client
+from tests.helpers import Client
 
 FLASKET_PAGE = '<div class="flasket">'
 HOST_HANDLED = "the host's own error page"
+#: Which error page answers cannot differ by database; the lookups behind the 404s run on every
+#: backend in tests/test_bad_input.py and tests/test_pages.py.
+pytestmark = pytest.mark.one_database
 
 
 def text(response: Any) -> str:

@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from markupsafe import escape
 
-from tests.conftest import Client, Inbox, Received
+from tests.helpers import Client, Inbox, Received
 from tests.hostapp import User, db
 
 STAFF = "staff@example.test"
@@ -82,6 +82,7 @@ def test_a_search_query_is_escaped_where_it_is_shown_again(alice: Client, ticket
     assert 'value="&#34;&gt;&lt;svg onload=alert(1)&gt;"' in markup
 
 
+@pytest.mark.one_database
 def test_a_title_is_escaped_when_the_ticket_form_is_shown_again(alice: Client) -> None:
     title = '"><svg onload=alert(1)>'
 
@@ -93,6 +94,7 @@ def test_a_title_is_escaped_when_the_ticket_form_is_shown_again(alice: Client) -
     assert 'value="&#34;&gt;&lt;svg onload=alert(1)&gt;"' in markup
 
 
+@pytest.mark.one_database
 def test_a_reply_is_escaped_when_the_reply_form_is_shown_again(
     alice: Client, ticket_id: int
 ) -> None:
@@ -115,6 +117,7 @@ def mail_parts_are_safe(mail: Received, *literal: str) -> None:
         assert text in mail.part("plain")
 
 
+@pytest.mark.one_database
 def test_user_text_is_escaped_in_every_html_mail_and_literal_in_the_text_part(
     alice: Client, bob: Client, login: Any, inbox: Inbox
 ) -> None:
@@ -142,6 +145,7 @@ def test_user_text_is_escaped_in_every_html_mail_and_literal_in_the_text_part(
     mail_parts_are_safe(reopened, TITLE)
 
 
+@pytest.mark.one_database
 def test_a_long_title_stays_whole_and_on_one_line_in_the_subject(
     alice: Client, inbox: Inbox
 ) -> None:

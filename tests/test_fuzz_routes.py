@@ -42,8 +42,8 @@ from hypothesis.errors import Flaky
 
 from flasket import delivery, queries, unfollow
 from flasket.forms import ReplyForm, ticket_form
-from tests.conftest import Client, Inbox, ext_models
 from tests.databases import selected_backends
+from tests.helpers import Client, Inbox, ext_models
 from tests.hostapp import User, create_app, db
 
 #: Werkzeug's multipart parser drops the spooled file of a part a truncated body cut short

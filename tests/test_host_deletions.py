@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from flasket import delivery
-from tests.conftest import Client, Inbox, ext_models, rows
+from tests.helpers import Client, Inbox, ext_models, rows
 from tests.hostapp import User, db
 
 DELETED = "a deleted user"

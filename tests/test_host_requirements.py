@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from flasket import Flasket, delivery, init_flasket
 from flasket.config import ConfigError
-from tests.conftest import CSRF_FIELD, Inbox
+from tests.helpers import CSRF_FIELD, Inbox
 
 
 def user_class(db: SQLAlchemy, **columns: Any) -> type[Any]:

@@ -90,6 +90,7 @@ def test_the_cycle_finder_finds_a_cycle_through_a_function_level_import() -> Non
 def test_the_proxy_depends_only_on_the_state_it_returns() -> None:
     graph = import_graph()
     assert graph["flasket.proxies"] == {"flasket.state"}
-    assert graph["flasket.state"] <= {"flasket.config", "flasket.models"}
+    assert graph["flasket.state"] <= {"flasket.config", "flasket.models", "flasket.sql"}
+    assert graph["flasket.sql"] == set()
     for module in ("flasket.actions", "flasket.notify", "flasket.delivery", "flasket.views"):
         assert "flasket.extension" not in graph[module], module

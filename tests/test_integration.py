@@ -14,12 +14,12 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flasket import Flasket, init_flasket
-from tests import conftest, hostapp
-from tests.conftest import CSRF_FIELD, Client, Inbox, OwnApps, ext_models, rows
+from tests import helpers, hostapp
 from tests.databases import fresh_database
+from tests.helpers import CSRF_FIELD, Client, Inbox, OwnApps, ext_models, rows
 from tests.test_user_keys import make_host
 
-FLASKET_TABLES = set(conftest.FLASKET_TABLES)
+FLASKET_TABLES = set(helpers.FLASKET_TABLES)
 
 
 def declare_user(db: SQLAlchemy) -> type[Any]:
@@ -90,7 +90,7 @@ def check_two_apps_sharing_the_model_classes(first: Flask, second: Flask) -> Non
         assert ext_models(first).Ticket is ext_models(second).Ticket
         declared = [
             mapper.class_
-            for mapper in hostapp.db.Model.registry.mappers
+            for mapper in hostapp.db.Model.registry.mappers  # type: ignore[attr-defined]
             if mapper.local_table.name == "flasket_ticket"
         ]
         assert declared == [ext_models(first).Ticket]
@@ -253,7 +253,7 @@ def test_host_model_named_ticket_does_not_collide_with_flasket(
         assert [t.seat for t in alice.tickets] == ["12A"]
         assert all(type(t) is Ticket for t in alice.tickets)
         assert db.session.scalars(sa.select(Ticket.seat)).all() == ["12A"]
-        flasket_ticket = db.session.get(models.Ticket, ticket_id)
+        flasket_ticket: Any = db.session.get(models.Ticket, ticket_id)
         assert flasket_ticket.title == "Lost my boarding pass"
         assert flasket_ticket.author is alice
 

@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from flasket import delivery, notify
+from flasket import outbox as flasket_outbox
 from flasket.mailmessage import NotificationMessage
-from tests.conftest import Client, Inbox
+from tests.helpers import Client, Inbox
 
 LONG_CYRILLIC_TITLE = (
     "Не могу войти в личный кабинет: после ввода пароля при входе в систему страница "  # noqa: RUF001
@@ -69,8 +70,8 @@ def claimed(
     message_id: str = "<flasket-ticket-7-replied-0123456789abcdef0123456789abcdef@example.test>",
     **headers: str,
 ) -> Any:
-    """An outbox row as ``delivery._claim`` returns it, with the headers a reply mail has."""
-    return delivery.Claimed(
+    """An outbox row as ``flasket.outbox.claim`` returns it, with the headers a reply mail has."""
+    return flasket_outbox.Claimed(
         id=1,
         recipient=recipient,
         subject=subject,
@@ -254,12 +255,7 @@ def test_a_value_that_cannot_be_written_fails_instead_of_going_out_mangled(
         ).as_bytes()
 
 
-@pytest.fixture
-def backend() -> str:
-    """Mail headers cannot differ by database: the end-to-end test runs on SQLite only."""
-    return "sqlite"
-
-
+@pytest.mark.one_database
 @pytest.mark.parametrize(
     "app_config",
     [{"SERVER_NAME": LONG_HOST, "FLASKET_STAFF_RECIPIENTS": ["helpdesk@example.test"]}],

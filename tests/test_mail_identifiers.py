@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from flasket import notify
-from tests.conftest import Client, Inbox, ext_models
+from tests.helpers import Client, Inbox, ext_models
 from tests.hostapp import User, create_app, db
 
 UNFOLLOW_LINK = re.compile(r"/ticket/unfollow/([A-Za-z0-9_.\-]+)")

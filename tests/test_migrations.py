@@ -33,9 +33,9 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.dialects import mysql
 
 from flasket import migrations
-from flasket.models import SQLITE_SEARCH_TABLES
+from flasket.search_index import SQLITE_SEARCH_TABLES
 from tests import hostapp
-from tests.conftest import FLASKET_TABLES, ROOT
+from tests.helpers import FLASKET_TABLES, ROOT
 
 MIGRATION_ENVS = Path(__file__).parent / "migration_envs"
 ENV_PY_STYLES = ("flask-migrate-2.1", "flask-migrate-4.1")
@@ -136,7 +136,9 @@ def assert_schema_has_every_table_and_index(app: Flask, db: SQLAlchemy, dialect:
 
         search = FULL_TEXT_INDEX.get(dialect)
         if search is not None:
-            options = {ix["name"]: ix for ix in inspector.get_indexes("flasket_ticket")}[search]
+            options: Any = {ix["name"]: ix for ix in inspector.get_indexes("flasket_ticket")}[
+                search
+            ]
             options = options.get("dialect_options", {})
             if dialect == "postgresql":
                 assert options.get("postgresql_using") == "gin"

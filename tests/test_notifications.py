@@ -18,7 +18,7 @@ from flask_mail import email_dispatched
 from flask_sqlalchemy.session import Session as FlaskSession
 
 from flasket import delivery, notify, signals
-from tests.conftest import Client, Inbox, Received, ext_models, rows
+from tests.helpers import Client, Inbox, Received, ext_models, rows
 from tests.hostapp import User, db
 
 STAFF = ["helpdesk@example.test", "oncall@example.test"]
@@ -41,7 +41,7 @@ LINK = re.compile(r"http://host\.test(/ticket/\d+)(#reply-\d+)?")
 CLOSED_PORT = 1  # tcpmux: nothing listens there, and a test cannot bind it
 
 
-def settings(**values: Any) -> Any:
+def settings(**values: Any) -> pytest.MarkDecorator:
     """Run a test with these host config keys (overrides the ``app_config`` fixture)."""
     return pytest.mark.parametrize("app_config", [values], ids=["config"])
 
@@ -330,6 +330,7 @@ def test_subjects_carry_the_prefix_number_and_title(
     ]
 
 
+@pytest.mark.one_database
 @settings(FLASKET_STAFF_RECIPIENTS=STAFF)
 def test_html_part_escapes_what_users_wrote_and_text_part_keeps_it(
     alice: Client, bob: Client, inbox: Inbox
@@ -441,6 +442,7 @@ def test_mail_sender_setting_overrides_the_default_sender(
     assert header(replied, "In-Reply-To") == header(created, "Message-ID")
 
 
+@pytest.mark.one_database
 def test_default_sender_is_the_hosts_mail_default_sender(
     alice: Client, bob: Client, inbox: Inbox
 ) -> None:
@@ -679,7 +681,9 @@ def test_following_again_restarts_mail(
     ]
 
 
-def test_a_reply_on_one_very_long_line_is_delivered_whole(app, alice, bob, inbox):
+def test_a_reply_on_one_very_long_line_is_delivered_whole(
+    app: Flask, alice: Client, bob: Client, inbox: Inbox
+) -> None:
     ticket_id = alice.submit()
     body = "word" * 5000
     assert bob.reply(ticket_id, body).status_code == 303

@@ -29,10 +29,11 @@ from flask_wtf.csrf import CSRFProtect
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from flasket import delivery, notify, smtp
+from flasket import outbox as flasket_outbox
 from flasket.config import ConfigError
 from flasket.unfollow import SALT
-from tests.conftest import ROOT, Client, Inbox, counting_queries, ext_models, rows
 from tests.databases import fresh_database
+from tests.helpers import ROOT, Client, Inbox, counting_queries, ext_models, rows
 from tests.hostapp import User, create_app, db
 
 STAFF = ["helpdesk@example.test"]
@@ -40,7 +41,7 @@ CLOSED_PORT = 1
 UNFOLLOW_LINK = re.compile(r"http://host\.test/ticket/unfollow/([A-Za-z0-9_.\-]+)")
 
 
-def settings(**values: Any) -> Any:
+def settings(**values: Any) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("app_config", [values], ids=["config"])
 
 
@@ -345,7 +346,7 @@ def test_a_connection_that_dies_mid_batch_is_opened_again_for_the_rest(
     monkeypatch.setattr(smtp.SMTPConnection, "send", dying_send)
     with app.app_context():
         assert len(delivery.fan_out()) == 3
-        outcome = delivery._send(delivery._claim(limit=10))
+        outcome = delivery._send(flasket_outbox.claim(limit=10))
 
     assert (outcome.sent, outcome.retrying, outcome.failed, outcome.released) == (2, 1, 0, 0)
     statuses = [(row.status, row.attempts, row.claimed_by) for row in outbox(app)]
@@ -374,7 +375,7 @@ def test_a_connection_lost_twice_in_a_row_releases_the_rest_untried(
     monkeypatch.setattr(smtp.SMTPConnection, "send", dying_send)
     with app.app_context():
         assert len(delivery.fan_out()) == 3
-        outcome = delivery._send(delivery._claim(limit=10))
+        outcome = delivery._send(flasket_outbox.claim(limit=10))
 
     assert (outcome.sent, outcome.retrying, outcome.failed, outcome.released) == (0, 2, 0, 1)
     statuses = [(row.status, row.attempts, row.claimed_by) for row in outbox(app)]
@@ -391,7 +392,7 @@ def test_rows_of_a_crashed_worker_are_delivered_by_another_after_the_lease(
     admin.reply(followed_ticket)
     with app.app_context():
         assert len(delivery.fan_out()) == 3
-        abandoned = delivery._claim(limit=10)  # then the worker dies without sending
+        abandoned = flasket_outbox.claim(limit=10)  # then the worker dies without sending
     assert len(abandoned) == 3
 
     deliver_once(app)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask, render_template
 
-from tests.conftest import Client
+from tests.helpers import Client
 
 #: The Flask Mega-Tutorial's layout (and its many copies): the title is a variable.
 VARIABLE_BASE = """\
@@ -28,6 +28,8 @@ STRICT_BASE = """\
 <body><h1 id="host-heading">{{ title }}</h1>{% block content %}{% endblock %}</body></html>
 """
 HOST_PAGE = '{% extends "base.html" %}{% block content %}<p>host page</p>{% endblock %}'
+#: Page titles are template rendering of fixed content: they cannot differ by database.
+pytestmark = pytest.mark.one_database
 
 
 def page_title(client: Client, url: str) -> str:

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask import Flask
 
-from tests.conftest import Client, Inbox, ext_models, rows
+from tests.helpers import Client, Inbox, ext_models, rows
 from tests.hostapp import User, db
 
 #: What a stale form token is answered with: the ticket and reply forms come back with the
@@ -111,7 +111,7 @@ def without_number(page: str, ticket_id: int) -> str:
     return page.replace(f"#{ticket_id}", "#N")
 
 
-def visibility(value: str, **extra: Any) -> Any:
+def visibility(value: str, **extra: Any) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("app_config", [{"FLASKET_VISIBILITY": value, **extra}])
 
 
@@ -141,6 +141,7 @@ FORM_DATA = {
 }
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(("method", "route"), LOGGED_OUT_ROUTES)
 def test_logged_out_visitor_is_sent_to_the_login_page_and_changes_nothing(
     app: Flask, alice: Client, login: Any, inbox: Inbox, method: str, route: str
@@ -161,6 +162,7 @@ def test_logged_out_visitor_is_sent_to_the_login_page_and_changes_nothing(
     assert inbox.messages == []
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(("method", "route"), LOGGED_OUT_ROUTES)
 def test_logged_out_json_client_gets_401_and_changes_nothing(
     app: Flask, alice: Client, login: Any, inbox: Inbox, method: str, route: str
@@ -468,6 +470,7 @@ def test_custom_is_staff_lets_carol_close_and_refuses_admin(
 # State changes are POST-only and CSRF-protected
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("action", ACTIONS)
 def test_get_on_a_post_only_route_is_405_and_changes_nothing(
     app: Flask, alice: Client, bob: Client, inbox: Inbox, action: str
@@ -500,6 +503,7 @@ CSRF_TARGETS = {
 }
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("token", [None, "wrong", ""], ids=["missing", "wrong", "empty"])
 @pytest.mark.parametrize("target", CSRF_TARGETS)
 def test_a_post_without_a_valid_csrf_token_is_400_with_a_message_and_stores_nothing(

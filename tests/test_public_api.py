@@ -45,3 +45,45 @@ def test_init_flasket_documents_its_arguments_and_errors() -> None:
         doc = inspect.getdoc(function) or ""
         assert ":param app:" in doc, function
         assert ":raises RuntimeError:" in doc, function
+
+
+def package_modules() -> list[str]:
+    import pkgutil
+
+    import flasket
+
+    return ["flasket"] + [
+        f"flasket.{info.name}" for info in pkgutil.iter_modules(flasket.__path__)
+    ]
+
+
+@pytest.mark.parametrize("name", package_modules())
+def test_every_public_function_and_class_has_a_docstring(name: str) -> None:
+    """Public means no leading underscore: what a module defines, and its classes' methods."""
+    module = importlib.import_module(name)
+    assert inspect.getdoc(module), f"{name} has no module docstring"
+    missing = []
+    for attribute, value in vars(module).items():
+        defined_here = getattr(value, "__module__", None) == name
+        if attribute.startswith("_") or not defined_here:
+            continue
+        if not (inspect.isfunction(value) or inspect.isclass(value)):
+            continue
+        if not inspect.getdoc(value):
+            missing.append(attribute)
+        if inspect.isclass(value):
+            for member, function in vars(value).items():
+                if member.startswith("_") or not inspect.isfunction(function):
+                    continue
+                # getdoc finds an overridden method's docstring on the base class.
+                if not inspect.getdoc(getattr(value, member)):
+                    missing.append(f"{attribute}.{member}")
+    assert not missing, f"{name}: no docstring on {', '.join(missing)}"
+
+
+def test_configuration_errors_are_exported() -> None:
+    import flasket
+    from flasket.config import ConfigError
+
+    assert flasket.ConfigError is ConfigError
+    assert issubclass(ConfigError, ValueError)

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from tests.conftest import Client, counting_queries, ext_models
+from tests.helpers import Client, counting_queries, ext_models
 from tests.hostapp import User, db
 
 SMALL, LARGE = 5, 50
@@ -78,7 +78,7 @@ def seed(app: Flask, size: int) -> int:
                 }
             )
         db.session.execute(sa.insert(models.Ticket), tickets)
-        ticket_ids = list(
+        ticket_ids: list[int] = list(
             db.session.scalars(sa.select(models.Ticket.id).order_by(models.Ticket.id))
         )
         categories, replies, follows = [], [], []
@@ -155,7 +155,7 @@ def test_ticket_page_with_many_replies_and_followers_shows_them_all_without_extr
     assert len(statements) <= MOST_STATEMENTS
 
 
-def index_columns(app: Flask, table: str) -> list[list[str]]:
+def index_columns(app: Flask, table: str) -> list[list[str | None]]:
     with app.app_context():
         found = sa.inspect(db.engine).get_indexes(table)
         primary = sa.inspect(db.engine).get_pk_constraint(table)["constrained_columns"]

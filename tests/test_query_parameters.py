@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import pytest
 from flask import Flask
 
-from tests.conftest import Client
+from tests.helpers import Client
 
 #: Names url_for or the routes give a meaning to, and names nobody reads.
 FOREIGN_NAMES = [
@@ -154,6 +154,7 @@ def test_a_user_name_in_another_case_with_a_bad_parameter_is_400_not_a_redirect(
     assert "“per_page” must be a whole number from 1 to 100." in response.get_data(True)
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("url", ["/ticket/", "/ticket/index", "/ticket/submit"])
 @pytest.mark.parametrize("name", FOREIGN_NAMES)
 def test_pages_without_parameters_ignore_any_parameter(
@@ -166,6 +167,7 @@ def test_pages_without_parameters_ignore_any_parameter(
         assert name not in dict(query), path
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(
     "query",
     ["per_page=1&per_page=2", "status=all&status=open", "endpoint=x&endpoint=y", "q=a&q=b"],
@@ -192,6 +194,7 @@ def test_an_unknown_parameter_with_a_huge_value_is_ignored_and_not_echoed(
     assert HUGE[:1000] not in response.get_data(True)
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(
     ("url", "name"),
     [

@@ -11,7 +11,7 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from flasket.config import DEFAULTS, PREFIX
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 from tests.hostapp import create_app, db
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import Flask, request
 
 from flasket.params import MAX_REQUEST_SIZE
-from tests.conftest import Client, Inbox, ext_models
+from tests.helpers import Client, Inbox, ext_models
 from tests.hostapp import db
 
 STAFF = "staff@example.test"
@@ -123,6 +123,7 @@ def ticket_id(alice: Client, inbox: Inbox) -> int:
     return found
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("kind", list(CONTENT_TYPES))
 def test_a_chunked_ten_megabyte_ticket_is_413_after_reading_no_more_than_the_cap(
     app: Flask, alice: Client, inbox: Inbox, kind: str
@@ -142,6 +143,7 @@ def test_a_chunked_ten_megabyte_ticket_is_413_after_reading_no_more_than_the_cap
     assert inbox.messages == []
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("kind", list(CONTENT_TYPES))
 def test_a_chunked_ten_megabyte_reply_is_413_and_stores_nothing(
     app: Flask, alice: Client, inbox: Inbox, ticket_id: int, kind: str
@@ -170,6 +172,7 @@ def test_a_small_chunked_form_still_works(
     assert [m.subject for m in inbox.to(STAFF)] != []
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "sized"])
 def test_a_json_body_is_still_415_and_stores_nothing(
     app: Flask, alice: Client, inbox: Inbox, chunked: bool
@@ -185,6 +188,7 @@ def test_a_json_body_is_still_415_and_stores_nothing(
     assert inbox.messages == []
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("app_config", [{"MAX_CONTENT_LENGTH": 10_000}], indirect=True)
 def test_a_smaller_max_content_length_of_the_host_holds_for_chunked_bodies_too(
     app: Flask, alice: Client, inbox: Inbox
@@ -216,6 +220,7 @@ def test_a_chunked_form_of_exactly_the_hosts_limit_is_accepted(app: Flask, alice
     assert count(app, "Ticket") == 1
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("app_config", [{"MAX_CONTENT_LENGTH": 50_000_000}], indirect=True)
 def test_flaskets_cap_holds_when_the_hosts_limit_is_larger(app: Flask, alice: Client) -> None:
     sized = {**GOOD_TICKET, "csrf_token": alice.csrf(), "body": "b" * (MAX_REQUEST_SIZE + 1)}
@@ -231,6 +236,7 @@ def test_flaskets_cap_holds_when_the_hosts_limit_is_larger(app: Flask, alice: Cl
     assert count(app, "Ticket") == 0
 
 
+@pytest.mark.one_database
 def test_the_hosts_own_pages_keep_their_own_limit(app: Flask) -> None:
     @app.post("/upload")
     def upload() -> str:
@@ -251,6 +257,7 @@ def test_the_hosts_own_pages_keep_their_own_limit(app: Flask) -> None:
 # Under the cap: a refused form comes back with what was typed, unless that is far too long
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "sized"])
 @pytest.mark.parametrize("field", ["title", "body"])
 def test_a_refused_ticket_never_echoes_a_huge_field(
@@ -275,6 +282,7 @@ def test_a_refused_ticket_never_echoes_a_huge_field(
     assert inbox.messages == []
 
 
+@pytest.mark.one_database
 def test_a_refused_reply_far_too_long_is_not_echoed(
     app: Flask, alice: Client, inbox: Inbox, ticket_id: int
 ) -> None:
@@ -289,6 +297,7 @@ def test_a_refused_reply_far_too_long_is_not_echoed(
     assert inbox.messages == []
 
 
+@pytest.mark.one_database
 @pytest.mark.parametrize(
     ("url", "field", "message"),
     [

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from flasket import delivery, notify
-from tests.conftest import Client, Inbox, counting_queries, ext_models
+from tests.helpers import Client, Inbox, counting_queries, ext_models
 from tests.hostapp import db
 from tests.test_outbox import cli, deliver_once, settings
 
@@ -42,7 +42,7 @@ def add_copy(app: Flask, event_id: int, status: str, at: datetime, recipient: st
     """A copy of the event whose last attempt was due ``at`` (and, when sent, sent then)."""
     models = ext_models(app)
     with app.app_context():
-        event = db.session.get(models.OutboxEvent, event_id)
+        event: Any = db.session.get(models.OutboxEvent, event_id)
         row = models.Outbox(
             event_id=event_id,
             ticket_id=event.ticket_id,

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from flasket import search
-from flasket.models import SQLITE_SEARCH_TABLES, sqlite_search_ddl
-from tests.conftest import Client, counting_queries, ext_models
+from flasket.search_index import SQLITE_SEARCH_TABLES, sqlite_search_ddl
+from tests.helpers import Client, counting_queries, ext_models
 from tests.hostapp import User, db
 
 TICKET_LINK = re.compile(r'class="flasket-ticket-link" href="/ticket/(\d+)"')

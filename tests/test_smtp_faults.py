@@ -28,8 +28,9 @@ from flask import Flask
 from flask_mail import email_dispatched
 
 from flasket import delivery, smtp
+from flasket import outbox as flasket_outbox
 from flasket.config import LEASE_MARGIN
-from tests.conftest import Client, Inbox, ext_models, free_port
+from tests.helpers import Client, Inbox, ext_models, free_port
 from tests.hostapp import User, db
 from tests.test_outbox import deliver_once, make_due, outbox, settings, use_smtp_port
 
@@ -325,7 +326,7 @@ def test_a_recipient_whose_server_hangs_costs_one_deadline_and_the_others_go_out
     admin.reply(followed_ticket, "Fixed.")
     with app.app_context():
         delivery.fan_out()
-        rows = delivery._claim(10)
+        rows = flasket_outbox.claim(10)
         order = [row.recipient for row in rows]
         outcome = delivery._send(rows)
 
@@ -374,7 +375,7 @@ def test_a_server_that_trickles_its_greeting_is_cut_off_at_the_deadline(
     try:
         with app.app_context():
             delivery.fan_out()
-            outcome = delivery._send(delivery._claim(10))
+            outcome = delivery._send(flasket_outbox.claim(10))
     finally:
         trickler.close()
     assert (outcome.sent, outcome.retrying) == (0, 3)
@@ -387,7 +388,8 @@ def test_a_server_that_trickles_its_greeting_is_cut_off_at_the_deadline(
 
 
 class Clock:
-    """``delivery.utcnow`` that the test moves; a slow server is time passing per message."""
+    """``delivery.utcnow`` and ``outbox.utcnow``, moved by the test; a slow server is time
+    passing per message."""
 
     def __init__(self) -> None:
         self.now = datetime.now(timezone.utc)
@@ -409,6 +411,7 @@ def test_each_message_starts_only_while_the_lease_outlasts_its_deadline(
     the released rows go to the next claim, each mail exactly once."""
     clock = Clock()
     monkeypatch.setattr(delivery, "utcnow", clock)
+    monkeypatch.setattr(flasket_outbox, "utcnow", clock)
     for n in range(3):
         add_follower(app, followed_ticket, f"extra{n}", f"extra{n}@example.test")
     real_send = smtp.SMTPConnection.send
@@ -423,7 +426,7 @@ def test_each_message_starts_only_while_the_lease_outlasts_its_deadline(
     admin.reply(followed_ticket, "Fixed.")
     with app.app_context():
         assert len(delivery.fan_out()) == 6
-        claimed = delivery._claim(10)
+        claimed = flasket_outbox.claim(10)
         first = delivery._send(claimed)
 
     assert started == [20, 17, 14, 11, 8]
@@ -447,7 +450,7 @@ def test_an_outcome_is_recorded_only_by_the_claim_that_holds_the_row(
     table = ext_models(app).Outbox.__table__
     with app.app_context():
         delivery.fan_out()
-        rows = delivery._claim(10)
+        rows = flasket_outbox.claim(10)
         db.session.execute(
             sa.update(table).where(table.c.id == rows[0].id).values(claimed_by="another:worker")
         )
@@ -469,23 +472,23 @@ def test_a_database_lost_while_recording_owes_the_outcome_and_sends_nothing_twic
     """The second "sent" cannot be written: the run stops; that outcome and the release of
     the untried row are kept, and recorded before the next run claims anything."""
     admin.reply(followed_ticket, "Fixed.")
-    real_apply = delivery._apply
+    real_apply = flasket_outbox._apply
     calls = 0
 
-    def failing_apply(row: delivery.Claimed, values: dict[str, Any]) -> bool:
+    def failing_apply(row: flasket_outbox.Claimed, values: dict[str, Any]) -> bool:
         nonlocal calls
         calls += 1
         if calls == 2:
             raise sa.exc.OperationalError("UPDATE", {}, Exception("server closed the connection"))
         return real_apply(row, values)
 
-    monkeypatch.setattr(delivery, "_apply", failing_apply)
+    monkeypatch.setattr(flasket_outbox, "_apply", failing_apply)
     with app.app_context():
         delivery.fan_out()
-        rows = delivery._claim(10)
+        rows = flasket_outbox.claim(10)
         with pytest.raises(sa.exc.OperationalError):
             delivery._send(rows)
-        assert len(delivery.ledger()) == 2
+        assert len(flasket_outbox.ledger()) == 2
     assert len(inbox.messages) == 2
     second, third = outbox(app)[1:]
     assert second.status == third.status == "pending"
@@ -493,7 +496,7 @@ def test_a_database_lost_while_recording_owes_the_outcome_and_sends_nothing_twic
 
     with app.app_context():
         outcome = delivery.deliver_due()
-        assert len(delivery.ledger()) == 0
+        assert len(flasket_outbox.ledger()) == 0
     assert outcome.sent == 1
     assert len(inbox.messages) == 3
     assert len(set(inbox.message_ids())) == 3
@@ -573,7 +576,7 @@ def test_mail_goes_out_over_starttls_and_implicit_tls(
         admin.reply(followed_ticket, "Fixed.")
         with app.app_context():
             delivery.fan_out()
-            outcome = delivery._send(delivery._claim(10))
+            outcome = delivery._send(flasket_outbox.claim(10))
     finally:
         controller.stop()
     assert (outcome.sent, outcome.retrying) == (3, 0), outbox(app)[0].last_error
@@ -706,10 +709,10 @@ def test_answers_that_are_not_the_messages_fault_are_not_permanent(
 
 def test_the_ledger_forgets_only_the_entry_it_recorded() -> None:
     """Two threads of one process: an entry owed for a row after another was read stays."""
-    ledger = delivery.Ledger()
+    ledger = flasket_outbox.Ledger()
     now = datetime.now(timezone.utc)
-    first = delivery.Claimed(1, "a@x.test", "s", "t", "h", "<m@x>", {}, 0, "first", now)
-    second = delivery.Claimed(1, "a@x.test", "s", "t", "h", "<m@x>", {}, 0, "second", now)
+    first = flasket_outbox.Claimed(1, "a@x.test", "s", "t", "h", "<m@x>", {}, 0, "first", now)
+    second = flasket_outbox.Claimed(1, "a@x.test", "s", "t", "h", "<m@x>", {}, 0, "second", now)
     ledger.owe(first, None)
     ledger.owe(second, {"status": "sent"})
     assert len(ledger) == 1

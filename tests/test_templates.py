@@ -10,8 +10,8 @@ import pytest
 from flask import Flask
 
 import flasket
-from flasket import views
-from tests.conftest import Client, Inbox
+from flasket import templating
+from tests.helpers import Client, Inbox
 
 PACKAGE = Path(flasket.__file__).parent
 STYLESHEET = PACKAGE / "static" / "flasket" / "flasket.css"
@@ -21,6 +21,8 @@ STYLESHEET_LINK = f'<link rel="stylesheet" href="{STYLESHEET_URL}">'
 OWN_HOSTS = {"host.test"}
 ABSOLUTE_URL = re.compile(r"https?://([^/\s\"'<>)]+)", re.IGNORECASE)
 PROTOCOL_RELATIVE = re.compile(r"""(?:src|href|action)\s*=\s*["']?//|url\(\s*["']?//""")
+#: Layouts and overrides are template rendering of fixed content: they cannot differ by database.
+pytestmark = pytest.mark.one_database
 
 HOST_BASE = """\
 <!doctype html>
@@ -391,7 +393,7 @@ def host_links(*routes: tuple[str, str, list[str]]) -> tuple[str | None, str | N
     for rule, endpoint, methods in routes:
         host.add_url_rule(rule, endpoint, lambda: "", methods=methods)
     with host.test_request_context():
-        return views.host_home_url(), views.host_logout_url()
+        return templating.host_home_url(), templating.host_logout_url()
 
 
 def test_the_log_out_link_appears_only_for_a_log_out_page_a_link_can_reach() -> None:

@@ -19,7 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from flasket import actions, delivery
 from flasket.config import LinkRoot, link_root, parse_base_url
-from tests.conftest import CSRF_FIELD, Inbox, Received
+from tests.helpers import CSRF_FIELD, Inbox, Received
 from tests.hostapp import User, db
 from tests.test_host_requirements import start_up_error
 

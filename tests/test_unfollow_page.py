@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from flasket import unfollow
-from tests.conftest import Client, ext_models
+from tests.helpers import Client, ext_models
 from tests.hostapp import User, db
 
 FOLLOW_AGAIN = "To get e-mails about it again, choose Follow there."

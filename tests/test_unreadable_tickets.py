@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from flasket import delivery
-from tests.conftest import Client, Inbox, counting_queries, ext_models
+from tests.helpers import Client, Inbox, counting_queries, ext_models
 from tests.hostapp import User, db
 
 OWN = pytest.mark.parametrize("app_config", [{"FLASKET_VISIBILITY": "own"}])

@@ -18,7 +18,7 @@ from jinja2 import StrictUndefined
 from sqlalchemy.orm import Mapped, mapped_column
 
 from flasket import Flasket
-from tests.conftest import Client, Inbox
+from tests.helpers import Client, Inbox
 
 STAFF = "staff@example.test"
 PEOPLE = ("alice", "bob", "carol")
@@ -218,7 +218,7 @@ def host(
 
 
 def foreign_key(inspector: Any, table: str, column: str) -> dict[str, Any]:
-    found = [
+    found: list[dict[str, Any]] = [
         fk for fk in inspector.get_foreign_keys(table) if fk["constrained_columns"] == [column]
     ]
     assert len(found) == 1, f"{table}.{column} has {len(found)} foreign keys"

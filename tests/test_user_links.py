@@ -22,7 +22,7 @@ from flask_sqlalchemy import SQLAlchemy
 from markupsafe import escape
 from sqlalchemy.orm import Mapped, mapped_column
 
-from tests.conftest import Client, Inbox, OwnApps
+from tests.helpers import Client, Inbox, OwnApps
 from tests.hostapp import User, db
 from tests.test_user_keys import make_host
 
@@ -303,7 +303,7 @@ def test_text_keys_that_cannot_be_a_path_segment_go_in_the_query(
 def test_a_link_built_once_per_context_follows_a_rename_and_never_mixes_unsaved_users(
     app: Flask,
 ) -> None:
-    from flasket.views import user_link
+    from flasket.templating import user_link
 
     with app.app_context():
         alice = db.session.scalars(sa.select(User).where(User.username == "alice")).one()

@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 
 from flasket import delivery, worker
 from flasket.db_errors import is_transient
-from tests.conftest import ROOT, Client, Inbox
 from tests.databases import server_url
+from tests.helpers import ROOT, Client, Inbox
 from tests.hostapp import create_app, db
 from tests.test_outbox import WORKER_APP, shared_database_host, stop, wait_for
 

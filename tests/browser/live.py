@@ -88,8 +88,8 @@ def serve(app: Flask, name: str, seed: Callable[[str], None] | None = None) -> I
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
     # Join the request threads on close, so no connection socket outlives the server.
-    server.daemon_threads = False
-    server.block_on_close = True
+    server.daemon_threads = False  # type: ignore[attr-defined]  # threaded=True: ThreadingMixIn
+    server.block_on_close = True  # type: ignore[attr-defined]
     url = f"http://127.0.0.1:{server.port}"
     try:
         if seed is not None:

@@ -1,0 +1,311 @@
+"""What Flasket's templates call: the ``flasket_*`` globals and filters, and their HTML.
+
+Links to users and tickets, ``<time>`` tags, status badges, category labels and URLs
+that keep the page's query; :func:`register_template_helpers` installs them on the
+host's app. :mod:`flasket.views` renders the templates that use them; users' keys in
+URLs are :mod:`flasket.user_keys`'s.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from flask import Flask, current_app, g, request, url_for
+from flask_login import current_user
+from markupsafe import Markup, escape
+
+from . import params, policy
+from .config import Category, config_value
+from .models import OPEN, TicketBase
+from .proxies import current_flasket
+from .user_keys import key_text, needs_query_form
+
+#: The name of Flasket's blueprint (:data:`flasket.views.bp`), which prefixes its endpoints.
+BLUEPRINT = "flasket"
+
+
+def real_name(user: Any) -> str | None:
+    """``user``'s name as the host stores it (``FLASKET_USER_NAME_ATTR``).
+
+    :param user: an instance of the host's user model.
+    :return: the name, or None when it is missing or blank.
+    """
+    name = getattr(user, config_value("user_name_attr"), None)
+    return None if name is None or str(name).strip() == "" else str(name)
+
+
+def is_own_page() -> bool:
+    """Whether this request shows the current user's own page (the nav marks "My tickets").
+
+    :return: True on the user page of the logged-in user.
+    """
+    shown = g.get("flasket_shown_user_key")
+    return shown is not None and shown == key_text(current_flasket.models.user_id(current_user))
+
+
+def user_name(user: Any) -> str:
+    """The name a page shows for ``user``: never a link's target, so never another's name.
+
+    :param user: an instance of the host's user model, or None for a deleted one.
+    :return: the name; ``"a deleted user"`` for None, ``"unnamed user 42"`` for a user whose
+        name is empty.
+    """
+    if user is None:
+        return "a deleted user"
+    return real_name(user) or f"unnamed user {key_text(current_flasket.models.user_id(user))}"
+
+
+def user_key(user: Any) -> str:
+    """``user``'s primary key as URLs carry it (``?author_id=``).
+
+    :param user: an instance of the host's user model.
+    :return: :func:`flasket.user_keys.key_text` of the key.
+    """
+    return key_text(current_flasket.models.user_id(user))
+
+
+#: Stands for the ticket number while a ticket URL is built once per request.
+_TICKET_ID_PLACEHOLDER = 987_654_321_987_654_321
+
+
+def ticket_link(ticket_id: int) -> str:
+    """``url_for("flasket.ticket", ticket_id=...)``, routed once per request: lists link many.
+
+    :param ticket_id: the ticket's number.
+    :return: the ticket page's path.
+    :raises RuntimeError: outside a request context, unless ``SERVER_NAME`` is set.
+    """
+    pattern: str | None = g.get("flasket_ticket_url")
+    if pattern is None:
+        placeholder = str(_TICKET_ID_PLACEHOLDER)
+        built = url_for("flasket.ticket", ticket_id=_TICKET_ID_PLACEHOLDER)
+        pattern = g.flasket_ticket_url = (
+            built.replace("{", "{{").replace("}", "}}").replace(placeholder, "{}")
+        )
+    return pattern.format(int(ticket_id))
+
+
+#: Stands for a user's key while the user page's URL is built once per request.
+_USER_KEY_PLACEHOLDER = "flasket-user-key-placeholder"
+
+
+def user_url(user: Any, **query: Any) -> str:
+    """The address of ``user``'s page, made from their primary key alone, never their name.
+
+    ``/ticket/user/42``; a key that cannot be a path segment of its own (empty, ``.``,
+    ``..``, or holding ``/``) goes in the query instead: ``/ticket/user/?key=a%2Fb``. The
+    route is built once per request (lists link many users), each key percent-encoded
+    (RFC 3986, section 2.1).
+
+    :param user: an instance of the host's user model.
+    :param query: query parameters to add; None values are left out.
+    :return: the page's path, with its query if any.
+    :raises RuntimeError: outside a request context, unless ``SERVER_NAME`` is set.
+    """
+    pattern: str | None = g.get("flasket_user_url")
+    if pattern is None:
+        built = url_for("flasket.user", key=_USER_KEY_PLACEHOLDER)
+        pattern = g.flasket_user_url = built
+    key = key_text(current_flasket.models.user_id(user))
+    if needs_query_form(key):
+        base = pattern.replace(_USER_KEY_PLACEHOLDER, "")
+        args: dict[str, Any] = {"key": key}
+    else:
+        base = pattern.replace(_USER_KEY_PLACEHOLDER, quote(key, safe=""))
+        args = {}
+    args.update({name: value for name, value in query.items() if value is not None})
+    return f"{base}?{urlencode(args)}" if args else base
+
+
+# These three run for every row of a list, so they build their markup with f-strings (Markup's
+# own % and + escape too, but cost a list page up to 0.7 ms); every value is escaped first.
+
+
+def user_link(user: Any) -> Markup:
+    """A link to a user's page, or "a deleted user".
+
+    Built once per key and name in an app context: a ticket's replies name the same few
+    people many times. The name is part of the memo's key, so a user renamed meanwhile
+    gets a new link; a user without a key yet (not stored) is never memoised.
+
+    :param user: an instance of the host's user model, or None for a deleted one.
+    :return: the escaped ``<a>`` element, or the plain words for None.
+    """
+    if user is None:
+        return Markup("a deleted user")
+    key = current_flasket.models.user_id(user)
+    name = user_name(user)
+    if key is None:
+        return Markup(f'<a href="{escape(user_url(user))}">{escape(name)}</a>')  # noqa: S704
+    built: dict[tuple[Any, str], Markup] | None = g.get("flasket_user_links")
+    if built is None:
+        built = g.flasket_user_links = {}
+    link = built.get((key, name))
+    if link is None:
+        link = built[(key, name)] = Markup(  # noqa: S704
+            f'<a href="{escape(user_url(user))}">{escape(name)}</a>'
+        )
+    return link
+
+
+def status_badge(status: str) -> Markup:
+    """The status as a word and a symbol, never by colour alone.
+
+    :param status: a ticket's status (``"open"`` or ``"closed"``).
+    :return: an escaped ``<span>`` element.
+    """
+    symbol = "\N{BLACK CIRCLE}" if status == OPEN else "\N{CHECK MARK}"
+    word = escape(status)
+    return Markup(  # noqa: S704
+        f'<span class="flasket-status flasket-status--{word}">'
+        f'<span aria-hidden="true">{symbol}</span> {word.capitalize()}</span>'
+    )
+
+
+def time_tag(value: datetime | None) -> Markup:
+    """A ``<time>`` with the relative time shown and the exact one as its title.
+
+    :param value: a timezone-aware datetime, or None.
+    :return: the escaped element; empty markup for None.
+    """
+    if not value:
+        return Markup("")
+    stamp = escape(value.isoformat(timespec="seconds"))
+    exact, relative = escape(exact_time(value)), escape(relative_time(value))
+    return Markup(f'<time datetime="{stamp}" title="{exact}">{relative}</time>')  # noqa: S704
+
+
+def exact_time(value: datetime) -> str:
+    """The exact time in UTC, as a page shows it: ``"7 Dec 2026, 07:20 UTC"``.
+
+    :param value: a timezone-aware datetime.
+    :return: the text, day without a leading zero.
+    """
+    return value.astimezone(timezone.utc).strftime("%d %b %Y, %H:%M UTC").lstrip("0")
+
+
+def relative_time(value: datetime) -> str:
+    """ "5 minutes ago" for the last week, then the date.
+
+    :param value: a timezone-aware datetime in the past.
+    :return: ``"just now"`` under a minute, then minutes, hours or days ago, then the date
+        as :func:`exact_time` writes it.
+    """
+    seconds = (datetime.now(timezone.utc) - value).total_seconds()
+    if seconds < 60:
+        return "just now"
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            count = int(seconds // size)
+            if unit == "day" and count > 6:
+                return exact_time(value).split(",")[0]
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return exact_time(value)
+
+
+def categories_of(ticket: TicketBase) -> list[tuple[Category, str]]:
+    """A ticket's categories for a page: :meth:`flasket.state.FlasketState.categories_of`.
+
+    :param ticket: a ticket with its categories loaded.
+    :return: ``(category, value)`` pairs, in the configured order.
+    """
+    return current_flasket.categories_of(ticket)
+
+
+def host_home_url() -> str | None:
+    """The host app's home page ("/" under its script root), if the host serves one.
+
+    :return: the URL, or None when no GET route of the host's is ``/``.
+    """
+    for rule in current_app.url_map.iter_rules():
+        if rule.rule == "/" and "GET" in (rule.methods or ()):
+            return None if rule.endpoint.startswith(f"{BLUEPRINT}.") else request.script_root + "/"
+    return None
+
+
+def host_logout_url() -> str | None:
+    """The host's log-out page, if it has one a link can reach.
+
+    Flask-Login names no log-out view, so this looks for a GET route without arguments whose
+    endpoint is ``logout`` or ends in ``.logout`` (``auth.logout``). A log-out that takes only
+    POST needs the host's own form and token: a host with one sets FLASKET_BASE_TEMPLATE.
+
+    :return: the URL, or None when the host has no such route.
+    """
+    found = [
+        rule.endpoint
+        for rule in current_app.url_map.iter_rules()
+        if rule.endpoint.rpartition(".")[2] == "logout"
+        and "GET" in (rule.methods or ())
+        and not rule.arguments
+    ]
+    if not found:
+        return None
+    return url_for(min(found, key=lambda endpoint: (endpoint != "logout", endpoint)))
+
+
+def page_url(**changes: Any) -> str:
+    """The current page's URL with some query parameters changed (pagers keep the filters).
+
+    :param changes: parameters to set; None or ``""`` removes one.
+    :return: the path and query, as :func:`link_with_query` makes them.
+    """
+    path = url_for(request.endpoint or "flasket.index", **(request.view_args or {}))
+    return link_with_query(path, **changes)
+
+
+def link_with_query(path: str, **changes: Any) -> str:
+    """``path`` with the query parameters the page read and accepted, some of them changed.
+
+    Only those (:func:`params.known_query`): a parameter no page reads is never copied into a
+    link, and the query never passes through url_for, to which some names mean something.
+
+    :param path: a URL path.
+    :param changes: parameters to set; None or ``""`` removes one; ``page=1`` is left out.
+    :return: ``path``, with ``?`` and the query when there is one.
+    """
+    args = {**params.known_query(), **changes}
+    query = {name: str(value) for name, value in args.items() if value not in (None, "")}
+    if query.get("page") == "1":
+        del query["page"]
+    return f"{path}?{urlencode(query)}" if query else path
+
+
+def base_template() -> str:
+    """The layout Flasket's pages extend.
+
+    :return: the template name, ``FLASKET_BASE_TEMPLATE``.
+    """
+    return str(config_value("base_template"))
+
+
+def register_template_helpers(app: Flask) -> None:
+    """Make the ``flasket_*`` globals and filters available to ``app``'s templates.
+
+    Globals: ``flasket_base_template``, ``flasket_user_name``, ``flasket_user_url``,
+    ``flasket_is_own_page``, ``flasket_user_key``, ``flasket_page_url``,
+    ``flasket_ticket_url``, ``flasket_user_link``, ``flasket_status_badge``,
+    ``flasket_time_tag``, ``flasket_categories_of``, ``flasket_host_home_url``,
+    ``flasket_host_logout_url``, ``flasket_is_staff``. Filters:
+    ``flasket_exact_time``, ``flasket_relative_time``.
+
+    :param app: the host's Flask application.
+    """
+    app.add_template_global(base_template, "flasket_base_template")
+    app.add_template_global(user_name, "flasket_user_name")
+    app.add_template_global(user_url, "flasket_user_url")
+    app.add_template_global(is_own_page, "flasket_is_own_page")
+    app.add_template_global(user_key, "flasket_user_key")
+    app.add_template_global(page_url, "flasket_page_url")
+    app.add_template_global(ticket_link, "flasket_ticket_url")
+    app.add_template_global(user_link, "flasket_user_link")
+    app.add_template_global(status_badge, "flasket_status_badge")
+    app.add_template_global(time_tag, "flasket_time_tag")
+    app.add_template_global(categories_of, "flasket_categories_of")
+    app.add_template_global(host_home_url, "flasket_host_home_url")
+    app.add_template_global(host_logout_url, "flasket_host_logout_url")
+    app.add_template_global(policy.is_staff, "flasket_is_staff")
+    app.add_template_filter(exact_time, "flasket_exact_time")
+    app.add_template_filter(relative_time, "flasket_relative_time")

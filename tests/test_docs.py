@@ -155,3 +155,87 @@ def test_requirements_list_states_the_lower_bounds_of_pyproject(where: Any) -> N
         stated = re.findall(rf"(?<![\w-]){re.escape(requirement.name)} ([0-9.]+)\+", text)
         assert stated, f"the requirements do not say which {requirement.name} they need"
         assert {Version(version) for version in stated} == {Version(spec.version)}, requirement
+
+
+TEMPLATES = ROOT / "flasket" / "templates"
+
+
+def template_section(name: str) -> str:
+    """The part of docs/templates.rst about template ``name`` (``flasket/ticket.html``)."""
+    text = page("templates")
+    match = re.search(
+        rf"^``{re.escape(name)}``\n(~+)\n(.*?)(?=^[^\n]+\n[~\-=]{{3,}}\n|\Z)",
+        text,
+        re.MULTILINE | re.DOTALL,
+    )
+    assert match, f"docs/templates.rst has no section for {name}"
+    return match[2]
+
+
+def render_calls() -> list[tuple[str, list[str]]]:
+    """Each ``render_template("flasket/...", name=...)`` in the package: template, names."""
+    import ast
+
+    found = []
+    for path in (ROOT / "flasket").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (
+                isinstance(node, ast.Call) and getattr(node.func, "id", "") == "render_template"
+            ):
+                continue
+            first = node.args[0] if node.args else None
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                names = [keyword.arg for keyword in node.keywords if keyword.arg]
+                found.append((first.value, names))
+    return found
+
+
+def test_every_template_is_documented() -> None:
+    text = page("templates")
+    for path in sorted(TEMPLATES.rglob("*.*")):
+        name = path.relative_to(TEMPLATES).as_posix()
+        short = f"``{path.name}``" if "/email/" in name else None
+        assert f"``{name}``" in text or (short and short in text), name
+
+
+def test_every_variable_a_page_receives_is_documented() -> None:
+    calls = render_calls()
+    assert len(calls) >= 6, calls  # the pages and the error page, found by the walk
+    for template, names in calls:
+        section = template_section(template)
+        for variable in names:
+            assert f"``{variable}``" in section, (template, variable)
+
+
+def test_the_template_helpers_are_exactly_the_ones_registered(host: Flask) -> None:
+    section = rst_section(page("templates"), "Template helpers")
+    documented = set(re.findall(r"^``(flasket_\w+)", section, re.MULTILINE))
+    registered = {
+        name
+        for name in [*host.jinja_env.globals, *host.jinja_env.filters]
+        if name.startswith("flasket_")
+    }
+    assert documented == registered
+
+
+def test_every_variable_an_email_receives_is_documented() -> None:
+    import ast
+
+    tree = ast.parse((ROOT / "flasket" / "notify.py").read_text(encoding="utf-8"))
+    contexts = [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        and any(getattr(target, "id", "") == "context" for target in node.targets)
+        and isinstance(node.value, ast.Dict)
+    ]
+    assert len(contexts) == 1, "notify.render's context dict was not found"
+    names = [
+        key.value
+        for key in contexts[0].keys
+        if isinstance(key, ast.Constant) and isinstance(key.value, str)
+    ]
+    assert "unfollow_url" in names
+    section = rst_section(page("templates"), "E-mail templates")
+    for name in names:
+        assert f"``{name}``" in section, name

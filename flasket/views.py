@@ -22,6 +22,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -70,6 +71,19 @@ TICKET_ID = f"<int(max={MAX_TICKET_ID}):ticket_id>"
 
 #: Pages anyone may open: the token in an unfollow link is its own credential.
 PUBLIC_ENDPOINTS = frozenset({"flasket.static", "flasket.unfollow_link"})
+
+
+def flash_once(message: str, category: str) -> None:
+    """``flask.flash``, unless the same message is already waiting to be shown.
+
+    A form sent twice (a double click, a resent request) is answered twice with the same
+    redirect; the person should read its message once.
+
+    :param message: the text, as the person reads it.
+    :param category: ``"success"``, ``"error"`` or ``"info"``.
+    """
+    if (category, message) not in session.get("_flashes", []):
+        flash(message, category)
 
 
 @bp.url_value_preprocessor
@@ -225,7 +239,7 @@ def submit() -> ResponseReturnValue:
             status = refuse_form_key(form, error)
         else:
             # Committed: the answer uses what the action read before, never the database.
-            flash(
+            flash_once(
                 f"Ticket #{posted.ticket_id} submitted. You will get an e-mail when it changes.",
                 "success",
             )
@@ -243,10 +257,10 @@ def refuse_invalid_form(form: Any, csrf_message: str) -> None:
     :param csrf_message: what to flash when the CSRF token was missing or stale.
     """
     if "csrf_token" in form.errors:
-        flash(csrf_message, "error")
+        flash_once(csrf_message, "error")
     if "form_key" in form.errors:
         form.renew_form_key()
-        flash(FORM_KEY_MESSAGE, "error")
+        flash_once(FORM_KEY_MESSAGE, "error")
     forget_oversized_input(form)
 
 
@@ -259,9 +273,9 @@ def refuse_form_key(form: Any, error: actions.FormKeyUsedError) -> int:
     """
     form.renew_form_key()
     if error.own_ticket_id is None:
-        flash(FORM_KEY_MESSAGE, "error")
+        flash_once(FORM_KEY_MESSAGE, "error")
         return 400
-    flash(
+    flash_once(
         f"You had sent this form before, for ticket #{error.own_ticket_id}, with other text. "
         "What you changed was not stored; it is still below: send it again to store it.",
         "error",
@@ -328,7 +342,7 @@ def post_reply_once(found: TicketBase, form: ReplyForm) -> actions.Posted | None
     if not policy.may_reply(current_flasket.models, current_user, found):
         earlier = actions.earlier_reply(found, current_user, body, form_key)
         if earlier is None:
-            flash(
+            flash_once(
                 "This ticket is closed, so your reply was not posted. "
                 "Your text is still in the box below.",
                 "error",
@@ -337,7 +351,7 @@ def post_reply_once(found: TicketBase, form: ReplyForm) -> actions.Posted | None
     try:
         return actions.post_reply_once(found, current_user, body, form_key)
     except actions.TicketClosedError:
-        flash(
+        flash_once(
             "This ticket was closed a moment ago, so your reply was not posted. "
             "Your text is still in the box below.",
             "error",
@@ -351,7 +365,7 @@ def reply_posted(posted: actions.Posted) -> ResponseReturnValue:
     :param posted: what the action returned.
     :return: a 303 redirect.
     """
-    flash("Your reply was posted.", "success")
+    flash_once("Your reply was posted.", "success")
     last_page = max(1, -(-posted.reply_number // config_value("replies_per_page")))
     page_arg = {"page": last_page} if last_page > 1 else {}
     anchor = f"reply-{posted.reply_id}"
@@ -417,7 +431,9 @@ def ticket_action(
         abort(403, refusal)
     changed = act(found, current_user)
     # Committed: the answer needs nothing from the database (``found`` may be expired).
-    flash((done if changed else unchanged).format(id=ticket_id), "success" if changed else "info")
+    flash_once(
+        (done if changed else unchanged).format(id=ticket_id), "success" if changed else "info"
+    )
     return redirect(url_for("flasket.ticket", ticket_id=ticket_id), 303)
 
 

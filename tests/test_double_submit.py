@@ -117,6 +117,22 @@ def test_the_same_reply_form_sent_twice_posts_once_and_mails_each_follower_once(
     ]
 
 
+@pytest.mark.one_database
+def test_a_form_sent_twice_shows_its_message_once(app: Flask, alice: Client) -> None:
+    """The message is the session's (flashed), so the database cannot change it."""
+    form = ticket_form(alice)
+    alice.http.post("/ticket/submit", data=form)
+    alice.http.post("/ticket/submit", data=form)
+    [ticket] = rows(app, ext_models(app).Ticket)
+    page = text(alice.get(f"/ticket/{ticket.id}"))
+    assert page.count(f"Ticket #{ticket.id} submitted.") == 1
+
+    reply = {**form_of(alice, f"/ticket/{ticket.id}"), "body": "More detail."}
+    alice.http.post(f"/ticket/{ticket.id}", data=reply)
+    alice.http.post(f"/ticket/{ticket.id}", data=reply)
+    assert text(alice.get(f"/ticket/{ticket.id}")).count("Your reply was posted.") == 1
+
+
 def test_a_reply_sent_again_after_the_ticket_was_closed_is_answered_as_posted(
     app: Flask, alice: Client, bob: Client
 ) -> None:

@@ -25,9 +25,11 @@ from flask import (
     session,
     url_for,
 )
+from flask.blueprints import BlueprintSetupState
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 from wtforms import Form
 from wtforms.validators import Length
 
@@ -66,7 +68,33 @@ errors.register_error_handlers(bp)
 
 #: Ticket ids fit a 32-bit integer column; larger numbers are simply not found.
 MAX_TICKET_ID = 2**31 - 1
-TICKET_ID = f"<int(max={MAX_TICKET_ID}):ticket_id>"
+
+
+class TicketNumberConverter(IntegerConverter):
+    """A ticket number in a URL as Flasket writes it: ASCII digits without a leading zero.
+
+    Werkzeug's ``int`` converter also takes ``007`` and the digits of other scripts
+    (U+FF11, a full-width one), each a second address of the same ticket; here they match
+    no page (404).
+    """
+
+    regex = r"[1-9][0-9]*"
+
+
+#: The converter's name in the app's URL map, added when the blueprint is registered.
+TICKET_NUMBER_CONVERTER = "flasket_ticket_number"
+
+
+@bp.record_once
+def add_ticket_number_converter(state: BlueprintSetupState) -> None:
+    """Teach the app's URL map :class:`TicketNumberConverter`, before the routes need it.
+
+    :param state: the blueprint's registration on an app.
+    """
+    state.app.url_map.converters.setdefault(TICKET_NUMBER_CONVERTER, TicketNumberConverter)
+
+
+TICKET_ID = f"<{TICKET_NUMBER_CONVERTER}(max={MAX_TICKET_ID}):ticket_id>"
 
 
 #: Pages anyone may open: the token in an unfollow link is its own credential.

@@ -918,3 +918,22 @@ def test_a_reply_with_an_expired_token_comes_back_and_posting_again_stores_it(
     assert alice.post(url, again, csrf=False).status_code == 303
     assert len(reply_rows(app)) == before + 1
     assert "Still broken." in {reply.body for reply in reply_rows(app)}
+
+
+@pytest.mark.one_database
+@pytest.mark.parametrize(
+    "number", ["007", "\uff11", "\u0661", "0", "+1", " 1", "1.0", str(2**31), "1_0"]
+)
+@pytest.mark.parametrize("action", ["", "/close", "/reopen", "/follow", "/unfollow"])
+def test_a_ticket_has_one_address_and_other_spellings_of_its_number_are_404(
+    alice: Client, ticket_id: int, number: str, action: str
+) -> None:
+    """Only ``/ticket/<n>`` as Flasket writes n: no leading zero, no other script's digits."""
+    assert ticket_id == 1
+    spelled = number.replace("1", str(ticket_id)) if number != "0" else number
+    url = f"/ticket/{quote(spelled)}{action}"
+    response = alice.post(url) if action else alice.get(url)
+    assert response.status_code == 404, url
+    assert "That page does not exist." in text(response)
+    canonical = f"/ticket/{ticket_id}{action}"
+    assert (alice.post(canonical) if action else alice.get(canonical)).status_code in (200, 303)

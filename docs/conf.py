@@ -38,3 +38,18 @@ html_sidebars = {
 html_show_sourcelink = False
 # The banner script asks Read the Docs for newer versions from the reader's browser.
 version_banner = False
+
+# Every cross-reference to Flasket's own names must resolve (-n in the build command);
+# other projects' names are not documented here (no intersphinx: the build is offline).
+nitpicky = True
+nitpick_ignore_regex = [
+    (
+        r"py:.*",
+        r"(sqlalchemy|sa|collections|c|flask|flask_\w+|datetime|werkzeug|jinja2|wtforms)"
+        r"(\..*)?",
+    ),
+    (r"py:.*", r"(typing|threading|smtplib|email|click|markupsafe|itsdangerous|blinker)(\..*)?"),
+    (r"py:.*", r"(logging|re|io|uuid|secrets|alembic|rq|redis|importlib)(\..*)?"),
+    (r"py:class", r"(Flask|SQLAlchemy|Session|ResponseReturnValue|HTTPException|CSRFError)"),
+    (r"py:class", r"(Attachment|Response|Mail|Message|Queue|Map|flasket\.pagination\.T)"),
+]

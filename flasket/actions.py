@@ -9,7 +9,7 @@ requests cannot double-close a ticket, lose a reply count or follow twice.
 
 Once the commit is done, nothing may turn the change into an error: whatever a
 caller needs to answer is read before it (:class:`Posted`), the commit leaves
-loaded objects as they are (:func:`_commit`), a failed hand-off is logged, and
+loaded objects as they are (``_commit``), a failed hand-off is logged, and
 each signal receiver runs on its own (:func:`flasket.signals.send`).
 
 A ticket or reply form carries a one-time key (:data:`flasket.forms.FORM_KEY`),

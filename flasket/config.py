@@ -24,8 +24,11 @@ PREFIX = "FLASKET_"
 
 VISIBILITIES = ("all", "own")
 WIDGETS = ("select", "radio")
+#: The most tickets or replies a page shows (``FLASKET_PER_PAGE``, ``?per_page=``).
 MAX_PER_PAGE = 100
+#: The longest ticket title, in characters.
 TITLE_MAX_LENGTH = 200
+#: The longest ticket description or reply, in characters.
 BODY_MAX_LENGTH = 20_000
 
 

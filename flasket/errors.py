@@ -99,6 +99,7 @@ DATABASE_UNAVAILABLE_MESSAGE = (
 )
 
 
+#: Seconds a 503 for an unreachable database asks the client to wait (``Retry-After``).
 RETRY_AFTER_SECONDS = 60
 
 

@@ -269,7 +269,7 @@ def sqlite_trigger_sql(user_table: str, user_key: str = "id") -> list[str]:
     """The SQLite ``CREATE TRIGGER`` statements for a revision's ``op.execute()``.
 
     They clean up after a host's deletion of a user or a ticket when SQLite does not
-    enforce foreign keys (see :func:`flasket.models.sqlite_cleanup_triggers`).
+    enforce foreign keys (see ``flasket.models.sqlite_cleanup_triggers``).
 
     :param user_table: the host's user table (``User.__tablename__``).
     :param user_key: the name of its primary-key column.

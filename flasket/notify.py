@@ -114,7 +114,7 @@ def render(event: str, ticket: TicketBase, actor: Any, reply: ReplyBase | None) 
     ``flasket/email/<event>.txt`` and ``.html`` receive ``event``, ``ticket``,
     ``actor``, ``reply`` (or None), ``recipient`` (None: one rendering serves every
     copy), ``ticket_url``, ``categories`` (``(category, value)`` pairs, as
-    :meth:`flasket.Flasket.categories_of` gives them) and ``unfollow_url`` (None for
+    :meth:`flasket.state.FlasketState.categories_of` gives them) and ``unfollow_url`` (None for
     :data:`CREATED`; else a link holding :data:`TOKEN_PLACEHOLDER`). The shared headers
     are ``Auto-Submitted: auto-generated`` (RFC 3834), ``X-Flasket-Ticket`` and, after
     the first message, ``In-Reply-To`` and ``References`` naming :func:`thread_id`

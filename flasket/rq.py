@@ -73,7 +73,7 @@ def deliver_job(ids: Sequence[int], app_factory: str) -> dict[str, int]:
     """The RQ job: fan out these outbox events and send their mail.
 
     :param ids: outbox event ids, as :func:`enqueue_delivery`'s hook was given them.
-    :param app_factory: ``"package.module:create_app"`` (see :func:`app_for`).
+    :param app_factory: ``"package.module:create_app"`` (see ``app_for``).
     :return: the counts of :class:`flasket.delivery.Outcome`: ``sent``, ``retrying``,
         ``failed``, ``released`` and ``overtaken`` rows, which RQ stores as the result.
     :raises flasket.config.ConfigError: when ``app_factory`` does not give a Flask app.
@@ -87,7 +87,7 @@ def deliver_job(ids: Sequence[int], app_factory: str) -> dict[str, int]:
 def deliver_due_job(app_factory: str) -> dict[str, int]:
     """An RQ job for a schedule: send every row that is due, retries included.
 
-    :param app_factory: ``"package.module:create_app"`` (see :func:`app_for`).
+    :param app_factory: ``"package.module:create_app"`` (see ``app_for``).
     :return: the counts of :class:`flasket.delivery.Outcome`, as :func:`deliver_job`
         returns them.
     :raises flasket.config.ConfigError: when ``app_factory`` does not give a Flask app.

@@ -440,7 +440,7 @@ def sqlite_query(word: str, typed: str) -> str:
     return "(" + " OR ".join(f'"{spelling}"*' for spelling in each) + ")"
 
 
-#: SQLite: how many index entries (tickets plus replies) :func:`sqlite_shares` counts at most.
+#: SQLite: how many index entries (tickets plus replies) :func:`sqlite_counts` counts at most.
 SQLITE_COUNT_CAP = 5_000
 
 
@@ -565,7 +565,7 @@ def sqlite_checked(models: Models, fts_query: str, counts: SqliteCounts) -> sa.C
     """:func:`sqlite_found`'s condition checked ticket by ticket, in the list's own order.
 
     Each FTS5 table's matches are read once into a set, the newest ``SQLITE_RECENT``
-    tickets' and their replies' first (:func:`_in_search`); each ticket is looked up in the
+    tickets' and their replies' first (``_in_search``); each ticket is looked up in the
     first and each of its replies, through their ticket's index, in the second. The unary
     ``+`` keeps SQLite from reading the sets' tickets instead, and sorting them all.
 

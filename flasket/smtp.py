@@ -410,7 +410,7 @@ class SMTPConnection:
         of ``timeout`` seconds (:data:`SEND_COST`). Once the server accepted it,
         nothing here raises: an ``email_dispatched`` receiver that fails is logged.
 
-        :param message: the message, as :func:`flasket.delivery.message_for` builds it.
+        :param message: the message, as ``flasket.delivery.message_for`` builds it.
         :raises AddressError: when the recipient needs ``SMTPUTF8`` and the server lacks it.
         :raises MessageError: when the message cannot be written, or exceeds ``SIZE``.
         :raises smtplib.SMTPSenderRefused: (not sent to the server) when the sender needs

@@ -1,7 +1,7 @@
 """What Flasket keeps for the apps it serves: the host's db and user model, and the models.
 
 :class:`FlasketState` is the part of the extension every layer reads (through
-:data:`flasket.proxies.current_flasket`); :class:`flasket.Flasket` adds registering the pages
+:data:`flasket.current_flasket`); :class:`flasket.Flasket` adds registering the pages
 on an app. Keeping the two apart keeps the web and mail code from importing the module that
 imports them.
 """
@@ -88,7 +88,7 @@ class FlasketState:
         """The host's ``db.session`` (scoped to the app context), typed as a ``Session``.
 
         Flasket's code that acts (actions, notifications, delivery, pages, commands) reaches
-        the database through this and :attr:`models`; the functions that build and run
+        the database through this and ``models``; the functions that build and run
         statements (:mod:`flasket.queries`, :mod:`flasket.search`, :mod:`flasket.pagination`)
         take the session and models as arguments instead.
         """

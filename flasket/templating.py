@@ -259,8 +259,9 @@ def page_url(**changes: Any) -> str:
 def link_with_query(path: str, **changes: Any) -> str:
     """``path`` with the query parameters the page read and accepted, some of them changed.
 
-    Only those (:func:`params.known_query`): a parameter no page reads is never copied into a
-    link, and the query never passes through url_for, to which some names mean something.
+    Only those (:func:`flasket.params.known_query`): a parameter no page reads is never
+    copied into a link, and the query never passes through url_for, to which some names
+    mean something.
 
     :param path: a URL path.
     :param changes: parameters to set; None or ``""`` removes one; ``page=1`` is left out.

@@ -57,6 +57,7 @@ from .user_keys import (
     sa_python_type,
 )
 
+#: Flasket's blueprint: every page, its templates and its static files.
 bp = Blueprint(
     "flasket",
     __name__,

@@ -51,5 +51,5 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(typing|threading|smtplib|email|click|markupsafe|itsdangerous|blinker)(\..*)?"),
     (r"py:.*", r"(logging|re|io|uuid|secrets|alembic|rq|redis|importlib)(\..*)?"),
     (r"py:class", r"(Flask|SQLAlchemy|Session|ResponseReturnValue|HTTPException|CSRFError)"),
-    (r"py:class", r"(Attachment|Response|Mail|Message|Queue|Map|flasket\.pagination\.T)"),
+    (r"py:class", r"(Attachment|Response|Mail|Message|Queue|Map|flasket\.\w+\.T)"),
 ]

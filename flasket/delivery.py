@@ -18,7 +18,6 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
 
 from flask import Flask, current_app
 
@@ -27,6 +26,7 @@ from .config import LEASE_MARGIN, config_value, mail_sender
 from .mailmessage import NotificationMessage
 from .models import FAILED, SENT, utcnow
 from .outbox import fan_out
+from .sql import per_app
 from .threads import wait_for_idle
 
 log = logging.getLogger("flasket.notify")
@@ -122,11 +122,7 @@ def stalls(app: Flask | None = None) -> Stalls:
     :return: the same :class:`Stalls` on every call for one app.
     :raises RuntimeError: when ``app`` is None and there is no application context.
     """
-    extensions = (app or current_app).extensions
-    found = extensions.get("flasket.outbox_stalls")
-    if found is None:
-        found = extensions.setdefault("flasket.outbox_stalls", Stalls())
-    return cast(Stalls, found)
+    return per_app("flasket.outbox_stalls", Stalls, app)
 
 
 def message_for(row: outbox.Claimed) -> NotificationMessage:

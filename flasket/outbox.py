@@ -31,10 +31,10 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask
 
 from . import notify, smtp
 from .config import config_value
@@ -42,7 +42,7 @@ from .db_errors import is_transient
 from .models import FAILED, PENDING, SENT, utcnow
 from .proxies import current_flasket
 from .smtp import describe
-from .sql import affected_rows
+from .sql import affected_rows, per_app
 
 log = logging.getLogger("flasket.notify")
 
@@ -570,11 +570,7 @@ def ledger(app: Flask | None = None) -> Ledger:
     :return: the same :class:`Ledger` on every call for one app.
     :raises RuntimeError: when ``app`` is None and there is no application context.
     """
-    extensions = (app or current_app).extensions
-    found = extensions.get("flasket.outbox_ledger")
-    if found is None:
-        found = extensions.setdefault("flasket.outbox_ledger", Ledger())
-    return cast(Ledger, found)
+    return per_app("flasket.outbox_ledger", Ledger, app)
 
 
 def waiting_event_count() -> int:

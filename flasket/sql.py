@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from flask import Flask, current_app
+
+T = TypeVar("T")
 
 
 def affected_rows(result: sa.Result[Any]) -> int:
@@ -33,3 +36,22 @@ def app_object() -> Flask:
         context").
     """
     return getattr(current_app, "_get_current_object")()  # type: ignore[no-any-return]  # noqa: B009
+
+
+def per_app(key: str, make: Callable[[], T], app: Flask | None = None) -> T:
+    """The object kept under ``key`` in ``app.extensions``, made by ``make()`` on first use.
+
+    Two threads asking at once may both call ``make``; ``dict.setdefault`` keeps the first
+    object stored, and both get that one.
+
+    :param key: the ``app.extensions`` key (``"flasket.outbox_ledger"``).
+    :param make: makes the object, without arguments.
+    :param app: the Flask application; None for the current app.
+    :return: the same object on every call for one app and key.
+    :raises RuntimeError: when ``app`` is None and there is no application context.
+    """
+    extensions = (app or current_app).extensions
+    found = extensions.get(key)
+    if found is None:
+        found = extensions.setdefault(key, make())
+    return cast(T, found)

@@ -20,3 +20,23 @@ def test_affected_rows_counts_what_a_change_matched() -> None:
         frozen = session.execute(sa.select(table)).freeze()()
         with pytest.raises(TypeError, match="no row count"):
             affected_rows(frozen)
+
+
+def test_per_app_keeps_one_object_per_app_and_key() -> None:
+    from flask import Flask
+
+    from flasket.sql import per_app
+
+    made: list[object] = []
+
+    def make() -> object:
+        made.append(object())
+        return made[-1]
+
+    first, second = Flask("first"), Flask("second")
+    with first.app_context():
+        assert per_app("flasket.test", make) is per_app("flasket.test", make)
+    assert per_app("flasket.test", make, first) is made[0]
+    assert per_app("flasket.test", make, second) is made[1]
+    assert per_app("flasket.other", make, second) is made[2]
+    assert len(made) == 3

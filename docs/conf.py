@@ -49,7 +49,7 @@ nitpick_ignore_regex = [
         r"(\..*)?",
     ),
     (r"py:.*", r"(typing|threading|smtplib|email|click|markupsafe|itsdangerous|blinker)(\..*)?"),
-    (r"py:.*", r"(logging|re|io|uuid|secrets|alembic|rq|redis|importlib)(\..*)?"),
+    (r"py:.*", r"(logging|re|io|uuid|secrets|alembic|rq|redis|importlib|babel|zoneinfo)(\..*)?"),
     (r"py:class", r"(Flask|SQLAlchemy|Session|ResponseReturnValue|HTTPException|CSRFError)"),
     (r"py:class", r"(Attachment|Response|Mail|Message|Queue|Map|flasket\.\w+\.T)"),
 ]

@@ -21,7 +21,8 @@ from flask.cli import AppGroup
 from . import delivery, outbox, retention, worker
 from .config import config_value
 from .db_errors import describe
-from .models import PENDING
+from .i18n import gettext, ngettext, pgettext
+from .models import FAILED, PENDING
 from .proxies import current_flasket
 
 flasket_cli = AppGroup("flasket", help="Flasket's ticket system: deliver and inspect its mail.")
@@ -74,7 +75,9 @@ def deliver_command(once: bool, interval: float | None) -> None:
         try:
             outcome = delivery.deliver_due()
         except sa.exc.DBAPIError as error:
-            raise click.ClickException(f"The database failed: {describe(error)}") from error
+            raise click.ClickException(
+                gettext("The database failed: %(error)s", error=describe(error))
+            ) from error
         if outcome.claimed:
             click.echo(_summary(outcome))
         return
@@ -84,8 +87,10 @@ def deliver_command(once: bool, interval: float | None) -> None:
         try:
             total = worker.run(pause, stop, report=_echo_if_busy)
         except worker.WorkerStopped as error:
-            raise click.ClickException(f"The worker stopped: {error}") from error
-    click.echo("Stopped. " + _summary(total))
+            raise click.ClickException(
+                gettext("The worker stopped: %(error)s", error=error)
+            ) from error
+    click.echo(gettext("Stopped. %(summary)s", summary=_summary(total)))
 
 
 def _echo_if_busy(outcome: delivery.Outcome) -> None:
@@ -94,13 +99,22 @@ def _echo_if_busy(outcome: delivery.Outcome) -> None:
 
 
 def _summary(outcome: delivery.Outcome) -> str:
-    summary = (
-        f"sent {outcome.sent}, to retry {outcome.retrying}, failed {outcome.failed}, "
-        f"released {outcome.released}"
-    )
+    counts = {
+        "sent": outcome.sent,
+        "retrying": outcome.retrying,
+        "failed": outcome.failed,
+        "released": outcome.released,
+        "overtaken": outcome.overtaken,
+    }
     if outcome.overtaken:
-        summary += f", overtaken {outcome.overtaken} (another worker held them: see the log)"
-    return summary
+        return gettext(
+            "sent %(sent)s, to retry %(retrying)s, failed %(failed)s, released %(released)s,"
+            " overtaken %(overtaken)s (another worker held them: see the log)",
+            **counts,
+        )
+    return gettext(
+        "sent %(sent)s, to retry %(retrying)s, failed %(failed)s, released %(released)s", **counts
+    )
 
 
 @flasket_cli.command("outbox")
@@ -138,7 +152,9 @@ def outbox_command(
     """
     ids = [*retry_ids, *more_ids]
     if more_ids and not retry_ids:
-        raise click.UsageError("Give row ids with --retry: flask flasket outbox --retry 3 4")
+        raise click.UsageError(
+            gettext("Give row ids with --retry: flask flasket outbox --retry 3 4")
+        )
     if ids or event_ids or retry_failed:
         count = outbox.requeue(ids, retry_failed) if ids or retry_failed else 0
         events = (
@@ -146,22 +162,39 @@ def outbox_command(
             if event_ids or retry_failed
             else 0
         )
-        also = f" and {events} event(s)" if event_ids or events else ""
-        click.echo(f"Requeued {count} message(s){also}.")
+        messages = ngettext("%(num)s message", "%(num)s messages", count)
+        if event_ids or events:
+            done = gettext(
+                "Requeued %(messages)s and %(events)s.",
+                messages=messages,
+                events=ngettext("%(num)s event", "%(num)s events", events),
+            )
+        else:
+            done = gettext("Requeued %(messages)s.", messages=messages)
+        click.echo(done)
         return
     _list_events()
     found = outbox.pending_and_failed_rows(limit)
     if not found:
-        click.echo("The outbox is empty: every message was sent.")
+        click.echo(gettext("The outbox is empty: every message was sent."))
         return
+    heading = (
+        gettext("id"),
+        gettext("status"),
+        gettext("tries"),
+        gettext("next attempt"),
+        gettext("recipient"),
+        gettext("subject"),
+        gettext("last error"),
+    )
     click.echo(
-        f"{'id':>6}  {'status':<8} {'tries':>5}  {'next attempt':<20} "
-        f"{'recipient':<28} {'subject':<36} last error"
+        f"{heading[0]:>6}  {heading[1]:<8} {heading[2]:>5}  {heading[3]:<20} "
+        f"{heading[4]:<28} {heading[5]:<36} {heading[6]}"
     )
     for row in found:
         when = _when(row.next_attempt_at) if row.status == PENDING else "-"
         click.echo(
-            f"{row.id:>6}  {row.status:<8} {row.attempts:>5}  {when:<20} "
+            f"{row.id:>6}  {_status(row.status):<8} {row.attempts:>5}  {when:<20} "
             f"{_cut(row.recipient, 28):<28} {_cut(row.subject, 36):<36} "
             f"{_cut(row.last_error or '', 80)}"
         )
@@ -171,12 +204,31 @@ def _list_events() -> None:
     """Say how many events wait for their fan-out, and list those given up."""
     waiting = outbox.waiting_event_count()
     if waiting:
-        click.echo(f"{waiting} event(s) not fanned out to their recipients yet.")
+        click.echo(
+            ngettext(
+                "%(num)s event not fanned out to its recipients yet.",
+                "%(num)s events not fanned out to their recipients yet.",
+                waiting,
+            )
+        )
     given_up = outbox.given_up_events()
     if not given_up:
         return
-    click.echo(f"{len(given_up)} event(s) whose fan-out was given up (--retry-event ID):")
-    click.echo(f"{'event':>6}  {'tries':>5}  {'given up':<20} {'subject':<36} last error")
+    click.echo(
+        ngettext(
+            "%(num)s event whose fan-out was given up (--retry-event ID):",
+            "%(num)s events whose fan-out was given up (--retry-event ID):",
+            len(given_up),
+        )
+    )
+    heading = (
+        gettext("event"),
+        gettext("tries"),
+        gettext("given up"),
+        gettext("subject"),
+        gettext("last error"),
+    )
+    click.echo(f"{heading[0]:>6}  {heading[1]:>5}  {heading[2]:<20} {heading[3]:<36} {heading[4]}")
     for row in given_up:
         click.echo(
             f"{row.id:>6}  {row.attempts:>5}  {_when(row.failed_at):<20} "
@@ -215,9 +267,21 @@ def prune_command(
     """
     pruned = retention.prune(keep_sent_days, keep_failed_days, batch)
     click.echo(
-        f"Pruned {pruned.sent} sent and {pruned.failed} failed message(s), "
-        f"and {pruned.events} event(s)."
+        gettext(
+            "Pruned %(sent)s, %(failed)s and %(events)s.",
+            sent=ngettext("%(num)s sent message", "%(num)s sent messages", pruned.sent),
+            failed=ngettext("%(num)s failed message", "%(num)s failed messages", pruned.failed),
+            events=ngettext("%(num)s event", "%(num)s events", pruned.events),
+        )
     )
+
+
+def _status(status: str) -> str:
+    if status == PENDING:
+        return pgettext("outbox status", "pending")
+    if status == FAILED:
+        return pgettext("outbox status", "failed")
+    return status
 
 
 def _when(value: datetime) -> str:
@@ -255,16 +319,25 @@ def search_index_command(rebuild: bool) -> None:
         sa.text("SELECT EXISTS (SELECT FROM pg_collation WHERE collname = 'und-x-icu')")
     ):
         raise click.ClickException(
-            'This PostgreSQL has no "und-x-icu" collation (it was built without ICU):'
-            " Flasket's search indexes fold case with it. Use a PostgreSQL built with ICU,"
-            " as Debian's, Ubuntu's and the official Docker images are."
+            gettext(
+                'This PostgreSQL has no "und-x-icu" collation (it was built without ICU):'
+                " Flasket's search indexes fold case with it. Use a PostgreSQL built with ICU,"
+                " as Debian's, Ubuntu's and the official Docker images are."
+            )
         )
     if dialect != "sqlite":
-        click.echo(f"Nothing to do on {dialect}: its full-text indexes follow every write.")
+        click.echo(
+            gettext(
+                "Nothing to do on %(database)s: its full-text indexes follow every write.",
+                database=dialect,
+            )
+        )
         return
     if not rebuild:
-        raise click.UsageError("Pass --rebuild to create and fill SQLite's search tables.")
+        raise click.UsageError(
+            gettext("Pass --rebuild to create and fill SQLite's search tables.")
+        )
     for statement in sqlite_search_sql():
         session.execute(sa.text(statement))
     session.commit()
-    click.echo("Rebuilt SQLite's search tables.")
+    click.echo(gettext("Rebuilt SQLite's search tables."))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ import jinja2.nodes
 import sqlalchemy as sa
 from flask import Flask, current_app
 
+from . import i18n
+from .i18n import lazy_gettext
 from .smtp import OPEN_COST, SEND_COST
 
 log = logging.getLogger("flasket")
@@ -23,6 +26,8 @@ log = logging.getLogger("flasket")
 PREFIX = "FLASKET_"
 
 VISIBILITIES = ("all", "own")
+#: The looks of the pages (``FLASKET_LOOK``): Flasket's own stylesheet, or Bootstrap 5's classes.
+LOOKS = ("flasket", "bootstrap5")
 WIDGETS = ("select", "radio")
 #: The most tickets or replies a page shows (``FLASKET_PER_PAGE``, ``?per_page=``).
 MAX_PER_PAGE = 100
@@ -44,21 +49,37 @@ def default_is_staff(user: Any) -> bool:
 DEFAULT_CATEGORIES: list[dict[str, Any]] = [
     {
         "name": "urgency",
-        "label": "Urgency",
-        "choices": ["Low", "Medium", "High"],
+        "label": lazy_gettext("Urgency"),
+        "choices": [
+            ("Low", lazy_gettext("Low")),
+            ("Medium", lazy_gettext("Medium")),
+            ("High", lazy_gettext("High")),
+        ],
         "widget": "radio",
         "default": "Low",
     },
     {
         "name": "application",
-        "label": "Application",
-        "choices": ["Website", "Mobile app", "Desktop app", "API", "Other"],
+        "label": lazy_gettext("Application"),
+        "choices": [
+            ("Website", lazy_gettext("Website")),
+            ("Mobile app", lazy_gettext("Mobile app")),
+            ("Desktop app", lazy_gettext("Desktop app")),
+            ("API", lazy_gettext("API")),
+            ("Other", lazy_gettext("Other")),
+        ],
         "widget": "select",
     },
     {
         "name": "topic",
-        "label": "Topic",
-        "choices": ["Question", "Bug report", "Feature request", "Account", "Other"],
+        "label": lazy_gettext("Topic"),
+        "choices": [
+            ("Question", lazy_gettext("Question")),
+            ("Bug report", lazy_gettext("Bug report")),
+            ("Feature request", lazy_gettext("Feature request")),
+            ("Account", lazy_gettext("Account")),
+            ("Other", lazy_gettext("Other")),
+        ],
         "widget": "select",
     },
 ]
@@ -68,6 +89,7 @@ DEFAULTS: dict[str, Any] = {
     "url_prefix": "/ticket",
     "base_url": None,
     "base_template": "flasket/base.html",
+    "look": "flasket",
     "user_name_attr": "username",
     "user_email_attr": "email",
     "is_staff": default_is_staff,
@@ -94,6 +116,7 @@ DEFAULTS: dict[str, Any] = {
     "smtp_timeout": 30,
     "unfollow_max_age": 30 * 24 * 3600,
     "rq_app_factory": None,
+    **i18n.DEFAULTS,
 }
 
 DELIVERY_MODES = ("after_request", "worker", "hook")
@@ -127,7 +150,8 @@ class Category:
 
     :param name: the identifier stored with each ticket and used as the list filter's
         query parameter (at most 40 characters).
-    :param label: the field's label on forms, lists and mail.
+    :param label: the field's label on forms, lists and mail: a string, or a lazy string
+        (``flask_babel.lazy_gettext``) that is translated each time it is shown.
     :param choices: ``(value, label)`` pairs in the order shown; values are 1 to 100
         characters.
     :param widget: ``"select"`` or ``"radio"``.
@@ -136,7 +160,7 @@ class Category:
     """
 
     name: str
-    label: str
+    label: Any
     choices: tuple[tuple[str, str], ...]
     widget: str
     default: str | None
@@ -199,6 +223,14 @@ def validate(config: Mapping[str, Any]) -> None:
         raise ConfigError("FLASKET_URL_PREFIX must be a path starting with '/'.")
     if config[key("visibility")] not in VISIBILITIES:
         raise ConfigError(f"FLASKET_VISIBILITY must be one of {', '.join(VISIBILITIES)}.")
+    if config[key("look")] not in LOOKS:
+        raise ConfigError(f"FLASKET_LOOK must be one of {', '.join(LOOKS)}.")
+    if config[key("look")] == "bootstrap5" and config[key("base_template")] == "flasket/base.html":
+        raise ConfigError(
+            'FLASKET_LOOK = "bootstrap5" needs FLASKET_BASE_TEMPLATE: your own layout, which'
+            " loads Bootstrap 5 (Flasket's standalone page, flasket/base.html, loads only"
+            " Flasket's own stylesheet)."
+        )
     for name in ("per_page", "replies_per_page"):
         value = config[key(name)]
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_PER_PAGE:
@@ -218,6 +250,7 @@ def validate(config: Mapping[str, Any]) -> None:
     if config[key("base_url")] is not None:
         parse_base_url(config[key("base_url")])
     validate_delivery(config)
+    validate_language(config)
 
 
 def _is_number(value: Any) -> bool:
@@ -317,7 +350,7 @@ def parse_categories(raw: Any) -> tuple[Category, ...]:
         categories.append(
             Category(
                 name=name,
-                label=str(item.get("label", name.replace("_", " ").capitalize())),
+                label=_text(item.get("label", name.replace("_", " ").capitalize())),
                 choices=choices,
                 widget=widget,
                 default=default,
@@ -342,11 +375,27 @@ def _reject_unknown_category_keys(name: str, item: Mapping[str, Any]) -> None:
             )
 
 
-def _choice(category: str, choice: Any) -> tuple[str, str]:
+def _text(value: Any) -> Any:
+    """A label as text: a plain string, or a lazy string translated each time it is shown.
+
+    Never markup: Flask-Babel's lazy strings say they are HTML (``__html__``), which would
+    put a label into pages unescaped, so they are wrapped in a lazy string that is not.
+    """
+    if _is_lazy(value):
+        return value if isinstance(value, i18n.LazyText) else i18n.LazyText(str, value)
+    return str.__str__(value) if isinstance(value, str) else str(value)
+
+
+def _is_lazy(value: Any) -> bool:
+    # Flasket's own LazyText, Babel's LazyProxy and Flask-Babel's LazyString.
+    return type(value).__name__ in {"LazyText", "LazyProxy", "LazyString"}
+
+
+def _choice(category: str, choice: Any) -> tuple[str, Any]:
     if isinstance(choice, str):
         value, label = choice, choice
     elif isinstance(choice, Sequence) and len(choice) == 2:
-        value, label = str(choice[0]), str(choice[1])
+        value, label = str(choice[0]), _text(choice[1])
     else:
         raise ConfigError(f"Category {category!r}: a choice is a string or a (value, label) pair.")
     if not value or len(value) > 100:
@@ -762,3 +811,36 @@ def _has_content_block(env: jinja2.Environment, name: str, seen: set[str]) -> bo
         if isinstance(node.template, jinja2.nodes.Const) and isinstance(node.template.value, str)
     ]
     return any(_has_content_block(env, parent, seen) for parent in parents)
+
+
+def validate_language(app_config: Mapping[str, Any]) -> None:
+    """Refuse language settings Flasket cannot use (part of :func:`validate`).
+
+    :param app_config: ``app.config``, defaults filled in.
+    :raises ConfigError: for a selector that is not callable, an unknown default locale or
+        time zone, a user lookup that is neither an attribute name nor a callable, or
+        translation directories that are not a list of paths.
+    """
+    for name in ("locale_selector", "timezone_selector"):
+        value = app_config[f"FLASKET_{name.upper()}"]
+        if value is not None and not callable(value):
+            raise ConfigError(f"FLASKET_{name.upper()} must be a callable or None.")
+    locale = app_config["FLASKET_DEFAULT_LOCALE"]
+    if locale is not None and i18n.parse_locale(locale) is None:
+        raise ConfigError(f"FLASKET_DEFAULT_LOCALE {locale!r} is not a locale Babel knows.")
+    zone = app_config["FLASKET_DEFAULT_TIMEZONE"]
+    if zone is not None and i18n.parse_timezone(zone) is None:
+        raise ConfigError(f"FLASKET_DEFAULT_TIMEZONE {zone!r} is not an IANA time zone.")
+    for name in ("user_locale", "user_timezone"):
+        value = app_config[f"FLASKET_{name.upper()}"]
+        if value is not None and not (isinstance(value, str) or callable(value)):
+            raise ConfigError(
+                f"FLASKET_{name.upper()} must be an attribute name, a callable or None."
+            )
+    directories = app_config["FLASKET_TRANSLATION_DIRECTORIES"]
+    if (
+        isinstance(directories, (str, bytes, os.PathLike))
+        or not isinstance(directories, Sequence)
+        or not all(isinstance(path, (str, os.PathLike)) for path in directories)
+    ):
+        raise ConfigError("FLASKET_TRANSLATION_DIRECTORIES must be a list of directory paths.")

@@ -9,8 +9,10 @@ when even that fails.
 from __future__ import annotations
 
 import logging
+from datetime import timezone
 
 import sqlalchemy as sa
+from babel import Locale
 from flask import Blueprint, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
@@ -19,6 +21,15 @@ from werkzeug.exceptions import HTTPException, default_exceptions
 
 from .db_errors import describe, is_transient
 from .forms import CSRF_MESSAGE
+from .i18n import (
+    SOURCE_LANGUAGE,
+    Reader,
+    Text,
+    current_reader,
+    force_locale,
+    gettext,
+    lazy_gettext,
+)
 from .proxies import current_flasket
 
 
@@ -49,7 +60,7 @@ def csrf_error(error: CSRFError) -> ResponseReturnValue:
     return error_page(400, CSRF_MESSAGE), 400
 
 
-def error_page(code: int, message: str, back: tuple[str, str] | None = None) -> str:
+def error_page(code: int, message: Text, back: tuple[str, str] | None = None) -> str:
     """Flasket's error page, in the host's layout.
 
     :param code: the HTTP status shown on the page (the caller still returns it).
@@ -63,11 +74,11 @@ def error_page(code: int, message: str, back: tuple[str, str] | None = None) -> 
 
 #: Plain words for errors raised without a message of Flasket's own.
 ERROR_MESSAGES = {
-    400: "That request could not be understood. Go back and try again.",
-    403: "You are not allowed to do that.",
-    404: "That page does not exist.",
-    405: "That action is not available here.",
-    413: "What you sent is too large. Shorten it and try again.",
+    400: lazy_gettext("That request could not be understood. Go back and try again."),
+    403: lazy_gettext("You are not allowed to do that."),
+    404: lazy_gettext("That page does not exist."),
+    405: lazy_gettext("That action is not available here."),
+    413: lazy_gettext("What you sent is too large. Shorten it and try again."),
 }
 
 
@@ -83,7 +94,7 @@ def http_error(error: HTTPException) -> ResponseReturnValue:
         return error
     message = error.description or ""
     if message == type(error).description:
-        message = ERROR_MESSAGES.get(error.code, message)
+        message = str(ERROR_MESSAGES.get(error.code, message))
     response = error_page(error.code, message)
     return response, error.code, error.get_headers() if error.code == 405 else {}
 
@@ -93,7 +104,7 @@ log = logging.getLogger("flasket")
 
 #: What a person reads when the database is out of reach: a change they saw confirmed was
 #: committed before (nothing after a commit can fail it), and forms are safe to send again.
-DATABASE_UNAVAILABLE_MESSAGE = (
+DATABASE_UNAVAILABLE_MESSAGE = lazy_gettext(
     "The ticket system cannot reach its database just now. Nothing you sent was lost if "
     "you saw a confirmation; try again in a minute."
 )
@@ -106,10 +117,10 @@ RETRY_AFTER_SECONDS = 60
 #: The page of last resort, when even the error page cannot be rendered (the host's layout
 #: or Flask-Login's user loader needing the database): no template, no layout, no user.
 PLAIN_UNAVAILABLE_PAGE = (
-    '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+    '<!doctype html>\n<html lang="{lang}" dir="{dir}"><head><meta charset="utf-8">'
     '<meta name="viewport" content="width=device-width, initial-scale=1">'
-    "<title>Try again in a minute</title></head>\n"
-    '<body><h1>Try again in a minute</h1><p role="alert">{message}</p></body></html>\n'
+    "<title>{title}</title></head>\n"
+    '<body><h1>{title}</h1><p role="alert">{message}</p></body></html>\n'
 )
 
 
@@ -135,14 +146,27 @@ def database_error(error: sa.exc.SQLAlchemyError) -> ResponseReturnValue:
         "The database failed during %s %s: %s", request.method, request.path, describe(error)
     )
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
-    if request.accept_mimetypes.best == "application/json":
-        return jsonify(error=DATABASE_UNAVAILABLE_MESSAGE), 503, headers
     try:
-        page = error_page(503, DATABASE_UNAVAILABLE_MESSAGE)
+        # The host's locale selector may need the database too (a user's saved language).
+        reader = current_reader()
+        message, title = str(DATABASE_UNAVAILABLE_MESSAGE), gettext("Try again in a minute")
+        lang, direction = reader.language_tag, reader.direction
+    except Exception:
+        log.warning("The reader's language is unknown; the page is in English", exc_info=True)
+        roll_back_quietly()
+        with force_locale(Reader(Locale.parse(SOURCE_LANGUAGE), timezone.utc)) as reader:
+            message, title = str(DATABASE_UNAVAILABLE_MESSAGE), gettext("Try again in a minute")
+            lang, direction = reader.language_tag, reader.direction
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(error=message), 503, headers
+    try:
+        page = error_page(503, message)
     except Exception:
         log.warning("The error page could not be rendered; a plain one was sent", exc_info=True)
         roll_back_quietly()
-        page = PLAIN_UNAVAILABLE_PAGE.format(message=escape(DATABASE_UNAVAILABLE_MESSAGE))
+        page = PLAIN_UNAVAILABLE_PAGE.format(
+            lang=lang, dir=direction, title=escape(title), message=escape(message)
+        )
     return page, 503, headers
 
 

@@ -8,11 +8,13 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
+from babel.lists import format_list
 from flask_wtf import FlaskForm
 from wtforms import Field, Form, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, ValidationError
 
 from .config import BODY_MAX_LENGTH, TITLE_MAX_LENGTH, Category
+from .i18n import current_reader, gettext, is_source_language, lazy_gettext
 
 try:  # WTForms >= 3.3 wants choice objects; older releases take (value, label) pairs.
     from wtforms.fields.choices import SelectChoice
@@ -30,22 +32,22 @@ except ImportError:  # pragma: no cover - depends on the installed WTForms
 # come back with a fresh token and the typed text, so sending again works; reloading would not
 # help and could lose the text.
 #: Shown above a new-ticket form sent back because its CSRF token was stale or missing.
-SUBMIT_CSRF_MESSAGE = (
+SUBMIT_CSRF_MESSAGE = lazy_gettext(
     "Your ticket was not submitted yet because the form had expired. "
     "Everything you typed is still below: submit it again."
 )
 #: Shown above a reply form sent back because its CSRF token was stale or missing.
-REPLY_CSRF_MESSAGE = (
+REPLY_CSRF_MESSAGE = lazy_gettext(
     "Your reply was not posted yet because the page had expired. "
     "Your text is still in the box below: post it again."
 )
 #: The close, reopen, follow and unfollow buttons: their error page has no form to send again.
-ACTION_CSRF_MESSAGE = (
+ACTION_CSRF_MESSAGE = lazy_gettext(
     "Nothing was changed because the page with that button had expired. "
     "Open the ticket again and press the button once more."
 )
 #: A host's CSRFProtect refused the request before Flasket's form could keep what was typed.
-CSRF_MESSAGE = (
+CSRF_MESSAGE = lazy_gettext(
     "Nothing was saved because the page had expired. Go back, copy any text you typed, "
     "reload the page and send it again."
 )
@@ -66,10 +68,10 @@ class Required:
 
     A WTForms validator; unlike ``DataRequired`` it also refuses a value that is not text.
 
-    :param message: the error shown under the field.
+    :param message: the error shown under the field: a string or a lazy string.
     """
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: Any) -> None:
         self.message = message
 
     def __call__(self, form: Form, field: Field) -> None:
@@ -97,7 +99,7 @@ def single_line(form: Form, field: Field) -> None:
     if isinstance(field.data, str) and any(
         unicodedata.category(char) in {"Cc", "Zl", "Zp"} for char in field.data
     ):
-        raise ValidationError("The title must be a single line of text.")
+        raise ValidationError(gettext("The title must be a single line of text."))
 
 
 class OneOf:
@@ -123,12 +125,20 @@ class OneOf:
         value = field.data
         if value in (None, ""):
             if self.category.required:
-                raise ValidationError(f"Choose the {self.category.label.lower()}.")
+                # English lower-cases the label mid-sentence; other languages keep it as is.
+                label = str(self.category.label)
+                if is_source_language():
+                    label = label.lower()
+                raise ValidationError(gettext("Choose the %(category)s.", category=label))
             field.data = None
             return
         if value not in self.category.values:
-            labels = ", ".join(label for _, label in self.category.choices)
-            raise ValidationError(f"Choose one of: {labels}.")
+            labels = format_list(
+                [str(label) for _, label in self.category.choices],
+                style="or",
+                locale=current_reader().locale,
+            )
+            raise ValidationError(gettext("Choose one of: %(choices)s.", choices=labels))
 
 
 #: A form key as :func:`new_form_key` makes them (22 characters), or up to the 43 the
@@ -136,7 +146,7 @@ class OneOf:
 FORM_KEY = re.compile(r"[A-Za-z0-9_-]{16,43}")
 
 #: A form key that is malformed, or that someone else's ticket or reply already carries.
-FORM_KEY_MESSAGE = (
+FORM_KEY_MESSAGE = lazy_gettext(
     "Nothing was stored because this form could not be used. "
     "Your text is still below: send it again."
 )
@@ -205,13 +215,13 @@ class ReplyForm(FormKeyMixin, FlaskForm):
     #: The reply's text: line breaks made ``\n``, stripped, required, at most
     #: :data:`flasket.config.BODY_MAX_LENGTH` characters.
     body = TextAreaField(
-        "Your reply",
+        lazy_gettext("Your reply"),
         filters=[_normalise_body],
         validators=[
-            Required("Write a reply before posting it."),
+            Required(lazy_gettext("Write a reply before posting it.")),
             Length(
                 max=BODY_MAX_LENGTH,
-                message="A reply may be at most %(max)d characters long.",
+                message=lazy_gettext("A reply may be at most %(max)d characters long."),
             ),
         ],
     )
@@ -226,11 +236,14 @@ class TicketFormBase(FormKeyMixin, FlaskForm):
     #: The title: stripped, required, one line, at most
     #: :data:`flasket.config.TITLE_MAX_LENGTH` characters.
     title = StringField(
-        "Title",
+        lazy_gettext("Title"),
         filters=[_strip],
         validators=[
-            Required("Give your ticket a title."),
-            Length(max=TITLE_MAX_LENGTH, message="The title may be at most %(max)d characters."),
+            Required(lazy_gettext("Give your ticket a title.")),
+            Length(
+                max=TITLE_MAX_LENGTH,
+                message=lazy_gettext("The title may be at most %(max)d characters."),
+            ),
             single_line,
         ],
         render_kw={"maxlength": TITLE_MAX_LENGTH, "autocomplete": "off"},
@@ -238,12 +251,13 @@ class TicketFormBase(FormKeyMixin, FlaskForm):
     #: The description: line breaks made ``\n``, stripped, required, at most
     #: :data:`flasket.config.BODY_MAX_LENGTH` characters.
     body = TextAreaField(
-        "Description",
+        lazy_gettext("Description"),
         filters=[_normalise_body],
         validators=[
-            Required("Describe the problem or question."),
+            Required(lazy_gettext("Describe the problem or question.")),
             Length(
-                max=BODY_MAX_LENGTH, message="The description may be at most %(max)d characters."
+                max=BODY_MAX_LENGTH,
+                message=lazy_gettext("The description may be at most %(max)d characters."),
             ),
         ],
     )
@@ -274,10 +288,12 @@ def ticket_form(categories: Sequence[Category], **kwargs: Any) -> TicketFormBase
     """
     fields: dict[str, Any] = {"category_names": tuple(c.name for c in categories)}
     for category in categories:
-        choices = list(category.choices)
+        choices: list[tuple[str, Any]] = list(category.choices)
         field_class: type[Field] = RadioField if category.widget == "radio" else SelectField
         if field_class is SelectField and not (category.required and category.default):
-            choices.insert(0, ("", "Choose…" if category.required else "(none)"))
+            choices.insert(
+                0, ("", lazy_gettext("Choose…") if category.required else lazy_gettext("(none)"))
+            )
         fields[category.name] = field_class(
             category.label,
             choices=_choices(choices),

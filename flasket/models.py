@@ -252,6 +252,14 @@ class OutboxEventBase:
     unfollow_url: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     fanned_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The reply a ``replied`` event is about (no foreign key: a reply deleted before the
+    #: fan-out leaves its recipients the event's own rendering).
+    reply_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    #: The locale and time zone ``subject``, ``text`` and ``html`` are written for (the
+    #: site's); a recipient who reads another gets their own copy at fan-out. Null (an event
+    #: from before these columns): English and UTC.
+    locale: Mapped[str | None] = mapped_column(sa.String(35), nullable=True)
+    time_zone: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     #: Fan-outs that raised; the next waits like a message's retry, none after the last.
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     #: When the next fan-out may run after one raised (null: at once).
@@ -270,7 +278,7 @@ class OutboxEventBase:
 
 
 class OutboxBase:
-    """One e-mail to one recipient: its delivery state; the bodies are its event's.
+    """One e-mail to one recipient: its delivery state; the bodies are its event's, or its own.
 
     Rows of a deleted ticket go with it (``ON DELETE CASCADE``): mail about a
     ticket that no longer exists should not go out.
@@ -293,6 +301,10 @@ class OutboxBase:
     headers: Mapped[str] = mapped_column(sa.Text, default="{}")
     #: This recipient's own unfollow link, put in place of the event's placeholder one.
     unfollow_url: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
+    #: This copy's bodies when it is written in another language or time zone than its
+    #: event's (the recipient's own, :func:`flasket.i18n.user_reader`); null: the event's.
+    text: Mapped[str | None] = mapped_column(LONG_TEXT, nullable=True)
+    html: Mapped[str | None] = mapped_column(LONG_TEXT, nullable=True)
     status: Mapped[str] = mapped_column(sa.String(16), default=PENDING)
     attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

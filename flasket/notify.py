@@ -16,7 +16,8 @@ import json
 import logging
 import unicodedata
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr
@@ -24,11 +25,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import render_template
+from flask import current_app, has_request_context, render_template
 from sqlalchemy.orm import Session
 
-from . import policy
+from . import i18n, policy
 from .config import config_value, link_root
+from .i18n import gettext
 from .links import external_url
 from .models import Models, ReplyBase, TicketBase, utcnow
 from .proxies import current_flasket
@@ -66,6 +68,9 @@ class Copy:
     unfollow_url: str | None = None
     #: The follower's primary key (None for a staff address): their copies go with them.
     user_id: Any = None
+    #: The language and time zone the copy is written for: the follower's own
+    #: (:func:`flasket.i18n.user_reader`), the site's for a staff address; None: the event's.
+    reader: i18n.Reader | None = None
 
 
 def enqueue(
@@ -111,7 +116,8 @@ def render(event: str, ticket: TicketBase, actor: Any, reply: ReplyBase | None) 
 
     Its links point at the configured link root (:func:`flasket.links.external_url`),
     never at the host the request named, so rendering needs no request. The templates
-    ``flasket/email/<event>.txt`` and ``.html`` receive ``event``, ``ticket``,
+    ``flasket/email/<event>.txt`` and ``.html`` receive ``when`` (the event's time, UTC),
+    ``event``, ``ticket``,
     ``actor``, ``reply`` (or None), ``recipient`` (None: one rendering serves every
     copy), ``ticket_url``, ``categories`` (``(category, value)`` pairs, as
     :meth:`flasket.state.FlasketState.categories_of` gives them) and ``unfollow_url`` (None for
@@ -132,7 +138,44 @@ def render(event: str, ticket: TicketBase, actor: Any, reply: ReplyBase | None) 
     if event != CREATED:
         # Followers (never the staff addresses of new tickets) may stop in one click (RFC 8058).
         unfollow_url = external_url("flasket.unfollow_link", token=TOKEN_PLACEHOLDER)
+    when = utcnow()
+    headers = {"Auto-Submitted": "auto-generated", "X-Flasket-Ticket": str(ticket.id)}
+    if event != CREATED:
+        root = thread_id(ticket)
+        headers.update({"In-Reply-To": root, "References": root})
+    actor_id = current_flasket.models.user_id(actor) if actor is not None else None
+    # In the site's language, not the actor's: the fan-out writes each recipient's own.
+    site = i18n.default_reader()
+    subject, text, html = _render_mail(site, event, ticket, actor, reply, when, unfollow_url)
+    return current_flasket.models.OutboxEvent(
+        ticket_id=ticket.id,
+        event=event,
+        actor_key=None if actor_id is None else str(actor_id),
+        subject=subject,
+        text=text,
+        html=html,
+        headers=json.dumps(headers),
+        unfollow_url=unfollow_url,
+        created_at=when,
+        fanned_out_at=None,
+        reply_id=reply.id if reply is not None else None,
+        locale=str(site.locale),
+        time_zone=reader_zone(site),
+    )
+
+
+def _render_mail(
+    reader: i18n.Reader,
+    event: str,
+    ticket: TicketBase,
+    actor: Any,
+    reply: ReplyBase | None,
+    when: datetime,
+    unfollow_url: str | None,
+) -> tuple[str, str, str]:
+    """Subject, text and HTML of an event's mail, written for ``reader``."""
     context = {
+        "when": when,
         "event": event,
         "ticket": ticket,
         "actor": actor,
@@ -143,23 +186,100 @@ def render(event: str, ticket: TicketBase, actor: Any, reply: ReplyBase | None) 
         "categories": current_flasket.categories_of(ticket),
         "unfollow_url": unfollow_url,
     }
-    headers = {"Auto-Submitted": "auto-generated", "X-Flasket-Ticket": str(ticket.id)}
-    if event != CREATED:
-        root = thread_id(ticket)
-        headers.update({"In-Reply-To": root, "References": root})
-    actor_id = current_flasket.models.user_id(actor) if actor is not None else None
-    return current_flasket.models.OutboxEvent(
-        ticket_id=ticket.id,
-        event=event,
-        actor_key=None if actor_id is None else str(actor_id),
-        subject=subject_for(event, ticket),
-        text=render_template(f"flasket/email/{event}.txt", **context),
-        html=render_template(f"flasket/email/{event}.html", **context),
-        headers=json.dumps(headers),
-        unfollow_url=unfollow_url,
-        created_at=utcnow(),
-        fanned_out_at=None,
-    )
+    with i18n.force_locale(reader):
+        return (
+            subject_for(event, ticket),
+            render_template(f"flasket/email/{event}.txt", **context),
+            render_template(f"flasket/email/{event}.html", **context),
+        )
+
+
+@contextmanager
+def _request_for_templates() -> Iterator[None]:
+    """A request at the link root around a rendering that a deliverer does (no request).
+
+    ``render_template`` runs the host's context processors, which may read ``request`` (a
+    menu's active endpoint); in the request that wrote the event they could. Nothing of
+    this request reaches the mail: its links come from :func:`flasket.links.external_url`.
+    """
+    if has_request_context():
+        yield
+        return
+    with current_app.test_request_context("/", base_url=link_root().url):
+        yield
+
+
+def reader_zone(reader: i18n.Reader) -> str:
+    """The name a reader's time zone is stored by: ``"Europe/Berlin"``, ``"UTC"``.
+
+    :param reader: the reader.
+    :return: the zone's IANA key, or its ``str()`` for another kind of tzinfo.
+    """
+    return reader.zone_name
+
+
+def reader_key(reader: i18n.Reader) -> tuple[str, str]:
+    """What tells two readers' copies apart: ``(locale, time zone)`` as stored.
+
+    :param reader: the reader.
+    :return: :attr:`flasket.i18n.Reader.key`.
+    """
+    return reader.key
+
+
+def event_reader_key(outbox_event: Any) -> tuple[str, str]:
+    """The ``(locale, time zone)`` an event's own rendering is written for.
+
+    :param outbox_event: an ``OutboxEvent`` row.
+    :return: its ``locale`` and ``time_zone``; English and UTC for an event from before
+        those columns.
+    """
+    return outbox_event.locale or i18n.SOURCE_LANGUAGE, outbox_event.time_zone or "UTC"
+
+
+def render_for(
+    outbox_event: Any, ticket: TicketBase, reader: i18n.Reader
+) -> tuple[str, str, str] | None:
+    """An event's mail written again for another reader, at fan-out (never in the request).
+
+    The ticket is read as it is now; the reply (``reply_id``) and the actor
+    (``actor_key``) are looked up again; the time is the event's. Unfollow links keep the
+    placeholder token, which each copy's own link replaces when it is sent.
+
+    :param outbox_event: the event's ``OutboxEvent`` row.
+    :param ticket: the ticket it is about.
+    :param reader: the recipients' language and time zone.
+    :return: ``(subject, text, html)``; None when the reply is gone, the event predates
+        the columns this needs (``locale`` is null), or a template fails (logged): those
+        recipients then get the event's own rendering.
+    """
+    if outbox_event.locale is None:
+        return None  # written before reply_id was kept: a reply could not be shown again
+    models = current_flasket.models
+    reply = None
+    if outbox_event.reply_id is not None:
+        reply = current_flasket.session.get(models.Reply, outbox_event.reply_id)
+        if reply is None:
+            return None
+    actor = _user_by_key(models, outbox_event.actor_key)
+    try:
+        with _request_for_templates():
+            return _render_mail(
+                reader,
+                outbox_event.event,
+                ticket,
+                actor,
+                reply,
+                outbox_event.created_at,
+                outbox_event.unfollow_url,
+            )
+    except Exception:
+        log.exception(
+            "Could not write outbox event %s in %s; its recipients get the site's language",
+            outbox_event.id,
+            reader.locale,
+        )
+        return None
 
 
 def recipients_of(outbox_event: Any, ticket: TicketBase) -> list[Copy]:
@@ -179,8 +299,9 @@ def recipients_of(outbox_event: Any, ticket: TicketBase) -> list[Copy]:
     models = current_flasket.models
     actor = _user_by_key(models, outbox_event.actor_key)
     if outbox_event.event == CREATED:
+        site = i18n.default_reader()
         return [
-            Copy(recipient=address, message_id=thread_id(ticket))
+            Copy(recipient=address, message_id=thread_id(ticket), reader=site)
             for address in staff_addresses(actor)
         ]
     copies = []
@@ -202,6 +323,7 @@ def recipients_of(outbox_event: Any, ticket: TicketBase) -> list[Copy]:
                 ),
                 unfollow_url=link,
                 user_id=models.user_id(user),
+                reader=i18n.user_reader(user),
             )
         )
     return copies
@@ -397,7 +519,8 @@ def subject_for(event: str, ticket: TicketBase) -> str:
         characters (Unicode ``Cc``) or lone surrogates (``Cs``), unencoded.
     """
     prefix = config_value("subject_prefix")
-    subject = f"{prefix} [Ticket #{ticket.id}] {ticket.title}"
+    number = gettext("[Ticket #%(number)s]", number=ticket.id)
+    subject = f"{prefix} {number} {ticket.title}"
     if event != CREATED:
         subject = "Re: " + subject
     shown = "".join(

@@ -36,7 +36,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from . import notify, smtp
+from . import i18n, notify, smtp
 from .config import config_value
 from .db_errors import is_transient
 from .models import FAILED, PENDING, SENT, utcnow
@@ -220,6 +220,8 @@ def _fan_out_one(event_id: int) -> list[int]:
         session.commit()
         return []
     copies = notify.recipients_of(found, ticket)
+    # Rendered before any row lock is taken: other languages' mail takes some templates.
+    written = _renderings(found, ticket, copies)
     # Locks in the order a host's deletion of a user takes them: the user rows first (their
     # copies' foreign keys need them), then the ticket. The other way round, deleting a
     # recipient, which sets their tickets' author to NULL, deadlocks with this fan-out.
@@ -243,29 +245,50 @@ def _fan_out_one(event_id: int) -> list[int]:
         session.commit()
         return []
     shared = json.loads(found.headers or "{}")
-    rows = [
-        models.Outbox(
-            event_id=found.id,
-            ticket_id=found.ticket_id,
-            event=found.event,
-            recipient=copy.recipient,
-            recipient_id=copy.user_id,
-            subject=found.subject,
-            message_id=copy.message_id,
-            headers=json.dumps({**shared, **copy.headers}),
-            unfollow_url=copy.unfollow_url,
-            status=PENDING,
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
+    rows = []
+    for copy in copies:
+        own = written.get(notify.reader_key(copy.reader)) if copy.reader is not None else None
+        subject, text, html = own if own is not None else (found.subject, None, None)
+        rows.append(
+            models.Outbox(
+                event_id=found.id,
+                ticket_id=found.ticket_id,
+                event=found.event,
+                recipient=copy.recipient,
+                recipient_id=copy.user_id,
+                subject=subject,
+                text=text,
+                html=html,
+                message_id=copy.message_id,
+                headers=json.dumps({**shared, **copy.headers}),
+                unfollow_url=copy.unfollow_url,
+                status=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
         )
-        for copy in copies
-    ]
     session.add_all(rows)
     session.flush()
     ids = [row.id for row in rows]
     session.commit()
     return ids
+
+
+def _renderings(
+    found: Any, ticket: Any, copies: Sequence[notify.Copy]
+) -> dict[tuple[str, str], tuple[str, str, str] | None]:
+    """The event's mail written once per other language and time zone its recipients read.
+
+    Recipients who read what the event was rendered in (the site's) share its bodies; each
+    other ``(locale, time zone)`` is rendered once, however many recipients read it.
+    """
+    own = notify.event_reader_key(found)
+    readers: dict[tuple[str, str], i18n.Reader] = {}
+    for copy in copies:
+        if copy.reader is not None and notify.reader_key(copy.reader) != own:
+            readers.setdefault(notify.reader_key(copy.reader), copy.reader)
+    return {key: notify.render_for(found, ticket, reader) for key, reader in readers.items()}
 
 
 def _share_user_rows(session: Any, models: Any, keys: Sequence[Any]) -> set[Any] | None:
@@ -336,9 +359,16 @@ def claim(limit: int, ids: Sequence[int] | None = None) -> list[Claimed]:
         events = current_flasket.models.OutboxEvent.__table__
         found = connection.execute(
             sa.select(
-                table,
-                events.c.text,
-                events.c.html,
+                table.c.id,
+                table.c.recipient,
+                table.c.subject,
+                table.c.message_id,
+                table.c.headers,
+                table.c.attempts,
+                table.c.unfollow_url,
+                # A copy in another language than its event's has bodies of its own.
+                sa.func.coalesce(table.c.text, events.c.text).label("mail_text"),
+                sa.func.coalesce(table.c.html, events.c.html).label("mail_html"),
                 events.c.unfollow_url.label("event_unfollow_url"),
             )
             .join(events, events.c.id == table.c.event_id)
@@ -350,8 +380,8 @@ def claim(limit: int, ids: Sequence[int] | None = None) -> list[Claimed]:
             id=row.id,
             recipient=row.recipient,
             subject=row.subject,
-            text=_personal(row.text, row.event_unfollow_url, row.unfollow_url),
-            html=_personal(row.html, row.event_unfollow_url, row.unfollow_url),
+            text=_personal(row.mail_text, row.event_unfollow_url, row.unfollow_url),
+            html=_personal(row.mail_html, row.event_unfollow_url, row.unfollow_url),
             message_id=row.message_id,
             headers=json.loads(row.headers or "{}"),
             attempts=row.attempts,

@@ -10,6 +10,7 @@ from flask import abort, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from .config import MAX_PER_PAGE
+from .i18n import gettext, lazy_gettext
 
 #: The highest page number a ``page`` parameter may ask for.
 MAX_PAGE = 1_000_000
@@ -26,14 +27,14 @@ FORM_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 #: Methods whose body is checked to be a form (:func:`reject_non_form_body`).
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: The 415 message for a body that is not a form.
-UNSUPPORTED_TYPE_MESSAGE = (
+UNSUPPORTED_TYPE_MESSAGE = lazy_gettext(
     "Flasket's pages take only web forms, sent as application/x-www-form-urlencoded "
     "or multipart/form-data."
 )
 #: The 415 message for a form in a charset other than UTF-8 or ASCII.
-UNSUPPORTED_CHARSET_MESSAGE = "Form data must be sent as UTF-8."
+UNSUPPORTED_CHARSET_MESSAGE = lazy_gettext("Form data must be sent as UTF-8.")
 #: The 400 message for a form that carries a file.
-FILE_MESSAGE = "Flasket's forms take no files."
+FILE_MESSAGE = lazy_gettext("Flasket's forms take no files.")
 
 
 def reject_hostile_input() -> None:
@@ -58,12 +59,14 @@ def reject_hostile_input() -> None:
     for source in (request.args, request.form):
         for name in source:
             if len(source.getlist(name)) > 1:
-                abort(400, f"The parameter “{name}” was given more than once.")
+                abort(
+                    400, gettext("The parameter “%(name)s” was given more than once.", name=name)
+                )
             if any("\x00" in value for value in source.getlist(name)):
-                abort(400, "Text may not contain NUL characters.")
+                abort(400, gettext("Text may not contain NUL characters."))
     for value in (request.view_args or {}).values():
         if isinstance(value, str) and "\x00" in value:
-            abort(400, "Text may not contain NUL characters.")
+            abort(400, gettext("Text may not contain NUL characters."))
 
 
 def request_size_cap() -> int:
@@ -149,15 +152,15 @@ def reject_non_form_body() -> None:
     """
     if not request.mimetype:
         if request.content_length or request.headers.get("Transfer-Encoding"):
-            abort(415, UNSUPPORTED_TYPE_MESSAGE)
+            abort(415, str(UNSUPPORTED_TYPE_MESSAGE))
         return
     if request.mimetype not in FORM_TYPES:
-        abort(415, UNSUPPORTED_TYPE_MESSAGE)
+        abort(415, str(UNSUPPORTED_TYPE_MESSAGE))
     charset = request.mimetype_params.get("charset")
     if charset is not None and charset.lower() not in FORM_CHARSETS:
-        abort(415, UNSUPPORTED_CHARSET_MESSAGE)
+        abort(415, str(UNSUPPORTED_CHARSET_MESSAGE))
     if request.files:
-        abort(400, FILE_MESSAGE)
+        abort(400, str(FILE_MESSAGE))
 
 
 # The readers below note each query parameter they accept: links back to the page (pagers,
@@ -193,7 +196,12 @@ def text_arg(name: str, max_length: int = MAX_QUERY_LENGTH) -> str:
     """
     value = request.args.get(name, "").strip()
     if len(value) > max_length:
-        abort(400, f"“{name}” may be at most {max_length} characters long.")
+        abort(
+            400,
+            gettext(
+                "“%(name)s” may be at most %(max)s characters long.", name=name, max=max_length
+            ),
+        )
     _accept(name, value)
     return value
 
@@ -213,7 +221,12 @@ def choice_arg(name: str, allowed: Iterable[str], default: str) -> str:
         return default
     allowed = tuple(allowed)
     if value not in allowed:
-        abort(400, f"“{name}” must be one of: {', '.join(allowed)}.")
+        abort(
+            400,
+            gettext(
+                "“%(name)s” must be one of: %(choices)s.", name=name, choices=", ".join(allowed)
+            ),
+        )
     _accept(name, value)
     return value
 
@@ -236,12 +249,21 @@ def int_arg(name: str, default: int, minimum: int, maximum: int) -> int:
         _accept(name, None)
         return default
     if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
-        abort(400, f"“{name}” must be a whole number from {minimum} to {maximum}.")
+        abort(400, _not_a_whole_number(name, minimum, maximum))
     value = int(raw)
     if not minimum <= value <= maximum:
-        abort(400, f"“{name}” must be a whole number from {minimum} to {maximum}.")
+        abort(400, _not_a_whole_number(name, minimum, maximum))
     _accept(name, str(value))
     return value
+
+
+def _not_a_whole_number(name: str, minimum: int, maximum: int) -> str:
+    return gettext(
+        "“%(name)s” must be a whole number from %(min)s to %(max)s.",
+        name=name,
+        min=minimum,
+        max=maximum,
+    )
 
 
 def page_arg(name: str = "page") -> int:

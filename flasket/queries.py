@@ -19,6 +19,7 @@ from sqlalchemy.orm import (
 
 from . import policy, search
 from .config import config_value
+from .i18n import lazy_gettext
 from .models import CLOSED, OPEN, FollowBase, Models, ReplyBase, TicketBase
 from .pagination import (
     COUNT_CAP,
@@ -34,9 +35,9 @@ from .pagination import (
 
 #: The orders a ticket list offers: the ``sort`` query parameter's value, and its label.
 SORTS = {
-    "updated": "Recently updated",
-    "created": "Newest",
-    "oldest": "Oldest",
+    "updated": lazy_gettext("Recently updated"),
+    "created": lazy_gettext("Newest"),
+    "oldest": lazy_gettext("Oldest"),
 }
 #: The values of a ticket list's ``status`` query parameter.
 STATUS_FILTERS = ("open", "closed", "all")

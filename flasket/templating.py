@@ -8,7 +8,7 @@ URLs are :mod:`flasket.user_keys`'s.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -16,9 +16,11 @@ from flask import Flask, current_app, g, request, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
 
-from . import params, policy
+from . import i18n, params, policy
 from .config import Category, config_value
+from .i18n import gettext, ngettext, pgettext
 from .models import OPEN, TicketBase
+from .pagination import Page
 from .proxies import current_flasket
 from .user_keys import key_text, needs_query_form
 
@@ -53,8 +55,10 @@ def user_name(user: Any) -> str:
         name is empty.
     """
     if user is None:
-        return "a deleted user"
-    return real_name(user) or f"unnamed user {key_text(current_flasket.models.user_id(user))}"
+        return gettext("a deleted user")
+    return real_name(user) or gettext(
+        "unnamed user %(key)s", key=key_text(current_flasket.models.user_id(user))
+    )
 
 
 def user_key(user: Any) -> str:
@@ -134,7 +138,7 @@ def user_link(user: Any) -> Markup:
     :return: the escaped ``<a>`` element, or the plain words for None.
     """
     if user is None:
-        return Markup("a deleted user")
+        return escape(gettext("a deleted user"))
     key = current_flasket.models.user_id(user)
     name = user_name(user)
     if key is None:
@@ -154,14 +158,116 @@ def status_badge(status: str) -> Markup:
     """The status as a word and a symbol, never by colour alone.
 
     :param status: a ticket's status (``"open"`` or ``"closed"``).
-    :return: an escaped ``<span>`` element.
+    :return: an escaped ``<span>`` element: a Bootstrap badge in the ``bootstrap5`` look.
     """
     symbol = "\N{BLACK CIRCLE}" if status == OPEN else "\N{CHECK MARK}"
-    word = escape(status)
+    if look() == "bootstrap5":
+        classes = "badge text-bg-success" if status == OPEN else "badge text-bg-secondary"
+    else:
+        classes = f"flasket-status flasket-status--{escape(status)}"
     return Markup(  # noqa: S704
-        f'<span class="flasket-status flasket-status--{word}">'
-        f'<span aria-hidden="true">{symbol}</span> {word.capitalize()}</span>'
+        f'<span class="{classes}">'
+        f'<span aria-hidden="true">{symbol}</span> {escape(status_label(status))}</span>'
     )
+
+
+#: The ``class`` of each part of a page, by look (``FLASKET_LOOK``): Flasket's own classes,
+#: which ``flasket.css`` styles, or Bootstrap 5's. An empty string means no ``class``
+#: attribute. Where the Bootstrap look needs other elements (navigation, tabs, pager, form
+#: fields, filters, counts), the templates branch on :func:`look` instead.
+CLASSES: dict[str, dict[str, str]] = {
+    "flasket": {
+        "visually_hidden": "flasket-visually-hidden",
+        "button_primary": "flasket-button flasket-button--primary",
+        "message_error": "flasket-message flasket-message--error",
+        "message_info": "flasket-message flasket-message--info",
+        "message_success": "flasket-message flasket-message--success",
+        "empty": "flasket-empty",
+        "result_count": "flasket-result-count",
+        "form": "flasket-form",
+        "inline_form": "flasket-inline-form",
+        "ticket_table": "flasket-tickets",
+        "ticket_link": "flasket-ticket-link",
+        "number": "flasket-number",
+        "tags": "flasket-tags",
+        "tag_item": "",
+        "tag": "flasket-tag",
+        "meta": "flasket-meta",
+        "actions": "flasket-actions",
+        "post": "flasket-post",
+        "post_author": "flasket-post--author",
+        "post_meta": "flasket-post-meta",
+        "body": "flasket-body",
+        "replies": "flasket-replies",
+        "followers": "flasket-followers",
+    },
+    "bootstrap5": {
+        "visually_hidden": "visually-hidden",
+        "button_primary": "btn btn-primary",
+        "message_error": "alert alert-danger",
+        "message_info": "alert alert-info",
+        "message_success": "alert alert-success",
+        "empty": "text-body-secondary",
+        "result_count": "text-body-secondary",
+        "form": "col-lg-8",
+        "inline_form": "d-inline",
+        "ticket_table": "flasket-tickets table table-hover",
+        "ticket_link": (
+            "fw-semibold link-underline link-underline-opacity-0 link-underline-opacity-100-hover"
+        ),
+        "number": "text-body-secondary fw-normal",
+        "tags": "d-flex flex-wrap gap-1 list-unstyled mt-1 mb-0",
+        "tag_item": "badge rounded-pill border text-body-secondary fw-normal",
+        "tag": "badge rounded-pill bg-primary-subtle text-primary-emphasis",
+        "meta": "text-body-secondary",
+        "actions": "d-flex flex-wrap gap-2 my-3",
+        "post": "card mb-3",
+        "post_author": "border-primary",
+        "post_meta": "card-header bg-transparent text-body-secondary",
+        "body": "card-body flasket-body",
+        "replies": "list-unstyled",
+        "followers": "d-flex flex-wrap column-gap-3 list-unstyled",
+    },
+}
+
+
+def look() -> str:
+    """The look of the pages, ``FLASKET_LOOK``: ``"flasket"`` or ``"bootstrap5"``.
+
+    Read once per request (every row's status badge asks).
+
+    :return: the look's name.
+    """
+    found: str | None = g.get("flasket_look")
+    if found is None:
+        found = g.flasket_look = str(config_value("look"))
+    return found
+
+
+def css_class(role: str) -> str:
+    """The ``class`` of a part of a page in the current look: ``flasket_class("empty")``.
+
+    :param role: a key of :data:`CLASSES` (``"button_primary"``, ``"message_error"``, ...).
+    :return: the classes, space-separated; ``""`` for none.
+    :raises KeyError: for a role no look has.
+    """
+    return CLASSES[look()][role]
+
+
+def status_label(status: str) -> str:
+    """A status as a reader reads it: ``"Open"``, ``"Closed"``, ``"All"``, translated.
+
+    :param status: ``"open"``, ``"closed"`` or ``"all"`` (the lists' filter); any other
+        value is shown capitalized, untranslated.
+    :return: the label.
+    """
+    if status == "open":
+        return pgettext("status", "Open")
+    if status == "closed":
+        return pgettext("status", "Closed")
+    if status == "all":
+        return pgettext("status", "All")
+    return status.capitalize()
 
 
 def time_tag(value: datetime | None) -> Markup:
@@ -173,36 +279,145 @@ def time_tag(value: datetime | None) -> Markup:
     if not value:
         return Markup("")
     stamp = escape(value.isoformat(timespec="seconds"))
-    exact, relative = escape(exact_time(value)), escape(relative_time(value))
+    exact, relative = map(escape, i18n.times(value))
     return Markup(f'<time datetime="{stamp}" title="{exact}">{relative}</time>')  # noqa: S704
 
 
 def exact_time(value: datetime) -> str:
-    """The exact time in UTC, as a page shows it: ``"7 Dec 2026, 07:20 UTC"``.
+    """The exact time as a page shows it: :func:`flasket.i18n.exact_time`.
 
     :param value: a timezone-aware datetime.
-    :return: the text, day without a leading zero.
+    :return: the text, in the reader's language and time zone (``"Mar 5, 2024, 2:30 PM
+        UTC"`` in English).
     """
-    return value.astimezone(timezone.utc).strftime("%d %b %Y, %H:%M UTC").lstrip("0")
+    return i18n.exact_time(value)
 
 
 def relative_time(value: datetime) -> str:
-    """ "5 minutes ago" for the last week, then the date.
+    """ "5 minutes ago" for the last week, then the date: :func:`flasket.i18n.relative_time`.
 
     :param value: a timezone-aware datetime in the past.
-    :return: ``"just now"`` under a minute, then minutes, hours or days ago, then the date
-        as :func:`exact_time` writes it.
+    :return: the text, in the reader's language.
     """
-    seconds = (datetime.now(timezone.utc) - value).total_seconds()
-    if seconds < 60:
-        return "just now"
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        if seconds >= size:
-            count = int(seconds // size)
-            if unit == "day" and count > 6:
-                return exact_time(value).split(",")[0]
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return exact_time(value)
+    return i18n.relative_time(value)
+
+
+def number(value: int) -> str:
+    """A count as the reader writes it (``1,234``; ``1.234`` in German).
+
+    :param value: the count.
+    :return: :func:`flasket.i18n.format_number` of it.
+    """
+    return i18n.format_number(value)
+
+
+def _count_forms(kind: str, total: int, capped: bool, **v: str) -> str:
+    # One full sentence per list and form, so every language can word and inflect it.
+    if kind == "open":
+        if capped:
+            return ngettext(
+                "%(first)s–%(last)s of more than %(num)s open ticket",
+                "%(first)s–%(last)s of more than %(num)s open tickets",
+                total,
+                **v,
+            )
+        return ngettext(
+            "%(first)s–%(last)s of %(num)s open ticket",
+            "%(first)s–%(last)s of %(num)s open tickets",
+            total,
+            **v,
+        )
+    if kind == "closed":
+        if capped:
+            return ngettext(
+                "%(first)s–%(last)s of more than %(num)s closed ticket",
+                "%(first)s–%(last)s of more than %(num)s closed tickets",
+                total,
+                **v,
+            )
+        return ngettext(
+            "%(first)s–%(last)s of %(num)s closed ticket",
+            "%(first)s–%(last)s of %(num)s closed tickets",
+            total,
+            **v,
+        )
+    if kind == "submitted":
+        if capped:
+            return ngettext(
+                "%(first)s–%(last)s of more than %(num)s submitted ticket",
+                "%(first)s–%(last)s of more than %(num)s submitted tickets",
+                total,
+                **v,
+            )
+        return ngettext(
+            "%(first)s–%(last)s of %(num)s submitted ticket",
+            "%(first)s–%(last)s of %(num)s submitted tickets",
+            total,
+            **v,
+        )
+    if kind == "followed":
+        if capped:
+            return ngettext(
+                "%(first)s–%(last)s of more than %(num)s followed ticket",
+                "%(first)s–%(last)s of more than %(num)s followed tickets",
+                total,
+                **v,
+            )
+        return ngettext(
+            "%(first)s–%(last)s of %(num)s followed ticket",
+            "%(first)s–%(last)s of %(num)s followed tickets",
+            total,
+            **v,
+        )
+    if kind == "replies":
+        if capped:
+            return ngettext(
+                "%(first)s–%(last)s of more than %(num)s reply",
+                "%(first)s–%(last)s of more than %(num)s replies",
+                total,
+                **v,
+            )
+        return ngettext(
+            "%(first)s–%(last)s of %(num)s reply",
+            "%(first)s–%(last)s of %(num)s replies",
+            total,
+            **v,
+        )
+    if capped:
+        return ngettext(
+            "%(first)s–%(last)s of more than %(num)s ticket",
+            "%(first)s–%(last)s of more than %(num)s tickets",
+            total,
+            **v,
+        )
+    return ngettext(
+        "%(first)s–%(last)s of %(num)s ticket",
+        "%(first)s–%(last)s of %(num)s tickets",
+        total,
+        **v,
+    )
+
+
+def count_line(page: Page[Any], kind: str) -> str:
+    """A list's count line: ``"1–25 of 1,234 open tickets"``, in the reader's language.
+
+    :param page: the page shown.
+    :param kind: what the list holds: ``"open"``, ``"closed"`` or ``"all"`` (the ticket
+        list's status filter), ``"submitted"``, ``"followed"`` or ``"replies"`` (the user
+        page's tabs); any other value counts tickets.
+    :return: the line; "No tickets" (and the like) for an empty list.
+    """
+    if not page.total:
+        return {
+            "open": gettext("No open tickets"),
+            "closed": gettext("No closed tickets"),
+            "submitted": gettext("No submitted tickets"),
+            "followed": gettext("No followed tickets"),
+            "replies": gettext("No replies"),
+        }.get(kind) or gettext("No tickets")
+    return _count_forms(
+        kind, page.total, page.capped, first=number(page.first), last=number(page.last)
+    )
 
 
 def categories_of(ticket: TicketBase) -> list[tuple[Category, str]]:
@@ -212,6 +427,37 @@ def categories_of(ticket: TicketBase) -> list[tuple[Category, str]]:
     :return: ``(category, value)`` pairs, in the configured order.
     """
     return current_flasket.categories_of(ticket)
+
+
+def category_tags(ticket: TicketBase) -> list[Markup]:
+    """A ticket's categories as a list shows them: ``"Urgency: High"``, in the reader's words.
+
+    Each (category, value) is worded and escaped once per request, not once per row: a list
+    of 100 tickets names the same few categories and values over and over.
+
+    :param ticket: a ticket with its categories loaded.
+    :return: escaped ``"label: value"`` texts (the ``"%(category)s: %(value)s"`` message),
+        in the configured order.
+    """
+    pairs = current_flasket.categories_of(ticket)
+    if not pairs:
+        return []
+    memo: dict[tuple[str, str], Markup] | None = g.get("flasket_category_tags")
+    if memo is None:
+        memo = g.flasket_category_tags = {}
+    tags = []
+    for category, value in pairs:
+        tag = memo.get((category.name, value))
+        if tag is None:
+            tag = memo[(category.name, value)] = escape(
+                gettext(
+                    "%(category)s: %(value)s",
+                    category=str(category.label),
+                    value=str(category.label_for(value)),
+                )
+            )
+        tags.append(tag)
+    return tags
 
 
 def host_home_url() -> str | None:
@@ -288,9 +534,13 @@ def register_template_helpers(app: Flask) -> None:
     Globals: ``flasket_base_template``, ``flasket_user_name``, ``flasket_user_url``,
     ``flasket_is_own_page``, ``flasket_user_key``, ``flasket_page_url``,
     ``flasket_ticket_url``, ``flasket_user_link``, ``flasket_status_badge``,
-    ``flasket_time_tag``, ``flasket_categories_of``, ``flasket_host_home_url``,
-    ``flasket_host_logout_url``, ``flasket_is_staff``. Filters:
-    ``flasket_exact_time``, ``flasket_relative_time``.
+    ``flasket_time_tag``, ``flasket_categories_of``, ``flasket_category_tags``,
+    ``flasket_host_home_url``,
+    ``flasket_host_logout_url``, ``flasket_is_staff``, ``flasket_status_label``,
+    ``flasket_count_line``, ``flasket_look``, ``flasket_class``,
+    ``flasket_gettext``, ``flasket_ngettext``, ``flasket_pgettext`` (Flasket's messages,
+    :mod:`flasket.i18n`) and ``flasket_reader`` (the reader's locale and time zone). Filters:
+    ``flasket_exact_time``, ``flasket_relative_time``, ``flasket_number``.
 
     :param app: the host's Flask application.
     """
@@ -305,8 +555,18 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(status_badge, "flasket_status_badge")
     app.add_template_global(time_tag, "flasket_time_tag")
     app.add_template_global(categories_of, "flasket_categories_of")
+    app.add_template_global(category_tags, "flasket_category_tags")
     app.add_template_global(host_home_url, "flasket_host_home_url")
     app.add_template_global(host_logout_url, "flasket_host_logout_url")
     app.add_template_global(policy.is_staff, "flasket_is_staff")
+    app.add_template_global(status_label, "flasket_status_label")
+    app.add_template_global(count_line, "flasket_count_line")
+    app.add_template_global(look, "flasket_look")
+    app.add_template_global(css_class, "flasket_class")
+    app.add_template_global(i18n.template_gettext, "flasket_gettext")
+    app.add_template_global(i18n.template_ngettext, "flasket_ngettext")
+    app.add_template_global(i18n.template_pgettext, "flasket_pgettext")
+    app.add_template_global(i18n.current_reader, "flasket_reader")
+    app.add_template_filter(number, "flasket_number")
     app.add_template_filter(exact_time, "flasket_exact_time")
     app.add_template_filter(relative_time, "flasket_relative_time")

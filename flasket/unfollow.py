@@ -17,6 +17,7 @@ from flask import current_app
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
 from .config import config_value
+from .i18n import gettext
 
 #: The itsdangerous salt of unfollow tokens: a token signed for anything else with the
 #: same ``SECRET_KEY`` is not an unfollow token.
@@ -63,7 +64,7 @@ def ticket_number(ticket_key: str) -> int:
     """
     number, _, stamp = ticket_key.partition(".")
     if not (number.isascii() and number.isdigit() and stamp) or len(number) > 12:
-        raise BadUnfollowToken("This unfollow link is not valid.")
+        raise BadUnfollowToken(gettext("This unfollow link is not valid."))
     return int(number)
 
 
@@ -80,16 +81,16 @@ def read_token(token: str) -> tuple[str, Any]:
     try:
         payload = _serializer().loads(token, max_age=config_value("unfollow_max_age"))
     except SignatureExpired:
-        raise BadUnfollowToken("This unfollow link has expired.") from None
+        raise BadUnfollowToken(gettext("This unfollow link has expired.")) from None
     except BadData:
-        raise BadUnfollowToken("This unfollow link is not valid.") from None
+        raise BadUnfollowToken(gettext("This unfollow link is not valid.")) from None
     if (
         not isinstance(payload, list)
         or len(payload) != 2
         or not isinstance(payload[0], str)
         or not isinstance(payload[1], (int, str))
     ):
-        raise BadUnfollowToken("This unfollow link is not valid.")
+        raise BadUnfollowToken(gettext("This unfollow link is not valid."))
     return payload[0], payload[1]
 
 

@@ -33,7 +33,7 @@ from werkzeug.routing import IntegerConverter
 from wtforms import Form
 from wtforms.validators import Length
 
-from . import actions, errors, params, policy, queries
+from . import actions, errors, i18n, params, policy, queries
 from . import unfollow as unfollow_tokens
 from .config import config_value
 from .forms import (
@@ -45,6 +45,7 @@ from .forms import (
     ReplyForm,
     ticket_form,
 )
+from .i18n import Text, gettext, lazy_gettext
 from .models import TicketBase
 from .pagination import Page, PageNotFound
 from .proxies import current_flasket
@@ -102,17 +103,18 @@ TICKET_ID = f"<{TICKET_NUMBER_CONVERTER}(max={MAX_TICKET_ID}):ticket_id>"
 PUBLIC_ENDPOINTS = frozenset({"flasket.static", "flasket.unfollow_link"})
 
 
-def flash_once(message: str, category: str) -> None:
+def flash_once(message: Text, category: str) -> None:
     """``flask.flash``, unless the same message is already waiting to be shown.
 
     A form sent twice (a double click, a resent request) is answered twice with the same
     redirect; the person should read its message once.
 
-    :param message: the text, as the person reads it.
+    :param message: the text, as the person reads it (a lazy string is translated now).
     :param category: ``"success"``, ``"error"`` or ``"info"``.
     """
-    if (category, message) not in session.get("_flashes", []):
-        flash(message, category)
+    text = str(message)  # a lazy string becomes the reader's words now, for the session
+    if (category, text) not in session.get("_flashes", []):
+        flash(text, category)
 
 
 @bp.url_value_preprocessor
@@ -153,10 +155,13 @@ def require_login() -> ResponseReturnValue | None:
         return None
     if not current_user.is_authenticated:
         if request.accept_mimetypes.best == "application/json":
-            return jsonify(error="Log in to use the ticket system."), 401
+            return jsonify(error=gettext("Log in to use the ticket system.")), 401
         response: ResponseReturnValue = current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
         return response
     params.reject_hostile_input()
+    # The reader's language is settled before any change is committed: a host's selector
+    # that reads the database never runs after the commit, when nothing may fail.
+    i18n.current_reader()
     return None
 
 
@@ -204,7 +209,7 @@ def _load_ticket(ticket_id: int) -> TicketBase:
     models = current_flasket.models
     ticket = queries.ticket_with_details(current_flasket.session, models, ticket_id, current_user)
     if ticket is None or not policy.may_read(models, current_user, ticket):
-        abort(404, f"There is no ticket #{ticket_id}.")
+        abort(404, gettext("There is no ticket #%(number)s.", number=ticket_id))
     return ticket
 
 
@@ -215,7 +220,7 @@ def require_action_form(ticket: TicketBase) -> None:
     :raises werkzeug.exceptions.HTTPException: a 400 page when the token is missing or stale.
     """
     if not ActionForm().validate_on_submit():
-        back = (ticket_url(ticket), f"Back to ticket #{ticket.id}")
+        back = (ticket_url(ticket), gettext("Back to ticket #%(number)s", number=ticket.id))
         abort(Response(errors.error_page(400, ACTION_CSRF_MESSAGE, back), 400))
 
 
@@ -269,7 +274,10 @@ def submit() -> ResponseReturnValue:
         else:
             # Committed: the answer uses what the action read before, never the database.
             flash_once(
-                f"Ticket #{posted.ticket_id} submitted. You will get an e-mail when it changes.",
+                gettext(
+                    "Ticket #%(number)s submitted. You will get an e-mail when it changes.",
+                    number=posted.ticket_id,
+                ),
                 "success",
             )
             return redirect(url_for("flasket.ticket", ticket_id=posted.ticket_id), 303)
@@ -279,7 +287,7 @@ def submit() -> ResponseReturnValue:
     return render_template("flasket/submit.html", form=form), status
 
 
-def refuse_invalid_form(form: Any, csrf_message: str) -> None:
+def refuse_invalid_form(form: Any, csrf_message: Text) -> None:
     """Say why a ticket or reply form that did not validate stored nothing; it is shown again.
 
     :param form: the ticket or reply form.
@@ -305,8 +313,11 @@ def refuse_form_key(form: Any, error: actions.FormKeyUsedError) -> int:
         flash_once(FORM_KEY_MESSAGE, "error")
         return 400
     flash_once(
-        f"You had sent this form before, for ticket #{error.own_ticket_id}, with other text. "
-        "What you changed was not stored; it is still below: send it again to store it.",
+        gettext(
+            "You had sent this form before, for ticket #%(number)s, with other text. "
+            "What you changed was not stored; it is still below: send it again to store it.",
+            number=error.own_ticket_id,
+        ),
         "error",
     )
     return 409
@@ -327,7 +338,7 @@ def forget_oversized_input(form: Form) -> None:
         data = field.data
         if limits and isinstance(data, str) and len(data) > ECHO_FACTOR * min(limits):
             field.data = ""
-            field.errors = [*field.errors, "What you sent was too long to show again."]
+            field.errors = [*field.errors, gettext("What you sent was too long to show again.")]
 
 
 @bp.route(f"/{TICKET_ID}", methods=["GET", "POST"])
@@ -372,8 +383,10 @@ def post_reply_once(found: TicketBase, form: ReplyForm) -> actions.Posted | None
         earlier = actions.earlier_reply(found, current_user, body, form_key)
         if earlier is None:
             flash_once(
-                "This ticket is closed, so your reply was not posted. "
-                "Your text is still in the box below.",
+                gettext(
+                    "This ticket is closed, so your reply was not posted. "
+                    "Your text is still in the box below."
+                ),
                 "error",
             )
         return earlier
@@ -381,8 +394,10 @@ def post_reply_once(found: TicketBase, form: ReplyForm) -> actions.Posted | None
         return actions.post_reply_once(found, current_user, body, form_key)
     except actions.TicketClosedError:
         flash_once(
-            "This ticket was closed a moment ago, so your reply was not posted. "
-            "Your text is still in the box below.",
+            gettext(
+                "This ticket was closed a moment ago, so your reply was not posted. "
+                "Your text is still in the box below."
+            ),
             "error",
         )
         return None
@@ -394,7 +409,7 @@ def reply_posted(posted: actions.Posted) -> ResponseReturnValue:
     :param posted: what the action returned.
     :return: a 303 redirect.
     """
-    flash_once("Your reply was posted.", "success")
+    flash_once(gettext("Your reply was posted."), "success")
     last_page = max(1, -(-posted.reply_number // config_value("replies_per_page")))
     page_arg = {"page": last_page} if last_page > 1 else {}
     anchor = f"reply-{posted.reply_id}"
@@ -418,7 +433,12 @@ def render_ticket(found: TicketBase, form: ReplyForm) -> str:
             session, models, found, page, config_value("replies_per_page")
         )
     except PageNotFound:
-        abort(404, f"Ticket #{found.id} has no page {page} of replies.")
+        abort(
+            404,
+            gettext(
+                "Ticket #%(number)s has no page %(page)s of replies.", number=found.id, page=page
+            ),
+        )
     return render_template(
         "flasket/ticket.html",
         ticket=found,
@@ -438,16 +458,17 @@ def render_ticket(found: TicketBase, form: ReplyForm) -> str:
 def ticket_action(
     ticket_id: int,
     act: Callable[[TicketBase, Any], bool],
-    done: str,
-    unchanged: str,
-    refusal: str | None = None,
+    done: Text,
+    unchanged: Text,
+    refusal: Text | None = None,
 ) -> ResponseReturnValue:
     """Close, reopen, follow or unfollow: the same checks, then a flash and a redirect.
 
     :param ticket_id: the ticket's number, from the URL.
     :param act: the action; takes the ticket and the user, returns whether it changed
         anything.
-    :param done: the message when it did; ``{id}`` is the ticket's number.
+    :param done: the message when it did, a lazy string; ``%(number)s`` is the ticket's
+        number.
     :param unchanged: the message when it did not.
     :param refusal: the 403 message for users the policy does not let change the status;
         None for actions anyone who may read the ticket may take.
@@ -457,12 +478,11 @@ def ticket_action(
     found = _load_ticket(ticket_id)
     require_action_form(found)
     if refusal and not policy.may_change_status(current_flasket.models, current_user, found):
-        abort(403, refusal)
+        abort(403, str(refusal))
     changed = act(found, current_user)
     # Committed: the answer needs nothing from the database (``found`` may be expired).
-    flash_once(
-        (done if changed else unchanged).format(id=ticket_id), "success" if changed else "info"
-    )
+    message = str(done if changed else unchanged) % {"number": ticket_id}
+    flash_once(message, "success" if changed else "info")
     return redirect(url_for("flasket.ticket", ticket_id=ticket_id), 303)
 
 
@@ -476,9 +496,9 @@ def close(ticket_id: int) -> ResponseReturnValue:
     return ticket_action(
         ticket_id,
         actions.close_ticket,
-        "Ticket #{id} is closed.",
-        "Ticket #{id} was already closed.",
-        refusal="Only the ticket's author or staff can close this ticket.",
+        lazy_gettext("Ticket #%(number)s is closed."),
+        lazy_gettext("Ticket #%(number)s was already closed."),
+        refusal=lazy_gettext("Only the ticket's author or staff can close this ticket."),
     )
 
 
@@ -492,9 +512,9 @@ def reopen(ticket_id: int) -> ResponseReturnValue:
     return ticket_action(
         ticket_id,
         actions.reopen_ticket,
-        "Ticket #{id} is open again.",
-        "Ticket #{id} was already open.",
-        refusal="Only the ticket's author or staff can reopen this ticket.",
+        lazy_gettext("Ticket #%(number)s is open again."),
+        lazy_gettext("Ticket #%(number)s was already open."),
+        refusal=lazy_gettext("Only the ticket's author or staff can reopen this ticket."),
     )
 
 
@@ -508,8 +528,8 @@ def follow(ticket_id: int) -> ResponseReturnValue:
     return ticket_action(
         ticket_id,
         actions.follow_ticket,
-        "You follow ticket #{id} and will get an e-mail when it changes.",
-        "You already follow ticket #{id}.",
+        lazy_gettext("You follow ticket #%(number)s and will get an e-mail when it changes."),
+        lazy_gettext("You already follow ticket #%(number)s."),
     )
 
 
@@ -523,8 +543,8 @@ def unfollow(ticket_id: int) -> ResponseReturnValue:
     return ticket_action(
         ticket_id,
         actions.unfollow_ticket,
-        "You no longer follow ticket #{id}.",
-        "You were not following ticket #{id}.",
+        lazy_gettext("You no longer follow ticket #%(number)s."),
+        lazy_gettext("You were not following ticket #%(number)s."),
     )
 
 
@@ -547,18 +567,20 @@ def unfollow_link(token: str) -> ResponseReturnValue:
         )
     except (unfollow_tokens.BadUnfollowToken, ValueError, TypeError) as error:
         message = str(error) if isinstance(error, unfollow_tokens.BadUnfollowToken) else None
-        return _bad_unfollow_link(message or "This unfollow link is not valid.")
+        return _bad_unfollow_link(message or gettext("This unfollow link is not valid."))
     key_type = getattr(models.user, models.user_pk).type
     if not 1 <= ticket_id <= MAX_TICKET_ID or (
         isinstance(user_id, int) and not fits_key_column(key_type, user_id)
     ):
         # Signed with the app's key, yet numbers no column holds: no ticket or user has them.
-        return _bad_unfollow_link("This unfollow link is not valid.")
+        return _bad_unfollow_link(gettext("This unfollow link is not valid."))
     session = current_flasket.session
     found = session.get(models.Ticket, ticket_id)
     person = session.get(models.user, user_id)
     if person is None:
-        return _bad_unfollow_link("This unfollow link is for an account that no longer exists.")
+        return _bad_unfollow_link(
+            gettext("This unfollow link is for an account that no longer exists.")
+        )
     # A ticket deleted since keeps its number only in the token: a later one given the same
     # number has another key, and the link must not unfollow it.
     if found is not None and found.mail_key != ticket_key:
@@ -591,7 +613,8 @@ def _unfollow_page(number: int, title: str | None, done: bool, following: bool |
     return render_template(
         "flasket/unfollow.html",
         number=number,
-        title=title,
+        # Not "title": layout.html sets that (the page's title, for host layouts).
+        ticket_title=title,
         done=done,
         following=following,
         may_open=title is not None,
@@ -603,7 +626,7 @@ def _bad_unfollow_link(message: str) -> ResponseReturnValue:
     page = render_template(
         "flasket/unfollow.html",
         number=None,
-        title=None,
+        ticket_title=None,
         done=False,
         following=None,
         may_open=False,
@@ -648,12 +671,9 @@ def all_tickets() -> ResponseReturnValue:
         try:
             tickets = queries.ticket_page(session, models, current_user, filters, page, per_page)
         except PageNotFound:
-            abort(404, f"There is no page {page} of this list.")
-    heading, noun = STATUS_HEADINGS[filters.status]
-    if chosen or author_name or filters.query:
-        empty = f"No {noun} match these filters."
-    else:
-        empty = f"There are no {noun}."
+            abort(404, gettext("There is no page %(page)s of this list.", page=page))
+    words = STATUS_LISTS[filters.status]
+    empty = words.no_match if chosen or author_name or filters.query else words.none
     return render_template(
         "flasket/all.html",
         tickets=tickets,
@@ -665,8 +685,8 @@ def all_tickets() -> ResponseReturnValue:
         categories=categories,
         sorts=queries.SORTS,
         statuses=queries.STATUS_FILTERS,
-        heading=heading,
-        noun=noun,
+        heading=words.heading,
+        noun=filters.status,
         empty=empty,
     )
 
@@ -712,29 +732,75 @@ def author_suggestions(listed: list[TicketBase]) -> list[str]:
     return sorted(filter(None, names), key=lambda name: (name.casefold(), name))
 
 
-#: The list's heading and what its count line calls the tickets, by status filter: the list
-#: shows open tickets unless asked otherwise, and says so.
-STATUS_HEADINGS = {
-    "open": ("Open tickets", "open tickets"),
-    "closed": ("Closed tickets", "closed tickets"),
-    "all": ("All tickets", "tickets"),
+class ListWords(NamedTuple):
+    """What the ticket list says about the tickets of one status filter (lazy strings)."""
+
+    heading: Text
+    #: The empty list without filters.
+    none: Text
+    #: The empty list with filters.
+    no_match: Text
+
+
+#: The list's heading and empty-list sentences, by status filter: the list shows open tickets
+#: unless asked otherwise, and says so. Its count line is :func:`flasket.templating.count_line`
+#: of the same key.
+STATUS_LISTS = {
+    "open": ListWords(
+        lazy_gettext("Open tickets"),
+        lazy_gettext("There are no open tickets."),
+        lazy_gettext("No open tickets match these filters."),
+    ),
+    "closed": ListWords(
+        lazy_gettext("Closed tickets"),
+        lazy_gettext("There are no closed tickets."),
+        lazy_gettext("No closed tickets match these filters."),
+    ),
+    "all": ListWords(
+        lazy_gettext("All tickets"),
+        lazy_gettext("There are no tickets."),
+        lazy_gettext("No tickets match these filters."),
+    ),
 }
 
 
 class UserTab(NamedTuple):
-    """How the user page presents one of its lists."""
+    """How the user page presents one of its lists (lazy strings)."""
 
-    label: str
-    #: What a page past the list's end is called.
-    noun: str
-    order: str
+    label: Text
+    #: Its count line's key (:func:`flasket.templating.count_line`).
+    kind: str
+    #: The order it is listed in.
+    order: Text
+    #: The name of its pager.
+    pages: Text
+    #: The 404 for a page past its end: ``%(page)s`` and ``%(name)s`` (whose list).
+    missing: Text
 
 
 #: The user page's tabs, one per list of ``queries.USER_LISTS`` (``?show=``), in that order.
 USER_TABS = {
-    "tickets": UserTab("Submitted", "submitted tickets", "recently updated first"),
-    "following": UserTab("Following", "followed tickets", "newest first"),
-    "replies": UserTab("Replies", "replies", "newest first"),
+    "tickets": UserTab(
+        lazy_gettext("Submitted"),
+        "submitted",
+        lazy_gettext("recently updated first"),
+        lazy_gettext("Pages of submitted tickets"),
+        lazy_gettext("There is no page %(page)s of %(name)s's submitted tickets."),
+    ),
+    "following": UserTab(
+        lazy_gettext("Following"),
+        "followed",
+        lazy_gettext("newest first"),
+        lazy_gettext("Pages of followed tickets"),
+        lazy_gettext("There is no page %(page)s of %(name)s's followed tickets."),
+    ),
+    "replies": UserTab(
+        lazy_gettext("Replies"),
+        "replies",
+        lazy_gettext("newest first"),
+        lazy_gettext("Pages of replies"),
+        lazy_gettext("There is no page %(page)s of %(name)s's replies."),
+    ),
 }
 
 
@@ -766,7 +832,7 @@ def user(key: str | None) -> ResponseReturnValue:
             if len(named) == 1:
                 # 302: a name may belong to someone else tomorrow; a browser keeps a 301.
                 return redirect(user_url(named[0], **_page_query()), 302)
-        abort(404, "There is no such user.")
+        abort(404, gettext("There is no such user."))
     in_query = request.view_args is not None and request.view_args.get("key") is None
     if in_query != needs_query_form(key):
         # "/user/?key=42" for "/user/42": the page has one address.
@@ -778,7 +844,7 @@ def user(key: str | None) -> ResponseReturnValue:
         page = queries.list_page(session, listed, number, per_page, counted=counts[shown])
     except PageNotFound:
         name = user_name(person)
-        abort(404, f"There is no page {number} of {name}'s {USER_TABS[shown].noun}.")
+        abort(404, str(USER_TABS[shown].missing) % {"page": number, "name": name})
     return render_template(
         "flasket/user.html", person=person, shown=shown, tabs=USER_TABS, counts=counts, page=page
     )

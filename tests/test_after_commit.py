@@ -26,7 +26,7 @@ from tests.helpers import Client, ext_models, free_port, rows
 from tests.hostapp import User, db
 
 UNAVAILABLE = "The ticket system cannot reach its database just now."
-FLASKET_PAGE = '<div class="flasket">'
+FLASKET_PAGE = '<div class="flasket" lang="en" dir="ltr">'
 
 
 class Outage:

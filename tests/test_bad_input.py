@@ -137,12 +137,12 @@ SUBMIT_ERRORS: dict[str, tuple[dict[str, str | None], str, str]] = {
     "urgency outside the choices": (
         {"urgency": "Critical"},
         "urgency",
-        "Choose one of: Low, Medium, High.",
+        "Choose one of: Low, Medium, or High.",
     ),
     "application outside the choices": (
         {"application": "Mainframe"},
         "application",
-        "Choose one of: Website, Mobile app, Desktop app, API, Other.",
+        "Choose one of: Website, Mobile app, Desktop app, API, or Other.",
     ),
     "application missing": ({"application": None}, "application", "Choose the application."),
     "topic left on Choose…": ({"topic": ""}, "topic", "Choose the topic."),

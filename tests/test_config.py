@@ -211,9 +211,9 @@ class TestCustomCategories:
     @pytest.mark.parametrize(
         ("choices", "error"),
         [
-            ({"severity": "critical", "team": "web"}, "Choose one of: Minor, Major."),
-            ({"severity": "minor", "team": "sales"}, "Choose one of: Web team, Operations."),
-            ({"severity": "Minor", "team": "web"}, "Choose one of: Minor, Major."),
+            ({"severity": "critical", "team": "web"}, "Choose one of: Minor or Major."),
+            ({"severity": "minor", "team": "sales"}, "Choose one of: Web team or Operations."),
+            ({"severity": "Minor", "team": "web"}, "Choose one of: Minor or Major."),
             ({"team": "web"}, "Choose the severity."),
         ],
     )

@@ -93,9 +93,9 @@ def test_counts_stop_at_their_caps_and_the_list_still_pages_on(
     assert "<strong>3+</strong> of mine open" in overview
     assert "<strong>3+</strong> followed" in overview
 
-    for tab in ("tickets", "following"):
+    for tab, listed_as in (("tickets", "submitted"), ("following", "followed")):
         page = alice.get(f"/ticket/user/1?show={tab}&per_page=2").get_data(as_text=True)
-        assert "1\N{EN DASH}2 of more than 3 tickets" in page, tab
+        assert f"1\N{EN DASH}2 of more than 3 {listed_as} tickets" in page, tab
         assert page.count('<span class="flasket-tab-count">3+</span>') == 2, tab
         assert len(listed(alice, f"/ticket/user/1?show={tab}&per_page=2&page=2")) == 2
 

@@ -10,7 +10,7 @@ from flask import Flask
 
 from tests.helpers import Client
 
-FLASKET_PAGE = '<div class="flasket">'
+FLASKET_PAGE = '<div class="flasket" lang="en" dir="ltr">'
 HOST_HANDLED = "the host's own error page"
 #: Which error page answers cannot differ by database; the lookups behind the 404s run on every
 #: backend in tests/test_bad_input.py and tests/test_pages.py.

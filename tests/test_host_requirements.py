@@ -319,7 +319,7 @@ def test_queued_mail_goes_out_with_the_sender_configured_when_it_is_sent(
     after = mail_host(database, smtp_server[1], ("New Desk", "new@example.test"))
     runner = after.test_cli_runner()
     assert (
-        "Requeued 1 message(s)."
+        "Requeued 1 message."
         in runner.invoke(args=["flasket", "outbox", "--retry-failed", "--retry", "1"]).output
     )
     result = runner.invoke(args=["flasket", "deliver", "--once"])

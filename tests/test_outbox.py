@@ -274,7 +274,7 @@ def test_a_deferred_recipient_is_retried_then_failed_and_the_others_are_delivere
     assert "450 4.2.1 Mailbox busy" in line
 
     inbox.defer.clear()
-    assert "Requeued 1 message(s)." in cli(app, "outbox", "--retry-failed")
+    assert "Requeued 1 message." in cli(app, "outbox", "--retry-failed")
     deliver_once(app)
     assert [m.envelope_to for m in inbox.to("bob@example.test")] == [["bob@example.test"]]
     assert len(inbox.messages) == 3
@@ -311,7 +311,7 @@ def test_retry_by_id_requeues_only_that_row(
     assert bob_row.next_attempt_at > datetime.now(timezone.utc)
     inbox.defer.clear()
 
-    assert "Requeued 1 message(s)." in cli(app, "outbox", "--retry", str(bob_row.id))
+    assert "Requeued 1 message." in cli(app, "outbox", "--retry", str(bob_row.id))
     deliver_once(app)
 
     assert sorted(m.envelope_to[0] for m in inbox.messages) == [
@@ -616,7 +616,7 @@ def test_hook_mode_hands_the_new_event_id_to_the_hook_after_the_commit(
     events = rows(app, ext_models(app).OutboxEvent, event="replied")
     assert [[row.id for row in events]] == HOOKED
     assert outbox(app, event="replied") == []
-    assert "1 event(s) not fanned out to their recipients yet." in cli(app, "outbox")
+    assert "1 event not fanned out to its recipients yet." in cli(app, "outbox")
     assert inbox.messages == []
 
     with app.app_context():

@@ -271,7 +271,12 @@ def test_wheel_carries_package_data_and_works_installed_in_a_fresh_virtualenv(
         for name in ("layout.html", "submit.html", "email/created.txt", "email/created.html")
     } <= templates
     assert any(name.endswith(".txt") for name in templates)
-    expected = templates | {"flasket/py.typed", "flasket/static/flasket/flasket.css"}
+    catalogs = {
+        name for name in package_files("translations") if name.endswith((".mo", ".po", ".pot"))
+    }
+    assert "flasket/translations/de/LC_MESSAGES/flasket.mo" in catalogs
+    static = {"flasket/static/flasket/flasket.css", "flasket/static/flasket/flasket-bootstrap.css"}
+    expected = templates | catalogs | {"flasket/py.typed"} | static
     missing = expected - contents
     assert not missing, f"missing from the wheel: {sorted(missing)}"
 

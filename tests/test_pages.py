@@ -54,7 +54,9 @@ def pager_link(page: str, rel: str) -> tuple[str, dict[str, list[str]]]:
 
 
 def shown(first: int, last: int, total: int, noun: str = "tickets") -> str:
-    """The result-count text of a list, e.g. "4\u20136 of 7 tickets"."""
+    """The result-count text of a list, e.g. "4\u20136 of 7 tickets" ("1 ticket" for one)."""
+    if total == 1 and noun.endswith("tickets"):
+        noun = noun[:-1]
     return f"{first}\N{EN DASH}{last} of {total} {noun}"
 
 
@@ -1067,8 +1069,8 @@ def test_user_page_shows_their_tickets_follows_and_replies_one_tab_at_a_time(
     following = text(alice.get("/ticket/user/2?show=following"))
     # Newest followed ticket first.
     assert listed(section(following, "following")) == [followed, bobs_ticket]
-    assert "1\N{EN DASH}2 of 2 tickets, newest first" in following
-    assert "1\N{EN DASH}1 of 1 tickets, recently updated first" in submitted
+    assert "1\N{EN DASH}2 of 2 followed tickets, newest first" in following
+    assert "1\N{EN DASH}1 of 1 submitted ticket, recently updated first" in submitted
     assert [current for _, _, current, _ in tabs(following)] == [False, True, False]
 
     replies_tab = text(alice.get("/ticket/user/2?show=replies"))
@@ -1136,7 +1138,7 @@ def test_user_page_tabs_paginate_and_keep_the_page_size(app: Flask, alice: Clien
 
     first = text(alice.get("/ticket/user/2?per_page=2"))
     assert listed(section(first, "tickets")) == own[:2]
-    assert shown(1, 2, 5) in first
+    assert shown(1, 2, 5, "submitted tickets") in first
     assert pager_link(first, "next") == ("/ticket/user/2", {"per_page": ["2"], "page": ["2"]})
     assert [(label, link) for label, link, _, _ in tabs(first)] == [
         ("Submitted", "/ticket/user/2?per_page=2"),
@@ -1151,7 +1153,7 @@ def test_user_page_tabs_paginate_and_keep_the_page_size(app: Flask, alice: Clien
 
     following = text(alice.get("/ticket/user/2?show=following&per_page=2&page=2"))
     assert listed(section(following, "following")) == follows[2:]
-    assert shown(3, 3, 3) in following
+    assert shown(3, 3, 3, "followed tickets") in following
     assert pager_link(following, "prev") == (
         "/ticket/user/2",
         {"show": ["following"], "per_page": ["2"]},
@@ -1193,8 +1195,8 @@ def test_dates_render_as_time_elements_with_readable_text(app: Flask, alice: Cli
 
     old_page = text(alice.get(f"/ticket/{old_id}"))
     assert (
-        '<time datetime="2024-03-05T14:07:09+00:00" title="5 Mar 2024, 14:07 UTC">'
-        "5 Mar 2024</time>" in old_page
+        '<time datetime="2024-03-05T14:07:09+00:00" '
+        'title="Mar 5, 2024, 2:07\N{NARROW NO-BREAK SPACE}PM UTC">Mar 5, 2024</time>' in old_page
     )
 
     recent_page = text(alice.get(f"/ticket/{recent_id}"))

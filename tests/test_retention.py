@@ -94,7 +94,7 @@ def test_prune_deletes_what_outlived_its_keep_time_and_never_pending_mail(
 
     output = cli(app, "prune")
 
-    assert "Pruned 1 sent and 1 failed message(s), and 4 event(s)." in output
+    assert "Pruned 1 sent message, 1 failed message and 4 events." in output
     assert ids(app, models.Outbox) == rows_before | {recent_sent, kept_failed, pending}
     assert {old_sent, old_failed}.isdisjoint(ids(app, models.Outbox))
     left = ids(app, models.OutboxEvent) - events_before
@@ -102,9 +102,9 @@ def test_prune_deletes_what_outlived_its_keep_time_and_never_pending_mail(
     assert {kept_failed_event, pending_event, empty_recent, given_up_recent, waiting_old} <= left
     assert events_before <= ids(app, models.OutboxEvent)
 
-    assert "Pruned 0 sent and 0 failed message(s), and 0 event(s)." in cli(app, "prune")
+    assert "Pruned 0 sent messages, 0 failed messages and 0 events." in cli(app, "prune")
     output = cli(app, "prune", "--keep-sent-days", "5", "--keep-failed-days", "20")
-    assert "Pruned 1 sent and 1 failed message(s), and 4 event(s)." in output
+    assert "Pruned 1 sent message, 1 failed message and 4 events." in output
     assert ids(app, models.Outbox) == rows_before | {pending}
 
 
@@ -119,7 +119,7 @@ def test_prune_deletes_in_batches_of_the_configured_size(app: Flask, alice: Clie
     with counting_queries(app) as statements:
         output = cli(app, "prune")
 
-    assert "Pruned 7 sent and 0 failed message(s), and 7 event(s)." in output
+    assert "Pruned 7 sent messages, 0 failed messages and 7 events." in output
     deletes = [s.split()[2] for s in statements if s.lstrip().upper().startswith("DELETE")]
     assert deletes == ["flasket_outbox"] * 3 + ["flasket_outbox_event"] * 3
     assert ids(app, ext_models(app).Outbox) == set()
@@ -185,12 +185,12 @@ def test_a_fan_out_that_keeps_failing_is_given_up_shown_and_requeued(
     deliver_once(app)
     assert len(calls) == 3, "a given-up event was tried again"
     listing = cli(app, "outbox")
-    assert "1 event(s) whose fan-out was given up" in listing
+    assert "1 event whose fan-out was given up" in listing
     assert "AddressBookDown: the address book is down" in listing
-    assert "not fanned out to their recipients yet" not in listing
+    assert "not fanned out to" not in listing
 
     monkeypatch.undo()
-    assert "Requeued 0 message(s) and 1 event(s)." in cli(
+    assert "Requeued 0 messages and 1 event." in cli(
         app, "outbox", "--retry-event", str(given_up.id)
     )
     deliver_once(app)
@@ -211,7 +211,7 @@ def test_retry_failed_requeues_given_up_events_too(
     deliver_once(app)
     assert inbox.messages == []
 
-    assert "Requeued 0 message(s) and 1 event(s)." in cli(app, "outbox", "--retry-failed")
+    assert "Requeued 0 messages and 1 event." in cli(app, "outbox", "--retry-failed")
     deliver_once(app)
     assert len(inbox.to(STAFF[0])) == 1
 

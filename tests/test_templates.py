@@ -113,7 +113,7 @@ class TestHostLayout:
                 page.index("<!-- /host-content -->"),
             )
             inside = page[start:end]
-            assert '<div class="flasket">' in inside, url
+            assert '<div class="flasket" lang="en" dir="ltr">' in inside, url
             assert '<nav class="flasket-nav"' in inside, url
             assert STYLESHEET_LINK in inside, url
 
@@ -191,7 +191,7 @@ class TestHostLayout:
         assert f"HOST REPLY MAIL: bob wrote Hello from bob on #{ticket_id}" in plain
         assert f"http://host.test/ticket/{ticket_id}#reply-" in plain
         assert "You get this e-mail because" not in plain
-        assert "bob replied:" in message.part("html")
+        assert "bob replied on " in message.part("html")
 
     def test_host_layout_pages_reference_no_third_party_host(
         self, app: Flask, alice: Client
@@ -208,7 +208,7 @@ def test_standalone_layout_is_a_full_accessible_html_page(app: Flask, alice: Cli
     ticket_id = alice.submit()
     for url, page in rendered_pages(alice, ticket_id).items():
         assert page.lstrip().lower().startswith("<!doctype html>"), url
-        assert '<html lang="en">' in page, url
+        assert '<html lang="en" dir="ltr">' in page, url
         assert re.search(r'<meta name="viewport" content="width=device-width[^"]*">', page), url
         assert '<meta charset="utf-8">' in page, url
         assert re.search(r"<title>[^<]+</title>", page), url
@@ -216,7 +216,7 @@ def test_standalone_layout_is_a_full_accessible_html_page(app: Flask, alice: Cli
         assert '<body class="flasket-standalone">' in page, url
         assert '<a class="flasket-skip" href="#flasket-main">' in page, url
         main = page[page.index('<main id="flasket-main">') : page.index("</main>")]
-        assert '<div class="flasket">' in main, url
+        assert '<div class="flasket" lang="en" dir="ltr">' in main, url
         assert STYLESHEET_LINK in page, url
 
 

@@ -144,3 +144,23 @@ def test_a_ticket_the_person_may_not_read_looks_like_one_that_is_gone(
             neutral(text(gone), deleted),
         )
         assert "secret" not in text(shown)
+
+
+def test_each_page_names_the_ticket_by_its_title_or_by_its_number_alone(
+    app: Flask, alice: Client, bob: Client
+) -> None:
+    """The ticket's title, never the page's own (which the layout also calls ``title``)."""
+    ticket_id = alice.submit(title="Printer is on fire")
+    assert bob.post(f"/ticket/{ticket_id}/follow").status_code == 303
+    url, mail_client = link_for(app, ticket_id, "bob"), app.test_client()
+    about = "e-mails about \N{LEFT DOUBLE QUOTATION MARK}Printer is on fire"
+    assert f"You will get no more {about}" in text(mail_client.get(url))
+    assert f"You will get no more {about}" in text(mail_client.post(url))
+    assert f"You get no {about}" in text(mail_client.get(url))
+    models = ext_models(app)
+    with app.app_context():
+        db.session.execute(sa.delete(models.Ticket).where(models.Ticket.id == ticket_id))
+        db.session.commit()
+    gone = text(mail_client.get(url))
+    assert f"You will get no more e-mails about ticket #{ticket_id}." in gone
+    assert "Tickets\N{RIGHT DOUBLE QUOTATION MARK}" not in gone

@@ -133,9 +133,10 @@ def serve_demo(directory: Path, look: str = "host") -> Iterator[LiveDemo]:
 
 
 @contextmanager
-def serve_host(directory: Path, look: str) -> Iterator[LiveDemo]:
-    """Serve a freshly seeded host of ``tests/hosts`` (SQLite file in ``directory``)."""
-    app = hosts.create_host_app(look, f"sqlite:///{directory / 'host.db'}")
+def serve_host(directory: Path, look: str, flasket_look: str = "flasket") -> Iterator[LiveDemo]:
+    """Serve a freshly seeded host of ``tests/hosts`` (SQLite file in ``directory``), with
+    Flasket's pages in ``flasket_look`` (``FLASKET_LOOK``)."""
+    app = hosts.create_host_app(look, f"sqlite:///{directory / 'host.db'}", flasket_look)
     with serve(app, f"host-{look}", lambda url: hosts.seed(app)) as url:
         yield LiveDemo(app=app, url=url, look=look)
 

@@ -71,7 +71,7 @@ def test_a_new_user_registers_files_finds_discusses_follows_closes_and_reopens_a
     page.get_by_label("Topic").select_option("Bug report")
     page.get_by_label("Application").select_option("Website")
     page.get_by_role("button", name="Apply filters").click()
-    expect(page.get_by_role("status").filter(has_text="of 1 open tickets")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="of 1 open ticket")).to_be_visible()
     expect(page.get_by_role("row")).to_have_count(2)  # the header and dana's ticket
     page.get_by_label("Topic").select_option("Question")
     page.get_by_role("button", name="Apply filters").click()

@@ -9,6 +9,10 @@ Looks (each a folder beside this file with the host's ``templates/base.html``):
 - ``plain``: no stylesheet at all but Flasket's.
 
 The CSS comes from ``node_modules`` (``npm ci``), served by the host itself: never a CDN.
+
+Each host shows Flasket in its default look; the Bootstrap host can also set
+``FLASKET_LOOK = "bootstrap5"`` (``create_host_app("bootstrap5", flasket_look="bootstrap5")``),
+so that Flasket's pages are made of Bootstrap's own components.
 """
 
 from __future__ import annotations
@@ -76,8 +80,13 @@ def missing_files(look: str) -> str | None:
     return None
 
 
-def create_host_app(look: str, database_uri: str = "sqlite://") -> Flask:
-    """The host app in ``look``, with Flasket at /ticket wearing the host's base.html."""
+def create_host_app(
+    look: str, database_uri: str = "sqlite://", flasket_look: str = "flasket"
+) -> Flask:
+    """The host app in ``look``, with Flasket at /ticket wearing the host's base.html.
+
+    ``flasket_look`` is ``FLASKET_LOOK``: ``"bootstrap5"`` suits the Bootstrap host only.
+    """
     app = Flask(__name__, template_folder=str(HERE / look / "templates"))
     app.jinja_env.undefined = StrictUndefined
     app.config.update(
@@ -87,6 +96,7 @@ def create_host_app(look: str, database_uri: str = "sqlite://") -> Flask:
         MAIL_DEFAULT_SENDER="Help desk <help@example.test>",
         FLASKET_BASE_URL="https://help.example.test",
         FLASKET_BASE_TEMPLATE="base.html",
+        FLASKET_LOOK=flasket_look,
         # The pages are what these hosts test: notifications stay in the outbox.
         FLASKET_DELIVERY="hook",
         FLASKET_DELIVERY_HOOK=lambda ids: None,

@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError, dates, numbers
 from babel.support import NullTranslations, Translations
-from flask import current_app, has_app_context
+from flask import current_app, has_app_context, request
 
 # The context variables behind flask.g and flask.request (Flask 2.2+, Flasket's floor).
 from flask.globals import _cv_app, _cv_request
@@ -238,23 +238,50 @@ def _request_state() -> _RequestState | None:
 def _request_reader() -> Reader:
     site = default_reader()
     babel = flask_babel_module()
-    try:
-        select_locale = _option("locale_selector")
-        select_zone = _option("timezone_selector")
-        if select_locale is not None:
-            locale = parse_locale(select_locale())
-        else:
-            locale = parse_locale(babel.get_locale()) if babel is not None else None
-        if select_zone is not None:
-            zone = parse_timezone(select_zone())
-        else:
-            zone = parse_timezone(babel.get_timezone()) if babel is not None else None
-    except Exception:
-        # A selector that fails (one reading a user's setting while the database is away)
-        # must not fail the page, nor an answer after a commit: the site's language does.
-        log.warning("The locale or time zone selector failed; using the site's", exc_info=True)
-        return site
+    select_locale = _option("locale_selector") or (babel.get_locale if babel else None)
+    select_zone = _option("timezone_selector") or (babel.get_timezone if babel else None)
+    locale = _selected(select_locale, parse_locale, "locale")
+    zone = _selected(select_zone, parse_timezone, "time zone")
     return Reader(locale or site.locale, zone or site.timezone)
+
+
+def browser_locale() -> str | None:
+    """A ready-made ``FLASKET_LOCALE_SELECTOR``: the browser's most wanted language Flasket has.
+
+    Goes through the request's ``Accept-Language`` (RFC 9110, section 12.5.4) in order of
+    preference and takes the first language Flasket can show: English (its source), or one
+    with a catalog, shipped or the host's (:func:`catalog_names` decides, so ``zh-CN``
+    finds ``zh_Hans`` and ``pt-PT`` finds ``pt_BR``). ``nl, de;q=0.9`` gives German when
+    there is no Dutch, where ``best_match`` over a fixed list would not.
+
+    :return: the locale as the browser named it (``"de_AT"``: its dates stay Austrian), or
+        None when the browser names none Flasket has.
+    """
+    for value, _quality in request.accept_languages:
+        locale = parse_locale(value)
+        if locale is None:
+            continue
+        if locale.language == SOURCE_LANGUAGE or hasattr(
+            translations_for(locale), "flasket_language"
+        ):
+            return str(locale)
+    return None
+
+
+def _selected(select: Callable[[], Any] | None, parse: Callable[[Any], Any], what: str) -> Any:
+    """What a selector chose, parsed; None for none, and for a selector that fails.
+
+    A selector that fails (one reading a user's setting while the database is away) must
+    not fail the page, nor an answer after a commit: the site's choice stands in, for that
+    half only (a bad time zone keeps the language).
+    """
+    if select is None:
+        return None
+    try:
+        return parse(select())
+    except Exception as error:
+        log.warning("The %s selector failed (%r); using the site's", what, error)
+        return None
 
 
 def flask_babel_module() -> Any:
@@ -424,6 +451,8 @@ def _load(directories: tuple[str, ...], names: tuple[str, ...]) -> NullTranslati
                 continue
             with open(path, "rb") as file:
                 catalog = Translations(file, domain=DOMAIN)
+            if directory != TRANSLATIONS_DIRECTORY:
+                _drop_untranslated_plurals(catalog)
             if merged is None:
                 merged = catalog
             else:
@@ -433,6 +462,24 @@ def _load(directories: tuple[str, ...], names: tuple[str, ...]) -> NullTranslati
         return NullTranslations()
     merged.flasket_language = Locale.parse(nearest)  # type: ignore[attr-defined]
     return merged
+
+
+def _drop_untranslated_plurals(catalog: Translations) -> None:
+    """Leave out a host catalog's plural messages it did not translate.
+
+    ``pybabel compile`` writes an untranslated plural message with the English forms (not
+    so a singular one), which merged over the shipped catalog would put English back: a
+    host's German catalog started from the template, with two messages reworded, would
+    otherwise show "2 replies" on German pages.
+    """
+    entries: dict[Any, str] = catalog._catalog
+    english = {
+        key[0]
+        for key, text in entries.items()
+        if isinstance(key, tuple) and key[1] == 0 and text == key[0]
+    }
+    for key in [key for key in entries if isinstance(key, tuple) and key[0] in english]:
+        del entries[key]
 
 
 def clear_cache() -> None:

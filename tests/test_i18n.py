@@ -1395,3 +1395,70 @@ def test_forced_readers_nest_for_the_hosts_flask_babel_strings_too(tmp_path: Pat
             assert (str(label), i18n.current_reader()) == ("Abteilung", german)
         assert str(label) == "Department"
         assert str(i18n.current_reader().locale) == "en"
+
+
+# --- Found by trying it as a newcomer ------------------------------------------------------
+
+
+@pytest.mark.one_database
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        ("zh-CN,zh;q=0.9,en;q=0.8", "zh-Hans"),
+        ("pt-PT", "pt-BR"),
+        ("nl, de;q=0.9", "de"),
+        ("de-AT", "de"),
+        ("en-GB, de;q=0.5", "en"),
+        ("xx, *;q=0.1", "en"),
+    ],
+)
+def test_browser_locale_picks_the_browsers_most_wanted_language_flasket_has(
+    make_host: HostFactory, header: str, language: str
+) -> None:
+    app = make_host(FLASKET_LOCALE_SELECTOR=i18n.browser_locale)
+    alice = Client(app, "alice")
+    page = alice.get("/ticket/", headers={"Accept-Language": header}).text
+    assert html_tag(page) == f'<html lang="{language}" dir="ltr">'
+
+
+@pytest.mark.one_database
+def test_a_hosts_catalog_started_from_the_template_keeps_the_shipped_plurals(
+    make_host: HostFactory, tmp_path: Path
+) -> None:
+    """pybabel compile writes an untranslated plural message in English: it must not win."""
+    with (CATALOGS / "flasket.pot").open("rb") as file:
+        template = read_po(file, locale="de")
+    for message in template:
+        if message.id == "Overview":
+            message.string = "Startseite"
+    target = tmp_path / "de" / "LC_MESSAGES" / "flasket.mo"
+    target.parent.mkdir(parents=True)
+    with target.open("wb") as file:
+        write_mo(file, template)
+    app = make_host(FLASKET_DEFAULT_LOCALE="de", FLASKET_TRANSLATION_DIRECTORIES=[tmp_path])
+    alice = Client(app, "alice")
+    ticket_id = alice.submit(**TICKET_FORM)
+    assert alice.reply(ticket_id, "Noch da?").status_code == 303
+    assert alice.reply(ticket_id, "Hallo?").status_code == 303
+    page = alice.get(f"/ticket/{ticket_id}").text
+    assert ">Startseite<" in page
+    assert "2 replies" not in page
+    german_two = plural_forms("de", "%(num)s reply")[1] % {"num": "2"}
+    assert html(german_two) in page
+
+
+@pytest.mark.one_database
+def test_a_time_zone_selector_that_fails_keeps_the_chosen_language(
+    make_host: HostFactory,
+) -> None:
+    def broken_zone() -> str:
+        raise RuntimeError("no zone today")
+
+    app = make_host(FLASKET_LOCALE_SELECTOR=lambda: "de", FLASKET_TIMEZONE_SELECTOR=broken_zone)
+    alice = Client(app, "alice")
+    page = alice.get("/ticket/").text
+    assert html_tag(page) == '<html lang="de" dir="ltr">'
+    app = make_host(
+        FLASKET_LOCALE_SELECTOR=lambda: "de", FLASKET_TIMEZONE_SELECTOR=lambda: "Mars/Base"
+    )
+    assert html_tag(Client(app, "alice").get("/ticket/").text) == '<html lang="de" dir="ltr">'

@@ -317,3 +317,19 @@ def test_right_to_left_the_additions_mirror_with_the_page(
     first = page.locator(".flasket-nav .nav-item").first.bounding_box()
     assert end["x"] < first["x"]
     assert_no_serious_axe_violations(page)
+
+
+@pytest.mark.parametrize("width", [DESKTOP, PHONE])
+def test_right_to_left_lists_start_at_the_right_edge(
+    open_page: Callable[..., Any], site: LiveDemo, monkeypatch: pytest.MonkeyPatch, width: int
+) -> None:
+    """Bootstrap's left-to-right build clears only the left padding: no indent on the right."""
+    monkeypatch.setitem(site.app.config, "FLASKET_DEFAULT_LOCALE", "ar")
+    page = open_page("overview", width=width)
+    for selector in (".flasket-nav .nav", ".flasket .list-unstyled"):
+        lists = page.locator(selector)
+        for index in range(lists.count()):
+            padding = lists.nth(index).evaluate(
+                "el => parseFloat(getComputedStyle(el).paddingRight)"
+            )
+            assert padding == 0, (selector, index, padding)

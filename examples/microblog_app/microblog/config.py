@@ -2,15 +2,7 @@
 
 import os
 
-from flask import request
-
-#: The languages Flasket ships; the ticket pages follow the browser's preferred one.
-LANGUAGES = ["en", "es", "fr", "de", "pt_BR", "it", "ja", "zh_Hans", "ar"]
-
-
-def browser_language() -> str | None:
-    """The visitor's preferred language among LANGUAGES (Accept-Language), or None."""
-    return request.accept_languages.best_match(LANGUAGES)
+from flasket.i18n import browser_locale
 
 
 class Config:
@@ -42,4 +34,4 @@ class Config:
     FLASKET_STAFF_RECIPIENTS = ("admin@example.com",)
     FLASKET_SUBJECT_PREFIX = "[Microblog]"
     # Flasket: its pages speak the browser's language (this site itself is English only).
-    FLASKET_LOCALE_SELECTOR = browser_language
+    FLASKET_LOCALE_SELECTOR = browser_locale

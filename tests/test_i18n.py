@@ -1462,3 +1462,26 @@ def test_a_time_zone_selector_that_fails_keeps_the_chosen_language(
         FLASKET_LOCALE_SELECTOR=lambda: "de", FLASKET_TIMEZONE_SELECTOR=lambda: "Mars/Base"
     )
     assert html_tag(Client(app, "alice").get("/ticket/").text) == '<html lang="de" dir="ltr">'
+
+
+@pytest.mark.parametrize(
+    ("text", "values", "shown"),
+    [
+        (
+            "%(user)s replied %(time)s:",
+            {"user": Markup("<a>al</a>"), "time": "<b>now</b>"},
+            "<a>al</a> replied &lt;b&gt;now&lt;/b&gt;:",
+        ),
+        ("%(time)s, %(user)s", {"user": "x & y", "time": 5}, "5, x &amp; y"),
+        ("100%% of %(num)s", {"num": "3"}, "100% of 3"),
+        ("<i>%(n)d</i>", {"n": 3}, "&lt;i&gt;3&lt;/i&gt;"),  # another format: Markup's own %
+    ],
+)
+def test_a_translated_pattern_fills_in_markup_as_is_and_escapes_the_rest(
+    text: str, values: dict[str, Any], shown: str
+) -> None:
+    filled = i18n.Pattern(escape(text)) % values
+    assert isinstance(filled, Markup)
+    assert str(filled) == shown
+    # The same as Markup's own %, which it stands in for on every row of a page.
+    assert str(filled) == str(escape(text) % values)

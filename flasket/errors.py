@@ -9,10 +9,8 @@ when even that fails.
 from __future__ import annotations
 
 import logging
-from datetime import timezone
 
 import sqlalchemy as sa
-from babel import Locale
 from flask import Blueprint, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
@@ -22,8 +20,7 @@ from werkzeug.exceptions import HTTPException, default_exceptions
 from .db_errors import describe, is_transient
 from .forms import CSRF_MESSAGE
 from .i18n import (
-    SOURCE_LANGUAGE,
-    Reader,
+    SOURCE_READER,
     Text,
     current_reader,
     force_locale,
@@ -154,7 +151,7 @@ def database_error(error: sa.exc.SQLAlchemyError) -> ResponseReturnValue:
     except Exception:
         log.warning("The reader's language is unknown; the page is in English", exc_info=True)
         roll_back_quietly()
-        with force_locale(Reader(Locale.parse(SOURCE_LANGUAGE), timezone.utc)) as reader:
+        with force_locale(SOURCE_READER) as reader:
             message, title = str(DATABASE_UNAVAILABLE_MESSAGE), gettext("Try again in a minute")
             lang, direction = reader.language_tag, reader.direction
     if request.accept_mimetypes.best == "application/json":

@@ -107,7 +107,7 @@ class Reader:
         ``lang`` and ``dir``, whatever the locale of their dates.
         """
         translations = translations_for(self.locale)
-        return getattr(translations, "flasket_language", None) or Locale.parse(SOURCE_LANGUAGE)
+        return getattr(translations, "flasket_language", None) or SOURCE_READER.locale
 
     @property
     def language_tag(self) -> str:
@@ -120,11 +120,14 @@ class Reader:
         return "rtl" if self.language.character_order == "right-to-left" else "ltr"
 
 
+#: English in UTC: Flasket's source language, and the reader when nothing else is known.
+SOURCE_READER = Reader(Locale.parse(SOURCE_LANGUAGE), timezone.utc)
+
 #: Set by :func:`force_locale`: the reader of whatever is rendered meanwhile.
 _forced: ContextVar[Reader | None] = ContextVar("flasket_forced_reader", default=None)
 
 _lock = threading.Lock()
-#: Loaded catalogs, by (extra directories, locale): each is read once per process.
+#: Loaded catalogs, by (directories, catalog names): each is read once per process.
 _loaded: dict[tuple[tuple[str, ...], tuple[str, ...]], NullTranslations] = {}
 
 
@@ -185,7 +188,7 @@ def default_reader() -> Reader:
         zone = zone or parse_timezone(
             getattr(babel, "default_timezone", None) or config.get("BABEL_DEFAULT_TIMEZONE")
         )
-    return Reader(locale or Locale.parse(SOURCE_LANGUAGE), zone or timezone.utc)
+    return Reader(locale or SOURCE_READER.locale, zone or SOURCE_READER.timezone)
 
 
 def current_reader() -> Reader:
@@ -200,7 +203,7 @@ def current_reader() -> Reader:
     if forced is not None:
         return forced
     if not has_app_context():
-        return Reader(Locale.parse(SOURCE_LANGUAGE), timezone.utc)
+        return SOURCE_READER
     state = _request_state()
     if state is None:
         return default_reader()

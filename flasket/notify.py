@@ -160,7 +160,7 @@ def render(event: str, ticket: TicketBase, actor: Any, reply: ReplyBase | None) 
         fanned_out_at=None,
         reply_id=reply.id if reply is not None else None,
         locale=str(site.locale),
-        time_zone=reader_zone(site),
+        time_zone=site.zone_name,
     )
 
 
@@ -207,24 +207,6 @@ def _request_for_templates() -> Iterator[None]:
         return
     with current_app.test_request_context("/", base_url=link_root().url):
         yield
-
-
-def reader_zone(reader: i18n.Reader) -> str:
-    """The name a reader's time zone is stored by: ``"Europe/Berlin"``, ``"UTC"``.
-
-    :param reader: the reader.
-    :return: the zone's IANA key, or its ``str()`` for another kind of tzinfo.
-    """
-    return reader.zone_name
-
-
-def reader_key(reader: i18n.Reader) -> tuple[str, str]:
-    """What tells two readers' copies apart: ``(locale, time zone)`` as stored.
-
-    :param reader: the reader.
-    :return: :attr:`flasket.i18n.Reader.key`.
-    """
-    return reader.key
 
 
 def event_reader_key(outbox_event: Any) -> tuple[str, str]:

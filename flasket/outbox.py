@@ -247,7 +247,7 @@ def _fan_out_one(event_id: int) -> list[int]:
     shared = json.loads(found.headers or "{}")
     rows = []
     for copy in copies:
-        own = written.get(notify.reader_key(copy.reader)) if copy.reader is not None else None
+        own = written.get(copy.reader.key) if copy.reader is not None else None
         subject, text, html = own if own is not None else (found.subject, None, None)
         rows.append(
             models.Outbox(
@@ -286,8 +286,8 @@ def _renderings(
     own = notify.event_reader_key(found)
     readers: dict[tuple[str, str], i18n.Reader] = {}
     for copy in copies:
-        if copy.reader is not None and notify.reader_key(copy.reader) != own:
-            readers.setdefault(notify.reader_key(copy.reader), copy.reader)
+        if copy.reader is not None and copy.reader.key != own:
+            readers.setdefault(copy.reader.key, copy.reader)
     return {key: notify.render_for(found, ticket, reader) for key, reader in readers.items()}
 
 

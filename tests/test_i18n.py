@@ -286,7 +286,7 @@ def test_flask_babels_default_locale_and_time_zone_are_the_sites_without_a_selec
     assert any("6 mars 2024" in t and "00:30" in t for t in time_titles(page)), time_titles(page)
     with app.app_context():
         site = i18n.default_reader()
-    assert (str(site.locale), notify.reader_zone(site)) == ("fr", "Europe/Berlin")
+    assert (str(site.locale), site.zone_name) == ("fr", "Europe/Berlin")
 
 
 @pytest.mark.one_database
@@ -296,7 +296,7 @@ def test_defaults_given_to_flask_babel_itself_are_the_sites_too(make_host: HostF
     assert html_tag(alice.get("/ticket/").text) == '<html lang="fr" dir="ltr">'
     with app.app_context():
         site = i18n.default_reader()
-    assert (str(site.locale), notify.reader_zone(site)) == ("fr", "Europe/Berlin")
+    assert (str(site.locale), site.zone_name) == ("fr", "Europe/Berlin")
 
 
 # --- 2. A host without Flask-Babel -------------------------------------------------------
@@ -717,7 +717,7 @@ def test_each_follower_gets_one_mail_in_their_own_language_and_time_zone(
     render_mail = notify._render_mail
 
     def counting(reader: Reader, *args: Any) -> tuple[str, str, str]:
-        rendered.append(f"{reader.locale}/{notify.reader_zone(reader)}")
+        rendered.append(f"{reader.locale}/{reader.zone_name}")
         return render_mail(reader, *args)
 
     monkeypatch.setattr(notify, "_render_mail", counting)
@@ -782,7 +782,7 @@ def test_followers_sharing_a_language_and_time_zone_share_one_rendering(
     render_for = notify.render_for
 
     def counting(outbox_event: Any, ticket: Any, reader: Reader) -> tuple[str, str, str] | None:
-        readers.append(f"{reader.locale}/{notify.reader_zone(reader)}")
+        readers.append(f"{reader.locale}/{reader.zone_name}")
         return render_for(outbox_event, ticket, reader)
 
     monkeypatch.setattr(notify, "render_for", counting)

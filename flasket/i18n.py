@@ -29,6 +29,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -106,18 +107,35 @@ class Reader:
         A reader whose locale has no catalog reads English text, so pages say so in
         ``lang`` and ``dir``, whatever the locale of their dates.
         """
-        translations = translations_for(self.locale)
-        return getattr(translations, "flasket_language", None) or SOURCE_READER.locale
+        return self._language()[0]
 
     @property
     def language_tag(self) -> str:
         """:attr:`language` as an HTML ``lang`` value (BCP 47): ``"pt-BR"``, ``"zh-Hans"``."""
-        return str(self.language).replace("_", "-")
+        return self._language()[1]
 
     @property
     def direction(self) -> str:
         """``"rtl"`` when :attr:`language` is written right to left (Arabic...), else ``"ltr"``."""
-        return "rtl" if self.language.character_order == "right-to-left" else "ltr"
+        return self._language()[2]
+
+    def _language(self) -> tuple[Locale, str, str]:
+        state = _request_state()
+        if state is not None and state.reader is self:
+            translations = current_translations()  # this request's, found once
+        else:
+            translations = translations_for(self.locale)
+        found: tuple[Locale, str, str] | None = getattr(
+            translations, "flasket_language_info", None
+        )
+        if found is None:
+            language = getattr(translations, "flasket_language", None) or Locale.parse(
+                SOURCE_LANGUAGE
+            )
+            direction = "rtl" if language.character_order == "right-to-left" else "ltr"
+            found = (language, str(language).replace("_", "-"), direction)
+            translations.flasket_language_info = found  # type: ignore[attr-defined]
+        return found
 
 
 #: English in UTC: Flasket's source language, and the reader when nothing else is known.
@@ -685,8 +703,16 @@ def template_pgettext(eval_ctx: EvalContext, context: str, message: str, **varia
 def _fill(eval_ctx: EvalContext, text: str, variables: dict[str, Any]) -> str:
     if not eval_ctx.autoescape:
         return text % variables if variables else text
-    pattern = Pattern(escape(text))
+    pattern = _patterns.get(text)
+    if pattern is None:
+        pattern = Pattern(escape(text))
+        if len(_patterns) < _Formats.LIMIT:
+            _patterns[text] = pattern
     return pattern % variables if variables else pattern
+
+
+#: Translations escaped as patterns, by their text: a page shows the same few on every request.
+_patterns: dict[str, Pattern] = {}
 
 
 #: A placeholder of Flasket's messages, or an escaped percent sign.
@@ -775,6 +801,7 @@ class _Formats:
         self.relative: dict[tuple[str, int], str] = {}
         self.dates: dict[object, str] = {}
         self.times: dict[tuple[int, int], str] = {}
+        self.exacts: dict[float, str] = {}
         self.zones: dict[str | None, str] = {}
         # Counts under 1,000 need no grouping: in Latin digits they are written as Python does.
         self.plain_digits = getattr(locale, "default_numbering_system", "latn") == "latn"
@@ -793,12 +820,21 @@ class _Formats:
         return value.astimezone(self.reader.timezone)
 
     def exact(self, value: datetime) -> str:
+        minute = value.timestamp() // 60
+        found = self.exacts.get(minute)
+        if found is None:
+            if len(self.exacts) > self.LIMIT:
+                self.exacts.clear()
+            found = self.exacts[minute] = self._exact(value)
+        return found
+
+    def _exact(self, value: datetime) -> str:
         local = self.local(value)
-        time = self.times.get((local.hour, local.minute))
-        if time is None:
+        clock = self.times.get((local.hour, local.minute))
+        if clock is None:
             if len(self.times) > self.LIMIT:
                 self.times.clear()
-            time = self.times[(local.hour, local.minute)] = self.time.apply(
+            clock = self.times[(local.hour, local.minute)] = self.time.apply(
                 local, self.reader.locale
             )
         if self.utc:
@@ -808,7 +844,7 @@ class _Formats:
             zone = self.zones.get(zone_key) or self.zones.setdefault(
                 zone_key, zone_name(local, self.reader)
             )
-        return f"{self.joined.format(time, self._date(local))} {zone}"
+        return f"{self.joined.format(clock, self._date(local))} {zone}"
 
     def short_date(self, value: datetime) -> str:
         return self._date(self.local(value))
@@ -933,7 +969,7 @@ def relative_time(value: datetime) -> str:
 
 
 def _relative(formats: _Formats, value: datetime) -> str:
-    seconds = (datetime.now(timezone.utc) - value).total_seconds()
+    seconds = time.time() - value.timestamp()
     if seconds < 60:
         return gettext("just now")
     for size, unit in _UNITS:

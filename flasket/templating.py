@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from flask import Flask, current_app, g, request, url_for
+from flask.globals import _cv_app
 from flask_login import current_user
 from markupsafe import Markup, escape
 
@@ -26,6 +27,53 @@ from .user_keys import key_text, needs_query_form
 
 #: The name of Flasket's blueprint (:data:`flasket.views.bp`), which prefixes its endpoints.
 BLUEPRINT = "flasket"
+
+
+class _Rows:
+    """What the rows of one page share, worked out once per app context (a request).
+
+    A list calls the row helpers (:func:`user_link`, :func:`ticket_link`,
+    :func:`category_tags`, :func:`look`) for every row; each finds this through Flask's
+    context variable, not through the ``g`` and ``current_flasket`` proxies, whose look-ups
+    would cost a list page as much as its rows' own work.
+    """
+
+    __slots__ = (
+        "categories",
+        "look",
+        "name_attr",
+        "tags",
+        "ticket_url",
+        "user_links",
+        "user_pk",
+        "user_url",
+    )
+
+    def __init__(self) -> None:
+        state = current_flasket._get_current_object()  # type: ignore[attr-defined]
+        self.look = str(config_value("look"))
+        self.name_attr = str(config_value("user_name_attr"))
+        self.user_pk: str = state.models.user_pk
+        self.categories = state.categories()
+        self.user_links: dict[tuple[Any, Any], Markup] = {}
+        self.tags: dict[tuple[str, str], Markup] = {}
+        self.ticket_url: str | None = None
+        self.user_url: str | None = None
+
+
+def _rows() -> _Rows:
+    """This app context's :class:`_Rows`.
+
+    :raises RuntimeError: outside an application context.
+    """
+    context = _cv_app.get(None)
+    if context is None:
+        raise RuntimeError("Working outside of application context.")
+    app_globals = context.g
+    rows: _Rows | None = app_globals.__dict__.get("flasket_rows")
+    if rows is None:
+        rows = app_globals.flasket_rows = _Rows()
+    return rows
 
 
 def real_name(user: Any) -> str | None:
@@ -56,9 +104,14 @@ def user_name(user: Any) -> str:
     """
     if user is None:
         return gettext("a deleted user")
-    return real_name(user) or gettext(
-        "unnamed user %(key)s", key=key_text(current_flasket.models.user_id(user))
-    )
+    return _shown_name(real_name(user), current_flasket.models.user_id(user))
+
+
+def _shown_name(stored: str | None, key: Any) -> str:
+    # The stored name, or "unnamed user 42" for a missing or blank one.
+    if stored is None or stored.strip() == "":
+        return gettext("unnamed user %(key)s", key=key_text(key))
+    return stored
 
 
 def user_key(user: Any) -> str:
@@ -81,11 +134,12 @@ def ticket_link(ticket_id: int) -> str:
     :return: the ticket page's path.
     :raises RuntimeError: outside a request context, unless ``SERVER_NAME`` is set.
     """
-    pattern: str | None = g.get("flasket_ticket_url")
+    rows = _rows()
+    pattern = rows.ticket_url
     if pattern is None:
         placeholder = str(_TICKET_ID_PLACEHOLDER)
         built = url_for("flasket.ticket", ticket_id=_TICKET_ID_PLACEHOLDER)
-        pattern = g.flasket_ticket_url = (
+        pattern = rows.ticket_url = (
             built.replace("{", "{{").replace("}", "}}").replace(placeholder, "{}")
         )
     return pattern.format(int(ticket_id))
@@ -108,11 +162,11 @@ def user_url(user: Any, **query: Any) -> str:
     :return: the page's path, with its query if any.
     :raises RuntimeError: outside a request context, unless ``SERVER_NAME`` is set.
     """
-    pattern: str | None = g.get("flasket_user_url")
+    rows = _rows()
+    pattern = rows.user_url
     if pattern is None:
-        built = url_for("flasket.user", key=_USER_KEY_PLACEHOLDER)
-        pattern = g.flasket_user_url = built
-    key = key_text(current_flasket.models.user_id(user))
+        pattern = rows.user_url = url_for("flasket.user", key=_USER_KEY_PLACEHOLDER)
+    key = key_text(getattr(user, rows.user_pk))
     if needs_query_form(key):
         base = pattern.replace(_USER_KEY_PLACEHOLDER, "")
         args: dict[str, Any] = {"key": key}
@@ -130,8 +184,8 @@ def user_url(user: Any, **query: Any) -> str:
 def user_link(user: Any) -> Markup:
     """A link to a user's page, or "a deleted user".
 
-    Built once per key and name in an app context: a ticket's replies name the same few
-    people many times. The name is part of the memo's key, so a user renamed meanwhile
+    Built once per key and stored name in an app context: a ticket's replies name the same
+    few people many times. The name is part of the memo's key, so a user renamed meanwhile
     gets a new link; a user without a key yet (not stored) is never memoised.
 
     :param user: an instance of the host's user model, or None for a deleted one.
@@ -139,16 +193,16 @@ def user_link(user: Any) -> Markup:
     """
     if user is None:
         return escape(gettext("a deleted user"))
-    key = current_flasket.models.user_id(user)
-    name = user_name(user)
+    rows = _rows()
+    key = getattr(user, rows.user_pk)
     if key is None:
-        return Markup(f'<a href="{escape(user_url(user))}">{escape(name)}</a>')  # noqa: S704
-    built: dict[tuple[Any, str], Markup] | None = g.get("flasket_user_links")
-    if built is None:
-        built = g.flasket_user_links = {}
-    link = built.get((key, name))
+        return Markup(f'<a href="{escape(user_url(user))}">{escape(user_name(user))}</a>')  # noqa: S704
+    stored_name = getattr(user, rows.name_attr, None)
+    memo_key = (key, None if stored_name is None else str(stored_name))
+    link = rows.user_links.get(memo_key)
     if link is None:
-        link = built[(key, name)] = Markup(  # noqa: S704
+        name = _shown_name(memo_key[1], key)
+        link = rows.user_links[memo_key] = Markup(  # noqa: S704
             f'<a href="{escape(user_url(user))}">{escape(name)}</a>'
         )
     return link
@@ -238,10 +292,7 @@ def look() -> str:
 
     :return: the look's name.
     """
-    found: str | None = g.get("flasket_look")
-    if found is None:
-        found = g.flasket_look = str(config_value("look"))
-    return found
+    return _rows().look
 
 
 def css_class(role: str) -> str:
@@ -251,7 +302,7 @@ def css_class(role: str) -> str:
     :return: the classes, space-separated; ``""`` for none.
     :raises KeyError: for a role no look has.
     """
-    return CLASSES[look()][role]
+    return CLASSES[_rows().look][role]
 
 
 def status_label(status: str) -> str:
@@ -278,9 +329,12 @@ def time_tag(value: datetime | None) -> Markup:
     """
     if not value:
         return Markup("")
-    stamp = escape(value.isoformat(timespec="seconds"))
-    exact, relative = map(escape, i18n.times(value))
-    return Markup(f'<time datetime="{stamp}" title="{exact}">{relative}</time>')  # noqa: S704
+    exact, relative = i18n.times(value)
+    # An ISO 8601 stamp is digits, "-", ":", "T" and "+": nothing to escape.
+    return Markup(  # noqa: S704
+        f'<time datetime="{value.isoformat(timespec="seconds")}" title="{escape(exact)}">'
+        f"{escape(relative)}</time>"
+    )
 
 
 def exact_time(value: datetime) -> str:
@@ -439,17 +493,20 @@ def category_tags(ticket: TicketBase) -> list[Markup]:
     :return: escaped ``"label: value"`` texts (the ``"%(category)s: %(value)s"`` message),
         in the configured order.
     """
-    pairs = current_flasket.categories_of(ticket)
-    if not pairs:
+    values = ticket.listed_categories
+    if values is None:
+        values = ticket.category_values()
+    if not values:
         return []
-    memo: dict[tuple[str, str], Markup] | None = g.get("flasket_category_tags")
-    if memo is None:
-        memo = g.flasket_category_tags = {}
+    rows = _rows()
     tags = []
-    for category, value in pairs:
-        tag = memo.get((category.name, value))
+    for category in rows.categories:  # in the configured order; others are not shown
+        value = values.get(category.name)
+        if value is None:
+            continue
+        tag = rows.tags.get((category.name, value))
         if tag is None:
-            tag = memo[(category.name, value)] = escape(
+            tag = rows.tags[(category.name, value)] = escape(
                 gettext(
                     "%(category)s: %(value)s",
                     category=str(category.label),

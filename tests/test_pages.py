@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from flasket import config, queries, search, views
+from flasket import config, i18n, queries, search, templating, views
 from tests.helpers import Client, counting_queries, ext_models, rows
 from tests.hostapp import User, db
 
@@ -691,6 +691,46 @@ def test_lists_show_each_tickets_categories_labelled_in_configured_order_like_th
         assert alice.get("/ticket/all?status=all").status_code == 200
     assert len([s for s in statements if "flasket_ticket_category" in s]) == 1
     assert parsed == []
+
+
+@pytest.mark.parametrize("app_config", [{"FLASKET_CATEGORIES": LABELLED_CATEGORIES}])
+def test_a_list_words_each_category_value_once_however_many_rows_share_it(
+    app: Flask, alice: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Four tickets, four combinations, five (category, value) pairs: each pair is worded once
+    # per page, not once per row or per combination.
+    for n, (urgency, topic) in enumerate(
+        [("3", "Bug report"), ("3", "Account"), ("1", "Bug report"), ("1", "Account")]
+    ):
+        seed_ticket(
+            app,
+            "alice",
+            f"t{n}",
+            categories={"urgency": urgency, "topic": topic, "application": "api"},
+        )
+    worded: list[str] = []
+    gettext = i18n.gettext
+
+    def counting(message: str, **values: Any) -> str:
+        if message == "%(category)s: %(value)s":
+            worded.append(f"{values['category']}: {values['value']}")
+        return gettext(message, **values)
+
+    monkeypatch.setattr(templating, "gettext", counting)
+    page = text(alice.get("/ticket/all"))
+    assert sorted(worded) == sorted(
+        [
+            "Urgency: High",
+            "Urgency: Low",
+            "Topic: Bug report",
+            "Topic: Account",
+            "Application: Public API",
+        ]
+    )
+    assert page.count("Application: Public API") == 4
+    worded.clear()
+    text(alice.get("/ticket/all"))
+    assert len(worded) == 5  # and again on the next request, which may read another language
 
 
 def test_all_filters_by_author_name(app: Flask, alice: Client) -> None:

@@ -65,6 +65,9 @@ BIG_FOLLOWERS = 300
 #: Ticket rows generated (and loaded) per batch.
 BATCH = 20_000
 CLOSED_SHARE = 0.3
+#: Open tickets whose number ends in this digit wait for their requester (status "waiting"):
+#: a tenth of them, but the 1,000-reply ticket and the reply target.
+WAITING_DIGIT = 7
 RARE_WORD = "zeppelin"
 #: How many tickets carry the rare word, whatever the size.
 RARE_TICKETS = 20
@@ -126,6 +129,7 @@ TICKET_COLUMNS = (
     "title",
     "body",
     "status",
+    "state",
     "created_at",
     "updated_at",
     "closed_at",
@@ -274,6 +278,7 @@ def generate(plan: Plan) -> Iterator[dict[str, list[tuple[Any, ...]]]]:
                 ticket_id,
                 title,
                 body,
+                "closed" if closed else "waiting" if waits(plan, ticket_id) else "open",
                 "closed" if closed else "open",
                 created,
                 closed_at or last,
@@ -292,6 +297,14 @@ def generate(plan: Plan) -> Iterator[dict[str, list[tuple[Any, ...]]]]:
         if ticket_id % BATCH == 0 or ticket_id == plan.tickets:
             yield batch
             batch = {name: [] for name in COLUMNS}
+
+
+def waits(plan: Plan, ticket_id: int) -> bool:
+    """Whether an open ticket of the seed waits for its requester (status "waiting")."""
+    return ticket_id % 10 == WAITING_DIGIT and ticket_id not in (
+        plan.big_ticket,
+        plan.reply_target,
+    )
 
 
 def count_common(batch: dict[str, list[tuple[Any, ...]]]) -> int:
@@ -520,6 +533,7 @@ def update_search(url: str, plan: Plan, say: Callable[[str], None] = print) -> N
         _add_missing_columns_and_indexes(url, engine, say)
         with engine.begin() as conn:
             _add_search_words(conn, plan, say)
+            _add_waiting_tickets(conn, plan, say)
         if engine.dialect.name == "sqlite":
             _create_sqlite_search_tables(engine, say)
         else:
@@ -542,17 +556,46 @@ def _add_missing_columns_and_indexes(
             columns = {column["name"] for column in inspector.get_columns(table.name)}
             indexes = {index["name"] for index in inspector.get_indexes(table.name)}
             for column in table.columns:
-                if column.name in columns or not column.nullable:
+                default = column.server_default
+                if column.name in columns or not (column.nullable or default is not None):
                     continue
                 say(f"  adding the column {table.name}.{column.name}")
                 kind = column.type.compile(dialect=engine.dialect)
-                conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}")
+                if column.nullable:
+                    conn.exec_driver_sql(
+                        f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"
+                    )
+                    continue
+                value = str(default.arg)  # type: ignore[union-attr]
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"
+                    f" NOT NULL DEFAULT '{value}'"
+                )
+                if (table.name, column.name) == ("flasket_ticket", "state"):
+                    # The kind of each status the seed writes (open, closed).
+                    conn.exec_driver_sql(
+                        "UPDATE flasket_ticket SET state = 'closed' WHERE status = 'closed'"
+                    )
             for index in table.indexes:
                 dialects = index.info.get("dialects", (engine.dialect.name,))
                 if index.name in indexes or engine.dialect.name not in dialects:
                     continue
                 say(f"  creating the index {index.name}")
                 conn.execute(sa.schema.CreateIndex(index))
+
+
+def _add_waiting_tickets(conn: sa.Connection, plan: Plan, say: Callable[[str], None]) -> None:
+    """The open tickets a seeding from before statuses left open that now wait (:func:`waits`)."""
+    changed = conn.execute(
+        sa.text(
+            "UPDATE flasket_ticket SET status = 'waiting'"
+            " WHERE status = 'open' AND state = 'open' AND (id % 10) = :digit"
+            " AND id NOT IN (:big, :target)"
+        ),
+        {"digit": WAITING_DIGIT, "big": plan.big_ticket, "target": plan.reply_target},
+    )
+    if changed.rowcount:
+        say(f"  {changed.rowcount:,} open tickets now wait for their requester")
 
 
 def _add_search_words(conn: sa.Connection, plan: Plan, say: Callable[[str], None]) -> None:
@@ -693,6 +736,7 @@ def probes(plan: Plan) -> list[Probe]:
         Probe("all (staff)", "/ticket/all", user=STAFF_USER),
         Probe("filter status=closed", "/ticket/all?status=closed"),
         Probe("filter status=all", "/ticket/all?status=all"),
+        Probe("filter status=waiting", "/ticket/all?status=waiting"),
         Probe("filter urgency=High", "/ticket/all?urgency=High"),
         Probe(
             "filter topic=Account, application=API", "/ticket/all?topic=Account&application=API"

@@ -18,6 +18,7 @@ from .signals import (
     ticket_followed,
     ticket_reopened,
     ticket_replied,
+    ticket_status_changed,
 )
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "ticket_followed",
     "ticket_reopened",
     "ticket_replied",
+    "ticket_status_changed",
 ]
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from werkzeug.local import LocalProxy
 
 from . import background, notify, signals
+from .config import Status
 from .models import CLOSED, OPEN, Models, ReplyBase, TicketBase, utcnow
 from .proxies import current_flasket
 from .sql import affected_rows, app_object
@@ -227,7 +228,8 @@ def _create_ticket(
         author_id=author_id,
         title=title,
         body=body,
-        status=OPEN,
+        status=current_flasket.first_status(OPEN).name,
+        state=OPEN,
         created_at=now,
         updated_at=now,
         reply_count=0,
@@ -301,8 +303,19 @@ def post_reply(ticket: TicketBase, author: Any, body: str) -> ReplyBase:
     return reply
 
 
-def post_reply_once(ticket: TicketBase, author: Any, body: str, form_key: str | None) -> Posted:
+def post_reply_once(
+    ticket: TicketBase,
+    author: Any,
+    body: str,
+    form_key: str | None,
+    status: Status | None = None,
+    resolution: str | None = None,
+) -> Posted:
     """:func:`post_reply` for a form, which stores one reply however often it is sent.
+
+    With ``status``, the ticket moves to it in the same transaction ("reply and close"):
+    one reply, one mail about it. Whether the author may set it is the caller's check
+    (:func:`flasket.policy.may_set_status`).
 
     Sent again with the same ``form_key``, nothing is stored, and the answer is the first
     sending's (even if the ticket was closed since). Without a key, every call stores a
@@ -312,13 +325,16 @@ def post_reply_once(ticket: TicketBase, author: Any, body: str, form_key: str | 
     :param author: the host user replying.
     :param body: the reply's text, as for :func:`post_reply`.
     :param form_key: the form's one-time key (:func:`flasket.forms.new_form_key`), or None.
+    :param status: the status the ticket moves to with the reply, or None to keep it (a
+        status that waits on the requester still ends with the requester's reply).
+    :param resolution: why it is closed, for a status of kind closed.
     :return: the new reply's place, or the first sending's with ``repeated`` set.
     :raises TicketClosedError: if the ticket is closed and the form was not sent before.
     :raises FormKeyUsedError: when the key is on someone else's reply, on a reply to
         another ticket, or on the author's own reply with other text.
     :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing is stored.
     """
-    return _post_reply(ticket, author, body, form_key)[1]
+    return _post_reply(ticket, author, body, form_key, status, resolution)[1]
 
 
 def earlier_reply(
@@ -341,17 +357,34 @@ def earlier_reply(
 
 
 def _post_reply(
-    ticket: TicketBase, author: Any, body: str, form_key: str | None
+    ticket: TicketBase,
+    author: Any,
+    body: str,
+    form_key: str | None,
+    status: Status | None = None,
+    resolution: str | None = None,
 ) -> tuple[ReplyBase | None, Posted]:
     """The new reply and its answer, or None and the answer of the reply the key is on."""
     session, models = current_flasket.session, current_flasket.models
     ticket_id, author_id = ticket.id, models.user_id(author)
     _lock_ticket(session, models, ticket_id)
     now = utcnow()
+    Ticket = models.Ticket
+    values: dict[str, Any] = {}
+    if status is not None:
+        values = _status_values(models, author, status, resolution, now)
+    elif ticket.author_id is not None and ticket.author_id == author_id:
+        # The requester answered: a status that waited on them is over.
+        waiting = [s.name for s in current_flasket.statuses() if s.waiting_on_requester]
+        if waiting:
+            values["status"] = sa.case(
+                (Ticket.status.in_(waiting), current_flasket.first_status(OPEN).name),
+                else_=Ticket.status,
+            )
     counted = session.execute(
-        sa.update(models.Ticket)
-        .where(models.Ticket.id == ticket_id, models.Ticket.status == OPEN)
-        .values(reply_count=models.Ticket.reply_count + 1, updated_at=_touch(models, now))
+        sa.update(Ticket)
+        .where(Ticket.id == ticket_id, Ticket.state == OPEN)
+        .values(reply_count=Ticket.reply_count + 1, updated_at=_touch(models, now), **values)
         .execution_options(synchronize_session=False)
     )
     if affected_rows(counted) != 1:
@@ -374,11 +407,18 @@ def _post_reply(
             raise
         return None, earlier
     _insert_follow(session, models, ticket_id, author_id)
+    seen_status, seen_state = ticket.status, ticket.state
     session.refresh(ticket)
     outbox_ids = notify.enqueue(session, notify.REPLIED, ticket, author, reply=reply)
     posted = Posted(ticket_id=ticket_id, reply_id=reply.id, reply_number=ticket.reply_count)
     _commit(session)
     _after_commit(outbox_ids, signals.ticket_replied, ticket=ticket, reply=reply, user=author)
+    if status is not None and status.name != seen_status:
+        # One mail (the reply's, which shows the new status), and the status's own signal.
+        if status.kind == seen_state:
+            _send(signals.ticket_status_changed, ticket=ticket, user=author)
+        else:
+            _send(signals.ticket_closed, ticket=ticket, user=author)
     return reply, posted
 
 
@@ -414,19 +454,52 @@ def _earlier_reply(
     return Posted(ticket_id=ticket_id, reply_id=found.id, reply_number=number or 1, repeated=True)
 
 
-def _set_status(ticket: TicketBase, actor: Any, new: str, event: str) -> list[int] | None:
-    """Change the status and write the event's mail; None when the status was already ``new``."""
+def _status_values(
+    models: Models, actor: Any, status: Status, resolution: str | None, now: Any
+) -> dict[str, Any]:
+    """The columns a move to ``status`` writes: the kind, and who closed it, when and why."""
+    closing = status.kind == CLOSED
+    return {
+        "status": status.name,
+        "state": status.kind,
+        "resolution": (resolution or "solved") if closing else None,
+        "closed_at": now if closing else None,
+        "closed_by_id": models.user_id(actor) if closing else None,
+    }
+
+
+def set_status(
+    ticket: TicketBase, actor: Any, status: Status, resolution: str | None = None
+) -> bool:
+    """Move a ticket to ``status``; False (and nothing sent) if it moved meanwhile.
+
+    The ticket changes only from the status it had when loaded, so two people changing it
+    at once cannot both succeed. A status of kind closed records who closed it, when, and
+    the resolution (``config.RESOLUTIONS``; "solved" when None); one of kind open clears
+    them. After the commit the followers are told: the closed or reopened mail when the
+    kind changes, else the status mail, and the matching signal is sent
+    (:data:`flasket.signals.ticket_closed`, :data:`~flasket.signals.ticket_reopened`,
+    :data:`~flasket.signals.ticket_status_changed`). Whether ``actor`` may set it is the
+    caller's check (:func:`flasket.policy.may_set_status`).
+
+    :param ticket: the ticket, loaded in the current session; it is refreshed.
+    :param actor: the host user changing it.
+    :param status: a configured status (:meth:`flasket.state.FlasketState.statuses`).
+    :param resolution: why it is closed, for a status of kind closed; ignored otherwise.
+    :return: True when this call changed it.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing changed.
+    """
     session, models = current_flasket.session, current_flasket.models
+    seen_status, seen_state = ticket.status, ticket.state
+    if status.name == seen_status:
+        return False
     _lock_ticket(session, models, ticket.id)
     now = utcnow()
-    old = OPEN if new == CLOSED else CLOSED
     changed = session.execute(
         sa.update(models.Ticket)
-        .where(models.Ticket.id == ticket.id, models.Ticket.status == old)
+        .where(models.Ticket.id == ticket.id, models.Ticket.status == seen_status)
         .values(
-            status=new,
-            closed_at=now if new == CLOSED else None,
-            closed_by_id=models.user_id(actor) if new == CLOSED else None,
+            **_status_values(models, actor, status, resolution, now),
             updated_at=_touch(models, now),
         )
         .execution_options(synchronize_session=False)
@@ -434,48 +507,46 @@ def _set_status(ticket: TicketBase, actor: Any, new: str, event: str) -> list[in
     session.refresh(ticket)
     if affected_rows(changed) != 1:
         _commit(session)
-        return None
+        return False
+    if seen_state == status.kind:
+        event, signal = notify.STATUS_CHANGED, signals.ticket_status_changed
+    elif status.kind == CLOSED:
+        event, signal = notify.CLOSED, signals.ticket_closed
+    else:
+        event, signal = notify.REOPENED, signals.ticket_reopened
     outbox_ids = notify.enqueue(session, event, ticket, actor)
     _commit(session)
-    return outbox_ids
+    _after_commit(outbox_ids, signal, ticket=ticket, user=actor)
+    return True
 
 
-def close_ticket(ticket: TicketBase, actor: Any) -> bool:
-    """Close an open ticket; False (and nothing sent) if it was already closed.
-
-    Records who closed it and when; after the commit, the mail to the followers is handed
-    to delivery and :data:`flasket.signals.ticket_closed` is sent. Whether ``actor`` may
-    close it is the caller's check (:mod:`flasket.policy`).
+def close_ticket(ticket: TicketBase, actor: Any, resolution: str | None = None) -> bool:
+    """Close an open ticket: :func:`set_status` to the first status of kind closed.
 
     :param ticket: the ticket, loaded in the current session; it is refreshed.
     :param actor: the host user closing it.
-    :return: True when this call closed it.
+    :param resolution: why (``config.RESOLUTIONS``); "solved" when None.
+    :return: True when this call closed it; False if it was closed already or changed
+        meanwhile.
     :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing changed.
     """
-    outbox_ids = _set_status(ticket, actor, CLOSED, notify.CLOSED)
-    if outbox_ids is None:
+    if ticket.state == CLOSED:
         return False
-    _after_commit(outbox_ids, signals.ticket_closed, ticket=ticket, user=actor)
-    return True
+    return set_status(ticket, actor, current_flasket.first_status(CLOSED), resolution)
 
 
 def reopen_ticket(ticket: TicketBase, actor: Any) -> bool:
-    """Reopen a closed ticket; False (and nothing sent) if it was already open.
-
-    Clears who closed it and when; after the commit, the mail to the followers is handed
-    to delivery and :data:`flasket.signals.ticket_reopened` is sent. Whether ``actor``
-    may reopen it is the caller's check (:mod:`flasket.policy`).
+    """Reopen a closed ticket: :func:`set_status` to the first status of kind open.
 
     :param ticket: the ticket, loaded in the current session; it is refreshed.
     :param actor: the host user reopening it.
-    :return: True when this call reopened it.
+    :return: True when this call reopened it; False if it was open already or changed
+        meanwhile.
     :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing changed.
     """
-    outbox_ids = _set_status(ticket, actor, OPEN, notify.REOPENED)
-    if outbox_ids is None:
+    if ticket.state == OPEN:
         return False
-    _after_commit(outbox_ids, signals.ticket_reopened, ticket=ticket, user=actor)
-    return True
+    return set_status(ticket, actor, current_flasket.first_status(OPEN))
 
 
 def follow_ticket(ticket: TicketBase, user: Any) -> bool:

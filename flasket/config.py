@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from . import i18n
-from .i18n import lazy_gettext
+from .i18n import lazy_gettext, lazy_pgettext
 from .smtp import OPEN_COST, SEND_COST
 
 log = logging.getLogger("flasket")
@@ -84,6 +84,29 @@ DEFAULT_CATEGORIES: list[dict[str, Any]] = [
     },
 ]
 
+#: A status's kind: whether a ticket in it is still being worked on (listed as open,
+#: answerable) or done.
+KINDS = ("open", "closed")
+
+#: The statuses of a help desk out of the box: ``open`` (new tickets), ``waiting`` (staff wait
+#: for the requester's answer; the requester's reply opens it again) and ``closed``.
+DEFAULT_STATUSES: list[dict[str, Any]] = [
+    {"name": "open", "label": lazy_pgettext("status", "Open"), "kind": "open"},
+    {
+        "name": "waiting",
+        "label": lazy_pgettext("status", "Waiting for requester"),
+        "kind": "open",
+        "waiting_on_requester": True,
+    },
+    {"name": "closed", "label": lazy_pgettext("status", "Closed"), "kind": "closed"},
+]
+
+#: Why a ticket was closed, stored in ``flasket_ticket.resolution``: the key and its label.
+RESOLUTIONS: dict[str, Any] = {
+    "solved": lazy_pgettext("resolution", "Solved"),
+    "wont_fix": lazy_pgettext("resolution", "Won't fix"),
+}
+
 #: Every option, by its lower-case name; the config key is ``FLASKET_`` + NAME.
 DEFAULTS: dict[str, Any] = {
     "url_prefix": "/ticket",
@@ -94,6 +117,7 @@ DEFAULTS: dict[str, Any] = {
     "user_email_attr": "email",
     "is_staff": default_is_staff,
     "categories": DEFAULT_CATEGORIES,
+    "statuses": DEFAULT_STATUSES,
     "visibility": "all",
     "per_page": 25,
     "replies_per_page": 100,
@@ -176,6 +200,89 @@ class Category:
         return dict(self.choices).get(value, value)
 
 
+@dataclass(frozen=True)
+class Status:
+    """One configured status of a ticket (open, waiting for the requester, closed, ...).
+
+    Made by :func:`parse_statuses` from one ``FLASKET_STATUSES`` entry.
+
+    :param name: the identifier stored in ``flasket_ticket.status`` and used by the ticket
+        list's ``status`` filter (at most 16 characters).
+    :param label: the status as people read it: a string, or a lazy string translated each
+        time it is shown.
+    :param kind: ``"open"`` (listed as open, answerable) or ``"closed"``, one of
+        :data:`KINDS`; stored in ``flasket_ticket.state``, which the lists filter on.
+    :param waiting_on_requester: whether staff wait for the requester in this status: the
+        requester's reply puts the ticket back in the first open status.
+    """
+
+    name: str
+    label: Any
+    kind: str
+    waiting_on_requester: bool = False
+
+
+#: The keys a ``FLASKET_STATUSES`` entry may have.
+STATUS_KEYS = ("name", "label", "kind", "waiting_on_requester")
+#: Values of the ticket list's ``status`` filter that are kinds, not statuses.
+STATUS_FILTER_WORDS = ("open", "closed", "all")
+
+
+def parse_statuses(raw: Any) -> tuple[Status, ...]:
+    """Turn the ``FLASKET_STATUSES`` list into typed, checked statuses.
+
+    The first status of kind ``open`` is the one new tickets get and reopened tickets go
+    back to; the first of kind ``closed`` is the one "Close ticket" sets.
+
+    :param raw: a list of dicts with the keys of :data:`STATUS_KEYS`.
+    :return: the statuses, in the order given (the order of the status menus).
+    :raises ConfigError: for a value that is not such a list, a name that is not a short
+        identifier or is used twice, an unknown key or kind, a waiting status of kind
+        ``closed``, or a list without a status of each kind.
+    """
+    if isinstance(raw, (str, bytes)) or not isinstance(raw, Sequence):
+        raise ConfigError("FLASKET_STATUSES must be a list of status dicts.")
+    statuses: list[Status] = []
+    for item in raw:
+        if not isinstance(item, Mapping):
+            raise ConfigError("Each FLASKET_STATUSES entry must be a dict.")
+        name = item.get("name")
+        if not isinstance(name, str) or not name.isidentifier() or len(name) > 16:
+            raise ConfigError(f"Status name {name!r} must be an identifier of 1 to 16 characters.")
+        for field in item:
+            if field not in STATUS_KEYS:
+                close = difflib.get_close_matches(str(field), STATUS_KEYS, n=1)
+                hint = f" Did you mean {close[0]!r}?" if close else ""
+                raise ConfigError(
+                    f"Status {name!r} has the key {field!r}, which is not one of"
+                    f" {', '.join(STATUS_KEYS)}.{hint}"
+                )
+        if name in {s.name for s in statuses}:
+            raise ConfigError(f"Status name {name!r} is used by two statuses.")
+        if name == "all":
+            raise ConfigError("Status name 'all' is taken by the ticket list's filter.")
+        kind = item.get("kind")
+        if kind not in KINDS:
+            raise ConfigError(f"Status {name!r}: kind must be one of {', '.join(KINDS)}.")
+        waiting = bool(item.get("waiting_on_requester", False))
+        if waiting and kind != "open":
+            raise ConfigError(
+                f"Status {name!r}: a status that waits on the requester must be of kind 'open'."
+            )
+        statuses.append(
+            Status(
+                name=name,
+                label=_text(item.get("label", name.replace("_", " ").capitalize())),
+                kind=kind,
+                waiting_on_requester=waiting,
+            )
+        )
+    for kind in KINDS:
+        if not any(s.kind == kind for s in statuses):
+            raise ConfigError(f"FLASKET_STATUSES needs at least one status of kind {kind!r}.")
+    return tuple(statuses)
+
+
 def key(name: str) -> str:
     """The config key of option ``name``: ``key("per_page") == "FLASKET_PER_PAGE"``."""
     return PREFIX + name.upper()
@@ -246,6 +353,7 @@ def validate(config: Mapping[str, Any]) -> None:
                 f"FLASKET_STAFF_RECIPIENTS holds {recipient!r}, which is not an e-mail address."
             )
     parse_categories(config[key("categories")])
+    parse_statuses(config[key("statuses")])
     parse_response_headers(config[key("response_headers")])
     if config[key("base_url")] is not None:
         parse_base_url(config[key("base_url")])

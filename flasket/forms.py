@@ -206,10 +206,70 @@ class ActionForm(FlaskForm):
     """The CSRF token behind every close, reopen, follow and unfollow button."""
 
 
-class ReplyForm(FormKeyMixin, FlaskForm):
+class StatusFieldsMixin:
+    """A status to move the ticket to and, for a closing status, the resolution.
+
+    The choices depend on who asks and on the ticket (:func:`flasket.policy.settable_statuses`),
+    so the view sets them with :meth:`offer`; a value that is not offered fails validation.
+    Until then the form offers only to keep the status.
+    """
+
+    #: A ``FLASKET_STATUSES`` name; ``""`` keeps the ticket's status.
+    status = SelectField(lazy_gettext("Status"), default="", validate_choice=False)
+    #: A key of ``config.RESOLUTIONS``; used only by a status of kind closed.
+    resolution = SelectField(
+        lazy_gettext("Resolution, when closing"), default="solved", validate_choice=False
+    )
+    _statuses: frozenset[str] = frozenset({""})
+    _resolutions: frozenset[str] = frozenset({"solved"})
+
+    def offer(
+        self,
+        keep: tuple[str, str] | None,
+        statuses: Sequence[tuple[str, str]],
+        resolutions: Sequence[tuple[str, str]],
+    ) -> None:
+        """Set the choices: ``keep`` (``("", label)``) first when given, then ``statuses``.
+
+        :param keep: the choice that keeps the status, or None for a form that must change it.
+        :param statuses: ``(name, label)`` of each status the user may set.
+        :param resolutions: ``(key, label)`` of each resolution the user may choose.
+        """
+        offered = [*([keep] if keep else []), *statuses]
+        self.status.choices = _choices(offered)
+        self.resolution.choices = _choices(list(resolutions))
+        self._statuses = frozenset(value for value, _ in offered)
+        self._resolutions = frozenset(value for value, _ in resolutions)
+
+    def validate_status(self, field: Field) -> None:
+        """The status must be one the form offers (WTForms calls this).
+
+        :raises wtforms.validators.ValidationError: for any other value.
+        """
+        if field.data not in self._statuses:
+            raise ValidationError(gettext("Choose one of the statuses in the list."))
+
+    def validate_resolution(self, field: Field) -> None:
+        """The resolution must be one the form offers, when the status closes the ticket
+        (WTForms calls this; a missing one is "solved").
+
+        :raises wtforms.validators.ValidationError: for any other value.
+        """
+        if not field.data:
+            field.data = "solved"
+        if field.data not in self._resolutions:
+            raise ValidationError(gettext("Choose one of the resolutions in the list."))
+
+
+class StatusForm(StatusFieldsMixin, FlaskForm):
+    """The status control of the ticket page: a status (required) and a resolution."""
+
+
+class ReplyForm(StatusFieldsMixin, FormKeyMixin, FlaskForm):
     """The reply form under a ticket: its text, a CSRF token and a one-time form key.
 
-    Takes Flask-WTF's ``FlaskForm`` arguments (by default the request's form data).
+    With the status fields, a reply can change the status in the same step ("reply and
+    close"). Takes Flask-WTF's ``FlaskForm`` arguments (by default the request's form data).
     """
 
     #: The reply's text: line breaks made ``\n``, stripped, required, at most

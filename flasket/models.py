@@ -111,7 +111,12 @@ class TicketBase:
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
     title: Mapped[str] = mapped_column(sa.String(TITLE_MAX_LENGTH))
     body: Mapped[str] = mapped_column(LONG_TEXT)
+    #: The configured status (``FLASKET_STATUSES``): ``open``, ``waiting``, ``closed``...
     status: Mapped[str] = mapped_column(sa.String(16), default=OPEN)
+    #: The status's kind, :data:`OPEN` or :data:`CLOSED`: what the lists filter on.
+    state: Mapped[str] = mapped_column(sa.String(8), default=OPEN, server_default=OPEN)
+    #: Why a closed ticket was closed (``config.RESOLUTIONS``); null while open, or unknown.
+    resolution: Mapped[str | None] = mapped_column(sa.String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -159,7 +164,7 @@ class TicketBase:
         return {c.name: c.value for c in self.categories}
 
     def __repr__(self) -> str:
-        return f"<Ticket #{self.id} {self.status}>"
+        return f"<Ticket #{self.id} {self.status} ({self.state})>"
 
 
 class TicketCategoryBase:
@@ -496,11 +501,14 @@ def _declare(db: SQLAlchemy, user_model: type[Any]) -> Models:
     class FlasketTicket(TicketBase, base):  # type: ignore[misc]
         # One index per list order: "newest" and "oldest" sort by id, which grows with time.
         __table_args__ = (
+            # Open and closed lists read the kind (state); one status's list reads status.
+            sa.Index("ix_flasket_ticket_state_updated", "state", "updated_at", "id"),
+            sa.Index("ix_flasket_ticket_state_id", "state", "id"),
             sa.Index("ix_flasket_ticket_status_updated", "status", "updated_at", "id"),
             sa.Index("ix_flasket_ticket_status_id", "status", "id"),
             sa.Index("ix_flasket_ticket_updated", "updated_at", "id"),
             sa.Index("ix_flasket_ticket_author_updated", "author_id", "updated_at", "id"),
-            sa.Index("ix_flasket_ticket_author_status", "author_id", "status"),
+            sa.Index("ix_flasket_ticket_author_state", "author_id", "state"),
             # A host deleting a user sets their closed_by_id to NULL: without it, a full scan.
             sa.Index("ix_flasket_ticket_closed_by", "closed_by_id"),
             *search_indexes(),

@@ -47,6 +47,9 @@ REPLIED = "replied"
 CLOSED = "closed"
 #: Sent to the followers when a ticket is reopened.
 REOPENED = "reopened"
+#: Sent to the followers when a ticket moves to another status of the same kind (open to
+#: waiting for the requester).
+STATUS_CHANGED = "status"
 
 
 #: The token in the unfollow link follower mail is rendered with; each copy gets its own.
@@ -92,7 +95,8 @@ def enqueue(
 
     :param session: the session of the event's transaction; the row is added and
         flushed, not committed.
-    :param event: :data:`CREATED`, :data:`REPLIED`, :data:`CLOSED` or :data:`REOPENED`.
+    :param event: :data:`CREATED`, :data:`REPLIED`, :data:`CLOSED`, :data:`REOPENED` or
+        :data:`STATUS_CHANGED`.
     :param ticket: the ticket the event happened to, flushed (it has an id).
     :param actor: the host user who acted, or None.
     :param reply: the new reply, for :data:`REPLIED`.
@@ -126,7 +130,8 @@ def render(event: str, ticket: TicketBase, actor: Any, reply: ReplyBase | None) 
     the first message, ``In-Reply-To`` and ``References`` naming :func:`thread_id`
     (RFC 5322 3.6.4).
 
-    :param event: :data:`CREATED`, :data:`REPLIED`, :data:`CLOSED` or :data:`REOPENED`.
+    :param event: :data:`CREATED`, :data:`REPLIED`, :data:`CLOSED`, :data:`REOPENED` or
+        :data:`STATUS_CHANGED`.
     :param ticket: the ticket, flushed (it has an id).
     :param actor: the host user who acted, or None.
     :param reply: the new reply, for :data:`REPLIED`; else None.
@@ -495,7 +500,7 @@ def subject_for(event: str, ticket: TicketBase) -> str:
     starts a header field of its own; :mod:`flasket.mailmessage` encodes the rest.
 
     :param event: one of :data:`CREATED`, :data:`REPLIED`, :data:`CLOSED`,
-        :data:`REOPENED`; all but the first add ``Re:``.
+        :data:`REOPENED`, :data:`STATUS_CHANGED`; all but the first add ``Re:``.
     :param ticket: the ticket, flushed (it has an id).
     :return: ``"[Re: ]{FLASKET_SUBJECT_PREFIX} [Ticket #{id}] {title}"``, without control
         characters (Unicode ``Cc``) or lone surrogates (``Cs``), unencoded.

@@ -1,4 +1,5 @@
-"""Who may read, reply to, follow, close and reopen a ticket: the one place that decides.
+"""Who may read, reply to, follow, close, reopen and set the status of a ticket: the one
+place that decides.
 
 Views ask these functions before they change or show anything; templates only
 use the answers to decide which buttons to draw. Each ``may_*`` function takes
@@ -13,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .config import config_value
+from .config import RESOLUTIONS, Status, config_value
 from .models import CLOSED, OPEN, Models, TicketBase
 from .proxies import current_flasket
 
@@ -42,7 +43,7 @@ def may_read(models: Models, user: Any, ticket: TicketBase) -> bool:
 
 def may_reply(models: Models, user: Any, ticket: TicketBase) -> bool:
     """Readers may reply while the ticket is open; a closed ticket takes no replies."""
-    return ticket.status == OPEN and may_read(models, user, ticket)
+    return ticket.state == OPEN and may_read(models, user, ticket)
 
 
 def may_follow(models: Models, user: Any, ticket: TicketBase) -> bool:
@@ -57,12 +58,50 @@ def may_change_status(models: Models, user: Any, ticket: TicketBase) -> bool:
 
 def may_close(models: Models, user: Any, ticket: TicketBase) -> bool:
     """:func:`may_change_status`, for an open ticket."""
-    return ticket.status == OPEN and may_change_status(models, user, ticket)
+    return ticket.state == OPEN and may_change_status(models, user, ticket)
 
 
 def may_reopen(models: Models, user: Any, ticket: TicketBase) -> bool:
     """:func:`may_change_status`, for a closed ticket."""
-    return ticket.status == CLOSED and may_change_status(models, user, ticket)
+    return ticket.state == CLOSED and may_change_status(models, user, ticket)
+
+
+def settable_statuses(models: Models, user: Any, ticket: TicketBase) -> list[Status]:
+    """The statuses ``user`` may move ``ticket`` to, in configured order (never its own).
+
+    Staff may set any configured status. The requester may only close an open ticket
+    (the first status of kind closed) and reopen a closed one (the first of kind open):
+    waiting for the requester, and the other statuses, are staff's to set. Nobody else
+    may set any.
+
+    :param models: the current Flasket's models.
+    :param user: the host user, or None / an anonymous user.
+    :param ticket: the ticket.
+    :return: the statuses; empty when the user may set none.
+    """
+    if not may_change_status(models, user, ticket):
+        return []
+    statuses = current_flasket.statuses()
+    if is_staff(user):
+        return [s for s in statuses if s.name != ticket.status]
+    wanted = CLOSED if ticket.state == OPEN else OPEN
+    return [current_flasket.first_status(wanted)]
+
+
+def may_set_status(models: Models, user: Any, ticket: TicketBase, name: str) -> bool:
+    """Whether ``user`` may move ``ticket`` to the status called ``name``
+    (:func:`settable_statuses`)."""
+    return any(s.name == name for s in settable_statuses(models, user, ticket))
+
+
+def settable_resolutions(user: Any) -> list[str]:
+    """The resolutions ``user`` may close a ticket with: every one for staff
+    (``config.RESOLUTIONS``); "solved" for the requester, who closes what is solved for them.
+
+    :param user: the host user.
+    :return: resolution keys, the default first.
+    """
+    return list(RESOLUTIONS) if is_staff(user) else ["solved"]
 
 
 def reads_every_ticket(user: Any) -> bool:

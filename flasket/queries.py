@@ -39,7 +39,8 @@ SORTS = {
     "created": lazy_gettext("Newest"),
     "oldest": lazy_gettext("Oldest"),
 }
-#: The values of a ticket list's ``status`` query parameter.
+#: The values of a ticket list's ``status`` query parameter that are not one status: the kinds
+#: (every status of kind open, of kind closed) and every ticket.
 STATUS_FILTERS = ("open", "closed", "all")
 #: Followers the ticket page names at most (:func:`followers`); the rest are counted.
 FOLLOWERS_SHOWN = 20
@@ -49,7 +50,8 @@ FOLLOWERS_SHOWN = 20
 class TicketFilter:
     """What a ticket list shows: the filters and order of its query parameters."""
 
-    #: ``"open"``, ``"closed"`` or ``"all"`` (:data:`STATUS_FILTERS`).
+    #: ``"open"`` or ``"closed"`` (every status of that kind), ``"all"``
+    #: (:data:`STATUS_FILTERS`), or the name of one configured status (``"waiting"``).
     status: str = "open"
     #: Maps a category's name to the one value a ticket must have; all must match.
     categories: Mapping[str, str] = field(default_factory=dict)
@@ -138,6 +140,8 @@ def ticket_conditions(
     ticket, category = models.Ticket, models.TicketCategory
     conditions: list[Any] = [policy.readable_tickets(models, viewer)]
     if filters.status in (OPEN, CLOSED):
+        conditions.append(ticket.state == filters.status)
+    elif filters.status != "all":
         conditions.append(ticket.status == filters.status)
     for name, value in filters.categories.items():
         conditions.append(
@@ -280,14 +284,14 @@ def index_counts(session: Session, models: Models, viewer: Any) -> IndexCounts:
     counts = count_many(
         session,
         {
-            "open": (sa.select(ticket.id).where(readable, ticket.status == OPEN), COUNT_CAP),
-            "closed": (sa.select(ticket.id).where(readable, ticket.status == CLOSED), COUNT_CAP),
+            "open": (sa.select(ticket.id).where(readable, ticket.state == OPEN), COUNT_CAP),
+            "closed": (sa.select(ticket.id).where(readable, ticket.state == CLOSED), COUNT_CAP),
             "mine_open": (
-                sa.select(ticket.id).where(mine, ticket.status == OPEN),
+                sa.select(ticket.id).where(mine, ticket.state == OPEN),
                 PERSONAL_COUNT_CAP,
             ),
             "mine_closed": (
-                sa.select(ticket.id).where(mine, ticket.status == CLOSED),
+                sa.select(ticket.id).where(mine, ticket.state == CLOSED),
                 PERSONAL_COUNT_CAP,
             ),
             "following": (followed_ids(models, viewer, viewer), PERSONAL_COUNT_CAP),

@@ -32,6 +32,10 @@ ticket_replied = _signals.signal("ticket-replied")
 ticket_closed = _signals.signal("ticket-closed")
 #: Sent after a ticket is reopened, with ``ticket`` and ``user`` (who reopened it).
 ticket_reopened = _signals.signal("ticket-reopened")
+#: Sent when a ticket moves to another status of the same kind (open to waiting for the
+#: requester, say); keyword arguments ``ticket`` and ``user``. Closing and reopening send
+#: :data:`ticket_closed` and :data:`ticket_reopened`.
+ticket_status_changed = _signals.signal("ticket-status-changed")
 #: Sent after someone starts following a ticket, with ``ticket`` and ``user`` (who now
 #: follows it). Nothing is sent when they stop.
 ticket_followed = _signals.signal("ticket-followed")

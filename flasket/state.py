@@ -30,11 +30,12 @@ class AppSettings:
 
     Pages read them on every request, so they are checked and parsed in
     :meth:`flasket.Flasket.init_app`, not per call: changing ``FLASKET_CATEGORIES``,
-    ``FLASKET_IS_STAFF`` or ``FLASKET_RESPONSE_HEADERS`` in ``app.config`` after
-    ``init_flasket()`` has no effect. The other options are read from ``app.config`` when
-    they are used.
+    ``FLASKET_STATUSES``, ``FLASKET_IS_STAFF`` or ``FLASKET_RESPONSE_HEADERS`` in
+    ``app.config`` after ``init_flasket()`` has no effect. The other options are read from
+    ``app.config`` when they are used.
 
     :param categories: ``FLASKET_CATEGORIES``, parsed (:func:`flasket.config.parse_categories`).
+    :param statuses: ``FLASKET_STATUSES``, parsed (:func:`flasket.config.parse_statuses`).
     :param is_staff: ``FLASKET_IS_STAFF``: takes a logged-in user, returns whether they are
         staff.
     :param response_headers: ``FLASKET_RESPONSE_HEADERS`` merged over Flasket's defaults
@@ -42,6 +43,7 @@ class AppSettings:
     """
 
     categories: tuple[config.Category, ...]
+    statuses: tuple[config.Status, ...]
     is_staff: Callable[[Any], bool]
     response_headers: Mapping[str, str]
 
@@ -54,6 +56,7 @@ class AppSettings:
         """
         return cls(
             categories=config.parse_categories(app_config[config.key("categories")]),
+            statuses=config.parse_statuses(app_config[config.key("statuses")]),
             is_staff=app_config[config.key("is_staff")],
             response_headers=config.parse_response_headers(
                 app_config[config.key("response_headers")]
@@ -117,6 +120,33 @@ class FlasketState:
         :raises RuntimeError: outside an app context, or in an app without Flasket.
         """
         return self.settings().categories
+
+    def statuses(self) -> tuple[config.Status, ...]:
+        """The configured statuses of the current app (``FLASKET_STATUSES``, parsed), in order.
+
+        :raises RuntimeError: outside an app context, or in an app without Flasket.
+        """
+        return self.settings().statuses
+
+    def status_named(self, name: str) -> config.Status | None:
+        """The configured status called ``name``, or None (a status no longer configured).
+
+        :param name: a value of ``flasket_ticket.status``.
+        :raises RuntimeError: outside an app context, or in an app without Flasket.
+        """
+        for status in self.settings().statuses:
+            if status.name == name:
+                return status
+        return None
+
+    def first_status(self, kind: str) -> config.Status:
+        """The first configured status of ``kind``: new and reopened tickets get the first
+        ``"open"`` one, "Close ticket" sets the first ``"closed"`` one.
+
+        :param kind: ``"open"`` or ``"closed"``.
+        :raises RuntimeError: outside an app context, or in an app without Flasket.
+        """
+        return next(s for s in self.settings().statuses if s.kind == kind)
 
     def categories_of(
         self, ticket: TicketBase, categories: tuple[config.Category, ...] | None = None

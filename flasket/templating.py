@@ -18,7 +18,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 
 from . import i18n, params, policy
-from .config import Category, config_value
+from .config import RESOLUTIONS, Category, config_value
 from .i18n import gettext, ngettext, pgettext
 from .models import OPEN, TicketBase
 from .pagination import Page
@@ -33,12 +33,13 @@ class _Rows:
     """What the rows of one page share, worked out once per app context (a request).
 
     A list calls the row helpers (:func:`user_link`, :func:`ticket_link`,
-    :func:`category_tags`, :func:`look`) for every row; each finds this through Flask's
-    context variable, not through the ``g`` and ``current_flasket`` proxies, whose look-ups
-    would cost a list page as much as its rows' own work.
+    :func:`category_tags`, :func:`status_badge`, :func:`look`) for every row; each finds
+    this through Flask's context variable, not through the ``g`` and ``current_flasket``
+    proxies, whose look-ups would cost a list page as much as its rows' own work.
     """
 
     __slots__ = (
+        "badges",
         "categories",
         "look",
         "name_attr",
@@ -56,6 +57,7 @@ class _Rows:
         self.user_pk: str = state.models.user_pk
         self.categories = state.categories()
         self.user_links: dict[tuple[Any, Any], Markup] = {}
+        self.badges: dict[tuple[str, str | None], Markup] = {}
         self.tags: dict[tuple[str, str], Markup] = {}
         self.ticket_url: str | None = None
         self.user_url: str | None = None
@@ -208,17 +210,38 @@ def user_link(user: Any) -> Markup:
     return link
 
 
-def status_badge(status: str) -> Markup:
+def status_badge(status: str, state: str | None = None) -> Markup:
     """The status as a word and a symbol, never by colour alone.
 
-    :param status: a ticket's status (``"open"`` or ``"closed"``).
+    :param status: a ticket's status (a ``FLASKET_STATUSES`` name). A status of kind open
+        shows a dot, one of kind closed a check mark.
+    :param state: the ticket's kind (``ticket.state``), for a status no longer configured:
+        it shows as its name, in the style of that kind (open when not given).
     :return: an escaped ``<span>`` element: a Bootstrap badge in the ``bootstrap5`` look.
     """
-    symbol = "\N{BLACK CIRCLE}" if status == OPEN else "\N{CHECK MARK}"
-    if look() == "bootstrap5":
-        classes = "badge text-bg-success" if status == OPEN else "badge text-bg-secondary"
+    rows = _rows()
+    badge = rows.badges.get((status, state))
+    if badge is None:
+        badge = rows.badges[(status, state)] = _status_badge(status, state, rows.look)
+    return badge
+
+
+def _status_badge(status: str, state: str | None, look: str) -> Markup:
+    configured = current_flasket.status_named(status)
+    is_open = (configured.kind if configured is not None else state or OPEN) == OPEN
+    symbol = "\N{BLACK CIRCLE}" if is_open else "\N{CHECK MARK}"
+    waits = configured is not None and configured.waiting_on_requester
+    if look == "bootstrap5":
+        classes = (
+            "badge text-bg-warning"
+            if waits
+            else "badge text-bg-success"
+            if is_open
+            else "badge text-bg-secondary"
+        )
     else:
-        classes = f"flasket-status flasket-status--{escape(status)}"
+        kind = "waiting" if waits else OPEN if is_open else "closed"
+        classes = f"flasket-status flasket-status--{kind}"
     return Markup(  # noqa: S704
         f'<span class="{classes}">'
         f'<span aria-hidden="true">{symbol}</span> {escape(status_label(status))}</span>'
@@ -254,6 +277,7 @@ CLASSES: dict[str, dict[str, str]] = {
         "body": "flasket-body",
         "replies": "flasket-replies",
         "followers": "flasket-followers",
+        "status_form": "flasket-filters flasket-status-form",
     },
     "bootstrap5": {
         "visually_hidden": "visually-hidden",
@@ -281,6 +305,7 @@ CLASSES: dict[str, dict[str, str]] = {
         "body": "card-body flasket-body",
         "replies": "list-unstyled",
         "followers": "d-flex flex-wrap column-gap-3 list-unstyled",
+        "status_form": "row g-2 align-items-end mb-3",
     },
 }
 
@@ -306,12 +331,15 @@ def css_class(role: str) -> str:
 
 
 def status_label(status: str) -> str:
-    """A status as a reader reads it: ``"Open"``, ``"Closed"``, ``"All"``, translated.
+    """A status as a reader reads it: ``"Open"``, ``"Waiting for requester"``, translated.
 
-    :param status: ``"open"``, ``"closed"`` or ``"all"`` (the lists' filter); any other
-        value is shown capitalized, untranslated.
+    :param status: a ``FLASKET_STATUSES`` name, or ``"open"``, ``"closed"`` or ``"all"``
+        (the lists' filter by kind); any other value is shown capitalized, untranslated.
     :return: the label.
     """
+    configured = current_flasket.status_named(status)
+    if configured is not None:
+        return str(configured.label)
     if status == "open":
         return pgettext("status", "Open")
     if status == "closed":
@@ -319,6 +347,27 @@ def status_label(status: str) -> str:
     if status == "all":
         return pgettext("status", "All")
     return status.capitalize()
+
+
+def status_waits(status: str) -> bool:
+    """Whether staff wait for the requester in ``status`` (its ``waiting_on_requester``).
+
+    :param status: a ticket's status.
+    :return: False for a status no longer configured.
+    """
+    configured = current_flasket.status_named(status)
+    return configured is not None and configured.waiting_on_requester
+
+
+def resolution_label(resolution: str) -> str:
+    """Why a ticket was closed, as a reader reads it: ``"Solved"``, ``"Won't fix"``.
+
+    :param resolution: a key of :data:`flasket.config.RESOLUTIONS`; another value is
+        shown as it is.
+    :return: the label, translated.
+    """
+    label = RESOLUTIONS.get(resolution)
+    return resolution if label is None else str(label)
 
 
 def time_tag(value: datetime | None) -> Markup:
@@ -594,6 +643,7 @@ def register_template_helpers(app: Flask) -> None:
     ``flasket_time_tag``, ``flasket_categories_of``, ``flasket_category_tags``,
     ``flasket_host_home_url``,
     ``flasket_host_logout_url``, ``flasket_is_staff``, ``flasket_status_label``,
+    ``flasket_status_waits``, ``flasket_resolution_label``,
     ``flasket_count_line``, ``flasket_look``, ``flasket_class``,
     ``flasket_gettext``, ``flasket_ngettext``, ``flasket_pgettext`` (Flasket's messages,
     :mod:`flasket.i18n`) and ``flasket_reader`` (the reader's locale and time zone). Filters:
@@ -617,6 +667,8 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(host_logout_url, "flasket_host_logout_url")
     app.add_template_global(policy.is_staff, "flasket_is_staff")
     app.add_template_global(status_label, "flasket_status_label")
+    app.add_template_global(status_waits, "flasket_status_waits")
+    app.add_template_global(resolution_label, "flasket_resolution_label")
     app.add_template_global(count_line, "flasket_count_line")
     app.add_template_global(look, "flasket_look")
     app.add_template_global(css_class, "flasket_class")

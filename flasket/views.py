@@ -35,7 +35,7 @@ from wtforms.validators import Length
 
 from . import actions, errors, i18n, params, policy, queries
 from . import unfollow as unfollow_tokens
-from .config import config_value
+from .config import RESOLUTIONS, config_value
 from .forms import (
     ACTION_CSRF_MESSAGE,
     FORM_KEY_MESSAGE,
@@ -43,13 +43,21 @@ from .forms import (
     SUBMIT_CSRF_MESSAGE,
     ActionForm,
     ReplyForm,
+    StatusForm,
     ticket_form,
 )
 from .i18n import Text, gettext, lazy_gettext
 from .models import TicketBase
 from .pagination import Page, PageNotFound
 from .proxies import current_flasket
-from .templating import categories_of, real_name, user_name, user_url
+from .templating import (
+    categories_of,
+    real_name,
+    resolution_label,
+    status_label,
+    user_name,
+    user_url,
+)
 from .user_keys import (
     MAX_KEY_LENGTH,
     fits_key_column,
@@ -352,6 +360,7 @@ def ticket(ticket_id: int) -> ResponseReturnValue:
     """
     found = _load_ticket(ticket_id)
     form = ReplyForm()
+    offer_statuses(form, found, keep=True)
     status = 200
     if request.method == "POST":
         status = 400
@@ -379,7 +388,13 @@ def post_reply_once(found: TicketBase, form: ReplyForm) -> actions.Posted | None
     :raises flasket.actions.FormKeyUsedError: when the form's key is on a reply this is not.
     """
     body, form_key = form.body.data, form.sent_form_key()
-    if not policy.may_reply(current_flasket.models, current_user, found):
+    models = current_flasket.models
+    new_status = None
+    if form.status.data:
+        if not policy.may_set_status(models, current_user, found, form.status.data):
+            abort(403, gettext("You cannot give this ticket that status."))
+        new_status = current_flasket.status_named(form.status.data)
+    if not policy.may_reply(models, current_user, found):
         earlier = actions.earlier_reply(found, current_user, body, form_key)
         if earlier is None:
             flash_once(
@@ -391,7 +406,9 @@ def post_reply_once(found: TicketBase, form: ReplyForm) -> actions.Posted | None
             )
         return earlier
     try:
-        return actions.post_reply_once(found, current_user, body, form_key)
+        return actions.post_reply_once(
+            found, current_user, body, form_key, new_status, form.resolution.data
+        )
     except actions.TicketClosedError:
         flash_once(
             gettext(
@@ -401,6 +418,25 @@ def post_reply_once(found: TicketBase, form: ReplyForm) -> actions.Posted | None
             "error",
         )
         return None
+
+
+def offer_statuses(form: ReplyForm | StatusForm, found: TicketBase, keep: bool) -> None:
+    """Offer the statuses and resolutions the reader may set on ``found`` (policy's).
+
+    :param form: the reply form (which may keep the status) or the status form.
+    :param found: the ticket.
+    :param keep: whether the first choice keeps the ticket's status.
+    """
+    user = current_user
+    statuses = policy.settable_statuses(current_flasket.models, user, found)
+    keep_choice = None
+    if keep:
+        keep_choice = ("", gettext("%(status)s (unchanged)", status=status_label(found.status)))
+    form.offer(
+        keep_choice,
+        [(s.name, str(s.label)) for s in statuses],
+        [(key, resolution_label(key)) for key in policy.settable_resolutions(user)],
+    )
 
 
 def reply_posted(posted: actions.Posted) -> ResponseReturnValue:
@@ -427,6 +463,8 @@ def render_ticket(found: TicketBase, form: ReplyForm) -> str:
     :raises werkzeug.exceptions.HTTPException: a 404 for a page past the last.
     """
     session, models = current_flasket.session, current_flasket.models
+    status_form = StatusForm(formdata=None)
+    offer_statuses(status_form, found, keep=False)
     page = params.page_arg()
     try:
         replies = queries.reply_page(
@@ -450,6 +488,9 @@ def render_ticket(found: TicketBase, form: ReplyForm) -> str:
         may_reply=policy.may_reply(models, current_user, found),
         may_close=policy.may_close(models, current_user, found),
         may_reopen=policy.may_reopen(models, current_user, found),
+        may_set_status=policy.is_staff(current_user)
+        and bool(policy.settable_statuses(models, current_user, found)),
+        status_form=status_form,
         may_follow=policy.may_follow(models, current_user, found),
         categories=categories_of(found),
     )
@@ -516,6 +557,50 @@ def reopen(ticket_id: int) -> ResponseReturnValue:
         lazy_gettext("Ticket #%(number)s was already open."),
         refusal=lazy_gettext("Only the ticket's author or staff can reopen this ticket."),
     )
+
+
+@bp.route(f"/{TICKET_ID}/status", methods=["POST"])
+def set_status(ticket_id: int) -> ResponseReturnValue:
+    """Move a ticket to another status (the statuses policy offers the reader); POST only.
+
+    :param ticket_id: the ticket's number, from the URL.
+    :return: a 303 redirect to the ticket.
+    :raises werkzeug.exceptions.HTTPException: 400 (a stale form, or a status or
+        resolution that is not in the list), 403 (the reader may set no status, or not
+        this one) or 404.
+    """
+    found = _load_ticket(ticket_id)
+    require_action_form(found)
+    models = current_flasket.models
+    if not policy.settable_statuses(models, current_user, found):
+        abort(403, gettext("Only the ticket's author or staff can change its status."))
+    form = StatusForm()
+    form.offer(
+        None,
+        [(s.name, str(s.label)) for s in current_flasket.statuses()],
+        [(key, resolution_label(key)) for key in RESOLUTIONS],
+    )
+    if not form.validate():
+        abort(400, " ".join(str(e) for errors in form.errors.values() for e in errors))
+    if not policy.may_set_status(models, current_user, found, form.status.data):
+        abort(403, gettext("You cannot give this ticket that status."))
+    if form.resolution.data not in policy.settable_resolutions(current_user):
+        abort(403, gettext("You cannot close this ticket with that resolution."))
+    status = current_flasket.status_named(form.status.data)
+    assert status is not None  # offered, so configured
+    label = str(status.label)
+    changed = actions.set_status(found, current_user, status, form.resolution.data)
+    if changed:
+        message = gettext(
+            "Ticket #%(number)s is now “%(status)s”.", number=ticket_id, status=label
+        )
+    else:
+        message = gettext(
+            "Ticket #%(number)s changed meanwhile; nothing was changed. Look at it again.",
+            number=ticket_id,
+        )
+    flash_once(message, "success" if changed else "info")
+    return redirect(url_for("flasket.ticket", ticket_id=ticket_id), 303)
 
 
 @bp.route(f"/{TICKET_ID}/follow", methods=["POST"])
@@ -653,8 +738,11 @@ def all_tickets() -> ResponseReturnValue:
         if value:
             chosen[category.name] = value
     author, namesakes, author_name = find_author()
+    status_filters = queries.STATUS_FILTERS + tuple(
+        s.name for s in current_flasket.statuses() if s.name not in queries.STATUS_FILTERS
+    )
     filters = queries.TicketFilter(
-        status=params.choice_arg("status", queries.STATUS_FILTERS, default="open"),
+        status=params.choice_arg("status", status_filters, default="open"),
         categories=chosen,
         author_id=models.user_id(author) if author is not None else None,
         query=params.text_arg("q"),
@@ -672,7 +760,11 @@ def all_tickets() -> ResponseReturnValue:
             tickets = queries.ticket_page(session, models, current_user, filters, page, per_page)
         except PageNotFound:
             abort(404, gettext("There is no page %(page)s of this list.", page=page))
-    words = STATUS_LISTS[filters.status]
+    words = STATUS_LISTS.get(filters.status) or ListWords(
+        status_label(filters.status),
+        lazy_gettext("There are no tickets with this status."),
+        lazy_gettext("No tickets with this status match these filters."),
+    )
     empty = words.no_match if chosen or author_name or filters.query else words.none
     return render_template(
         "flasket/all.html",
@@ -685,10 +777,26 @@ def all_tickets() -> ResponseReturnValue:
         categories=categories,
         sorts=queries.SORTS,
         statuses=queries.STATUS_FILTERS,
+        status_filters=[(value, filter_label(value)) for value in status_filters],
         heading=words.heading,
-        noun=filters.status,
+        noun=filters.status if filters.status in STATUS_LISTS else "all",
         empty=empty,
     )
+
+
+def filter_label(value: str) -> str:
+    """The label of a value of the list's status filter: a kind, "All", or one status.
+
+    :param value: ``"open"``, ``"closed"``, ``"all"`` or a configured status's name.
+    :return: the label, translated.
+    """
+    if value == "open":
+        return i18n.pgettext("status", "Open")
+    if value == "closed":
+        return i18n.pgettext("status", "Closed")
+    if value == "all":
+        return i18n.pgettext("status", "All")
+    return status_label(value)
 
 
 def find_author() -> tuple[Any, list[Any] | None, str]:

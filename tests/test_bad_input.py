@@ -373,7 +373,7 @@ def test_the_largest_per_page_is_accepted(alice: Client, ticket_id: int) -> None
 @pytest.mark.parametrize(
     ("arg", "value", "message"),
     [
-        ("status", "deleted", "“status” must be one of: open, closed, all."),
+        ("status", "deleted", "“status” must be one of: open, closed, all, waiting."),
         ("sort", "title", "“sort” must be one of: updated, created, oldest."),
         ("urgency", "Critical", "“urgency” must be one of: Low, Medium, High."),
         ("topic", "bug report", "“topic” must be one of: Question, Bug report,"),
@@ -540,6 +540,7 @@ POST_TARGETS: dict[str, tuple[str, str | None, dict[str, str], int]] = {
     "reply": ("/ticket/{id}", "alice", {"body": "A fine reply"}, 303),
     "close": ("/ticket/{id}/close", "alice", {}, 303),
     "reopen": ("/ticket/{id}/reopen", "alice", {}, 303),
+    "status": ("/ticket/{id}/status", "admin", {"status": "waiting", "resolution": "solved"}, 303),
     "follow": ("/ticket/{id}/follow", "carol", {}, 303),
     "unfollow": ("/ticket/{id}/unfollow", "bob", {}, 303),
     "unfollow link": ("", None, {"List-Unsubscribe": "One-Click"}, 200),
@@ -551,6 +552,7 @@ POST_ENDPOINTS = {
     "reply": "flasket.ticket",
     "close": "flasket.close",
     "reopen": "flasket.reopen",
+    "status": "flasket.set_status",
     "follow": "flasket.follow",
     "unfollow": "flasket.unfollow",
     "unfollow link": "flasket.unfollow_link",

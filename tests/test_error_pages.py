@@ -53,7 +53,12 @@ def ticket(person: Client) -> int:
         ("GET", "/ticket/{id}/close", 405, "That action is not available here."),
         ("DELETE", "/ticket/all", 405, "That action is not available here."),
         ("POST", "/ticket/all", 405, "That action is not available here."),
-        ("GET", "/ticket/all?status=deleted", 400, "“status” must be one of: open, closed, all."),
+        (
+            "GET",
+            "/ticket/all?status=deleted",
+            400,
+            "“status” must be one of: open, closed, all, waiting.",
+        ),
     ],
 )
 def test_every_error_under_the_prefix_is_flaskets_page_with_its_code(

@@ -698,6 +698,32 @@ def test_every_page_state_flash_and_mail_reads_in_the_pseudo_locale(
     site.act("reopen", omega, f"/ticket/{t1}/reopen")
     site.act("reopen again", omega, f"/ticket/{t1}/reopen")
     site.act("close one's own ticket", boris, f"/ticket/{t5}/close")
+    # Staff statuses: waiting for the requester, a resolution; reply and close in one step.
+    site.see("ticket page, to staff", staff.get(f"/ticket/{t2}"))
+    site.act("status set", staff, f"/ticket/{t2}/status", {"status": "waiting"})
+    site.see("one status's list", omega.get("/ticket/all?status=waiting"))
+    site.see("one status's empty list", omega.get("/ticket/all?status=waiting&q=nothing"))
+    site.see("a status refused", omega.post(f"/ticket/{t2}/status", {"status": "waiting"}), 403)
+    site.see("a status not in the list", staff.post(f"/ticket/{t2}/status", {"status": "x"}), 400)
+    site.see(
+        "reply form sent back: a status not offered",
+        omega.post(f"/ticket/{t2}", {"body": "Жду.", "status": "waiting"}),
+        400,
+    )
+    site.act(
+        "reply and close",
+        omega,
+        f"/ticket/{t2}",
+        {"body": "Заработало.", "status": "closed"},
+    )
+    site.act("reopen after reply and close", omega, f"/ticket/{t2}/reopen")
+    site.act("reopened into waiting", staff, f"/ticket/{t5}/status", {"status": "waiting"})
+    site.act(
+        "closed with a resolution",
+        staff,
+        f"/ticket/{t5}/status",
+        {"status": "closed", "resolution": "wont_fix"},
+    )
     site.act("unfollow one's own ticket", unnamed, f"/ticket/{t4}/unfollow")
     site.see("a ticket nobody follows", unnamed.get(f"/ticket/{t4}"))
 
@@ -707,8 +733,8 @@ def test_every_page_state_flash_and_mail_reads_in_the_pseudo_locale(
     assert omega.reply(t2, "Спасибо.").status_code == 303
     assert gleb.post(f"/ticket/{t2}/close").status_code == 303
 
-    # The mail of every event so far: created, replied, closed, reopened.
-    assert site.read_mail() == {"created", "replied", "closed", "reopened"}
+    # The mail of every event so far: created, replied, closed, reopened, a status.
+    assert site.read_mail() == {"created", "replied", "closed", "reopened", "status"}
 
     site.delete_person("Глеб")
     site.see("closed by a deleted user, who replied", omega.get(f"/ticket/{t2}"))
@@ -793,7 +819,7 @@ def test_every_error_page_reads_in_the_pseudo_locale(
         "a value not among the choices",
         omega.get("/ticket/all?status=deleted"),
         400,
-        quoted("status", "open closed all"),
+        quoted("status", "open closed all waiting"),
     )
     site.see("not a page number", omega.get("/ticket/all?page=first"), 400, quoted("page"))
     site.see("a search too long", omega.get("/ticket/all?q=" + "ж" * 201), 400, quoted("q"))

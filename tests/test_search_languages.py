@@ -362,14 +362,14 @@ def test_sqlite_reads_a_common_word_in_list_order_and_a_rare_one_from_its_index(
             condition = search.matches("sqlite", models, query, session)
             listed = (
                 sa.select(ticket.id)
-                .where(ticket.status == "open", condition)
+                .where(ticket.state == "open", condition)
                 .order_by(ticket.updated_at.desc(), ticket.id.desc())
                 .limit(25)
             )
             plans[query] = _sqlite_plan(listed)
             statements[query] = str(listed.compile(dialect=db.engine.dialect))
     common = plans["printer toner"]
-    assert any("INDEX ix_flasket_ticket_status_updated (status=?)" in step for step in common), (
+    assert any("INDEX ix_flasket_ticket_state_updated (state=?)" in step for step in common), (
         common
     )
     assert not any("FOR ORDER BY" in step for step in common), common

@@ -84,6 +84,8 @@ def test_submit_and_reply_forms_work_with_the_keyboard_alone_with_visible_focus(
     page.goto(page.url)  # start again from the top of the ticket page
     tab_until(page, named("body"))
     page.keyboard.type("Shift+Tab works, at least.")
+    # The author's reply form also offers to close the ticket with the reply.
+    tab_until(page, named("status"), limit=1)
     tab_until(page, lambda element: element["text"] == "Post reply", limit=1)
     page.keyboard.press("Space")
     expect(page.get_by_text("Your reply was posted.")).to_be_visible()
@@ -99,7 +101,7 @@ def test_status_badges_say_open_or_closed_in_words_not_only_colour(
     badges = page.locator(".flasket-tickets .flasket-status")
     assert badges.count() >= 8
     texts = {str(text).strip() for text in badges.all_inner_texts()}
-    assert texts == {"● Open", "✓ Closed"}
+    assert texts == {"● Open", "● Waiting for requester", "✓ Closed"}
     # The symbol is decoration hidden from screen readers; the word is what they announce.
     symbols = page.locator(".flasket-status [aria-hidden=true]").count()
     assert symbols == badges.count()

@@ -50,6 +50,8 @@ PAGES: dict[str, tuple[str, Callable[[Any], None] | None]] = {
     "all-no-match": ("/ticket/all?status=closed&q=zebra", None),
     "ticket-with-replies": ("/ticket/{open}", None),
     "ticket-closed": ("/ticket/{closed}", None),
+    "ticket-as-staff": ("/ticket/{open}", None),
+    "one-status": ("/ticket/all?status=waiting", None),
     "ticket-author-replied": ("/ticket/{author_replied}", None),
     "submit-with-errors": ("/ticket/submit", submit_empty_form),
     "user": ("/ticket/user/alice", None),
@@ -108,7 +110,8 @@ def open_page(visitor: Visitor, site: LiveDemo) -> Callable[..., Any]:
     def open_at(name: str, width: int = DESKTOP, theme: str = "light") -> Any:
         path, then = PAGES[name]
         # Without motion, Bootstrap has no colour transitions: a new theme applies at once.
-        page = visitor.page(site, "alice", width=width, reduced_motion="reduce")
+        user = "admin" if name == "ticket-as-staff" else "alice"
+        page = visitor.page(site, user, width=width, reduced_motion="reduce")
         page.goto(
             site.url
             + path.format(

@@ -62,6 +62,8 @@ SCREENS = {
     "ticket-open": Screen("alice", "/ticket/{open}"),
     "ticket-closed": Screen("alice", "/ticket/{closed}"),
     "ticket-as-other-user": Screen("bob", "/ticket/{open}"),
+    "ticket-as-staff": Screen("admin", "/ticket/{open}"),
+    "all-one-status": Screen("admin", "/ticket/all?status=waiting"),
     "all": Screen("alice", "/ticket/all"),
     "all-filtered": Screen(
         "alice", "/ticket/all?status=all&application=Website&sort=created&q=password"

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from flasket import actions, delivery
+from flasket import actions, current_flasket, delivery
 from flasket.config import ConfigError, link_root, parse_base_url
 
 from . import mailbox
@@ -85,12 +85,16 @@ TICKETS: tuple[dict[str, Any], ...] = (
         "categories": {"urgency": "Medium", "application": "API", "topic": "Bug report"},
         "replies": [("admin", "Fixed: page=0 now answers 400 with a clear message.")],
         "closed_by": "admin",
+        "resolution": "solved",
     },
     {
         "author": "carol",
         "title": "Can I change my username?",
         "body": "I registered as carol but would prefer carol_writes. Is that possible?",
         "categories": {"urgency": "Low", "application": "Website", "topic": "Account"},
+        "replies": [("admin", "Yes, if it is free. Do you also want your old posts renamed?")],
+        # Staff wait for carol's answer; her reply puts the ticket back to open.
+        "status": ("admin", "waiting"),
     },
     {
         "author": "alice",
@@ -139,7 +143,12 @@ def seed_demo_data() -> dict[str, int] | None:
         for name, body in spec.get("replies", []):
             actions.post_reply(ticket, users[name], body)
         if "closed_by" in spec:
-            actions.close_ticket(ticket, users[spec["closed_by"]])
+            actions.close_ticket(ticket, users[spec["closed_by"]], spec.get("resolution"))
+        if "status" in spec:
+            name, status_name = spec["status"]
+            status = current_flasket.status_named(status_name)
+            if status is not None:  # a FLASKET_STATUSES without it: the ticket stays open
+                actions.set_status(ticket, users[name], status)
     # Each action hands its mail to a background delivery; count the mailbox once they are done.
     if not delivery.wait_for_idle(timeout=60):
         current_app.logger.warning("Some demo mail was still being delivered after 60 s.")

@@ -530,10 +530,18 @@ def update_search(url: str, plan: Plan, say: Callable[[str], None] = print) -> N
     """
     engine = sa.create_engine(url)
     try:
-        _add_missing_columns_and_indexes(url, engine, say)
+        changed = _add_missing_columns_and_indexes(url, engine, say)
         with engine.begin() as conn:
             _add_search_words(conn, plan, say)
-            _add_waiting_tickets(conn, plan, say)
+            if _add_waiting_tickets(conn, plan, say):
+                changed.add("flasket_ticket")
+        if changed and engine.dialect.name == "postgresql":
+            # Rows rewritten by an added column's UPDATE are not all-visible: until vacuumed,
+            # the counts' index-only scans read the table too (the overview: 7 ms to 30 ms).
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                for table in sorted(changed):
+                    say(f"  vacuuming and analysing {table}")
+                    conn.exec_driver_sql(f"VACUUM ANALYZE {table}")
         if engine.dialect.name == "sqlite":
             _create_sqlite_search_tables(engine, say)
         else:
@@ -544,9 +552,10 @@ def update_search(url: str, plan: Plan, say: Callable[[str], None] = print) -> N
 
 def _add_missing_columns_and_indexes(
     url: str, engine: sa.Engine, say: Callable[[str], None]
-) -> None:
-    """Columns (nullable ones, empty) and indexes of today's tables that an older seeding
-    lacks, so that the pages run on it."""
+) -> set[str]:
+    """Columns (nullable ones, empty, or with a server default) and indexes of today's tables
+    that an older seeding lacks, so that the pages run on it; the tables changed."""
+    changed: set[str] = set()
     app = build_app(url, mail_suppress=True)
     with app.app_context():
         tables = list(db.metadata.sorted_tables)
@@ -560,6 +569,7 @@ def _add_missing_columns_and_indexes(
                 if column.name in columns or not (column.nullable or default is not None):
                     continue
                 say(f"  adding the column {table.name}.{column.name}")
+                changed.add(table.name)
                 kind = column.type.compile(dialect=engine.dialect)
                 if column.nullable:
                     conn.exec_driver_sql(
@@ -582,10 +592,13 @@ def _add_missing_columns_and_indexes(
                     continue
                 say(f"  creating the index {index.name}")
                 conn.execute(sa.schema.CreateIndex(index))
+                changed.add(table.name)
+    return changed
 
 
-def _add_waiting_tickets(conn: sa.Connection, plan: Plan, say: Callable[[str], None]) -> None:
-    """The open tickets a seeding from before statuses left open that now wait (:func:`waits`)."""
+def _add_waiting_tickets(conn: sa.Connection, plan: Plan, say: Callable[[str], None]) -> int:
+    """The open tickets a seeding from before statuses left open that now wait (:func:`waits`);
+    how many."""
     changed = conn.execute(
         sa.text(
             "UPDATE flasket_ticket SET status = 'waiting'"
@@ -596,6 +609,7 @@ def _add_waiting_tickets(conn: sa.Connection, plan: Plan, say: Callable[[str], N
     )
     if changed.rowcount:
         say(f"  {changed.rowcount:,} open tickets now wait for their requester")
+    return int(changed.rowcount or 0)
 
 
 def _add_search_words(conn: sa.Connection, plan: Plan, say: Callable[[str], None]) -> None:

@@ -409,16 +409,18 @@ def _post_reply(
     _insert_follow(session, models, ticket_id, author_id)
     seen_status, seen_state = ticket.status, ticket.state
     session.refresh(ticket)
+    # Set with the reply, or a wait the requester's reply ended: the status's own signal too.
+    moved = None
+    if ticket.status != seen_status:
+        moved = (
+            signals.ticket_status_changed if ticket.state == seen_state else signals.ticket_closed
+        )
     outbox_ids = notify.enqueue(session, notify.REPLIED, ticket, author, reply=reply)
     posted = Posted(ticket_id=ticket_id, reply_id=reply.id, reply_number=ticket.reply_count)
     _commit(session)
     _after_commit(outbox_ids, signals.ticket_replied, ticket=ticket, reply=reply, user=author)
-    if status is not None and status.name != seen_status:
-        # One mail (the reply's, which shows the new status), and the status's own signal.
-        if status.kind == seen_state:
-            _send(signals.ticket_status_changed, ticket=ticket, user=author)
-        else:
-            _send(signals.ticket_closed, ticket=ticket, user=author)
+    if moved is not None:  # one mail (the reply's, which shows the new status), two signals
+        _send(moved, ticket=ticket, user=author)
     return reply, posted
 
 
@@ -469,15 +471,20 @@ def _status_values(
 
 
 def set_status(
-    ticket: TicketBase, actor: Any, status: Status, resolution: str | None = None
+    ticket: TicketBase,
+    actor: Any,
+    status: Status,
+    resolution: str | None = None,
+    from_status: str | None = None,
 ) -> bool:
     """Move a ticket to ``status``; False (and nothing sent) if it moved meanwhile.
 
-    The ticket changes only from the status it had when loaded, so two people changing it
-    at once cannot both succeed. A status of kind closed records who closed it, when, and
-    the resolution (``config.RESOLUTIONS``; "solved" when None); one of kind open clears
-    them. After the commit the followers are told: the closed or reopened mail when the
-    kind changes, else the status mail, and the matching signal is sent
+    The ticket changes only from ``from_status`` (the status the actor saw; by default the
+    one it had when loaded), so a form sent twice, or sent from a page shown before someone
+    else changed the status, changes nothing. A status of kind closed records who closed it,
+    when, and the resolution (``config.RESOLUTIONS``; "solved" when None); one of kind open
+    clears them. After the commit the followers are told: the closed or reopened mail when
+    the kind changes, else the status mail, and the matching signal is sent
     (:data:`flasket.signals.ticket_closed`, :data:`~flasket.signals.ticket_reopened`,
     :data:`~flasket.signals.ticket_status_changed`). Whether ``actor`` may set it is the
     caller's check (:func:`flasket.policy.may_set_status`).
@@ -486,18 +493,29 @@ def set_status(
     :param actor: the host user changing it.
     :param status: a configured status (:meth:`flasket.state.FlasketState.statuses`).
     :param resolution: why it is closed, for a status of kind closed; ignored otherwise.
+    :param from_status: the status the change is from; None for the loaded ticket's.
     :return: True when this call changed it.
     :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing changed.
     """
-    session, models = current_flasket.session, current_flasket.models
-    seen_status, seen_state = ticket.status, ticket.state
-    if status.name == seen_status:
+    expected = ticket.status if from_status is None else from_status
+    if status.name == expected:
         return False
+    return _move(
+        ticket, actor, status, resolution, current_flasket.models.Ticket.status == expected
+    )
+
+
+def _move(
+    ticket: TicketBase, actor: Any, status: Status, resolution: str | None, condition: Any
+) -> bool:
+    """:func:`set_status`'s work, changing the row only where ``condition`` holds."""
+    session, models = current_flasket.session, current_flasket.models
     _lock_ticket(session, models, ticket.id)
     now = utcnow()
+    seen_state = ticket.state
     changed = session.execute(
         sa.update(models.Ticket)
-        .where(models.Ticket.id == ticket.id, models.Ticket.status == seen_status)
+        .where(models.Ticket.id == ticket.id, condition)
         .values(
             **_status_values(models, actor, status, resolution, now),
             updated_at=_touch(models, now),
@@ -521,32 +539,32 @@ def set_status(
 
 
 def close_ticket(ticket: TicketBase, actor: Any, resolution: str | None = None) -> bool:
-    """Close an open ticket: :func:`set_status` to the first status of kind closed.
+    """Close an open ticket, whatever its open status: the first status of kind closed.
 
     :param ticket: the ticket, loaded in the current session; it is refreshed.
     :param actor: the host user closing it.
     :param resolution: why (``config.RESOLUTIONS``); "solved" when None.
-    :return: True when this call closed it; False if it was closed already or changed
-        meanwhile.
+    :return: True when this call closed it; False if it was closed already.
     :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing changed.
     """
     if ticket.state == CLOSED:
         return False
-    return set_status(ticket, actor, current_flasket.first_status(CLOSED), resolution)
+    closing = current_flasket.first_status(CLOSED)
+    return _move(ticket, actor, closing, resolution, current_flasket.models.Ticket.state == OPEN)
 
 
 def reopen_ticket(ticket: TicketBase, actor: Any) -> bool:
-    """Reopen a closed ticket: :func:`set_status` to the first status of kind open.
+    """Reopen a closed ticket, whatever its closed status: the first status of kind open.
 
     :param ticket: the ticket, loaded in the current session; it is refreshed.
     :param actor: the host user reopening it.
-    :return: True when this call reopened it; False if it was open already or changed
-        meanwhile.
+    :return: True when this call reopened it; False if it was open already.
     :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing changed.
     """
     if ticket.state == OPEN:
         return False
-    return set_status(ticket, actor, current_flasket.first_status(OPEN))
+    opening = current_flasket.first_status(OPEN)
+    return _move(ticket, actor, opening, None, current_flasket.models.Ticket.state == CLOSED)
 
 
 def follow_ticket(ticket: TicketBase, user: Any) -> bool:

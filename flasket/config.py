@@ -224,8 +224,6 @@ class Status:
 
 #: The keys a ``FLASKET_STATUSES`` entry may have.
 STATUS_KEYS = ("name", "label", "kind", "waiting_on_requester")
-#: Values of the ticket list's ``status`` filter that are kinds, not statuses.
-STATUS_FILTER_WORDS = ("open", "closed", "all")
 
 
 def parse_statuses(raw: Any) -> tuple[Status, ...]:
@@ -264,7 +262,14 @@ def parse_statuses(raw: Any) -> tuple[Status, ...]:
         kind = item.get("kind")
         if kind not in KINDS:
             raise ConfigError(f"Status {name!r}: kind must be one of {', '.join(KINDS)}.")
-        waiting = bool(item.get("waiting_on_requester", False))
+        if name in KINDS and kind != name:
+            raise ConfigError(
+                f"Status {name!r} must be of kind {name!r}: the ticket list's"
+                f" status={name} shows every status of that kind."
+            )
+        waiting = item.get("waiting_on_requester", False)
+        if not isinstance(waiting, bool):
+            raise ConfigError(f"Status {name!r}: waiting_on_requester must be True or False.")
         if waiting and kind != "open":
             raise ConfigError(
                 f"Status {name!r}: a status that waits on the requester must be of kind 'open'."
@@ -280,6 +285,12 @@ def parse_statuses(raw: Any) -> tuple[Status, ...]:
     for kind in KINDS:
         if not any(s.kind == kind for s in statuses):
             raise ConfigError(f"FLASKET_STATUSES needs at least one status of kind {kind!r}.")
+    first_open = next(s for s in statuses if s.kind == "open")
+    if first_open.waiting_on_requester:
+        raise ConfigError(
+            f"Status {first_open.name!r} is the first of kind 'open', which new and reopened"
+            " tickets get: it cannot wait on the requester. Put another open status first."
+        )
     return tuple(statuses)
 
 

@@ -228,17 +228,20 @@ class StatusFieldsMixin:
         keep: tuple[str, str] | None,
         statuses: Sequence[tuple[str, str]],
         resolutions: Sequence[tuple[str, str]],
+        accepted: Sequence[str] = (),
     ) -> None:
         """Set the choices: ``keep`` (``("", label)``) first when given, then ``statuses``.
 
         :param keep: the choice that keeps the status, or None for a form that must change it.
         :param statuses: ``(name, label)`` of each status the user may set.
         :param resolutions: ``(key, label)`` of each resolution the user may choose.
+        :param accepted: further status names that validate without being shown (the view
+            asks policy about them).
         """
         offered = [*([keep] if keep else []), *statuses]
         self.status.choices = _choices(offered)
         self.resolution.choices = _choices(list(resolutions))
-        self._statuses = frozenset(value for value, _ in offered)
+        self._statuses = frozenset([*(value for value, _ in offered), *accepted])
         self._resolutions = frozenset(value for value, _ in resolutions)
 
     def validate_status(self, field: Field) -> None:
@@ -262,7 +265,11 @@ class StatusFieldsMixin:
 
 
 class StatusForm(StatusFieldsMixin, FlaskForm):
-    """The status control of the ticket page: a status (required) and a resolution."""
+    """The status control of the ticket page: a status (required), a resolution, and the
+    status the page showed, so a form sent twice or from an old page changes nothing."""
+
+    #: The ticket's status when the page was shown.
+    from_status = HiddenField()
 
 
 class ReplyForm(StatusFieldsMixin, FormKeyMixin, FlaskForm):

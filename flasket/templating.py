@@ -228,7 +228,8 @@ def status_badge(status: str, state: str | None = None) -> Markup:
 
 def _status_badge(status: str, state: str | None, look: str) -> Markup:
     configured = current_flasket.status_named(status)
-    is_open = (configured.kind if configured is not None else state or OPEN) == OPEN
+    # The stored kind first: it is what the lists and replying go by.
+    is_open = (state or (configured.kind if configured is not None else OPEN)) == OPEN
     symbol = "\N{BLACK CIRCLE}" if is_open else "\N{CHECK MARK}"
     waits = configured is not None and configured.waiting_on_requester
     if look == "bootstrap5":

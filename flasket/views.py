@@ -366,6 +366,8 @@ def ticket(ticket_id: int) -> ResponseReturnValue:
         status = 400
         if not form.validate_on_submit():
             refuse_invalid_form(form, REPLY_CSRF_MESSAGE)
+        elif refused_status(found, form):
+            pass
         else:
             try:
                 posted = post_reply_once(found, form)
@@ -390,9 +392,7 @@ def post_reply_once(found: TicketBase, form: ReplyForm) -> actions.Posted | None
     body, form_key = form.body.data, form.sent_form_key()
     models = current_flasket.models
     new_status = None
-    if form.status.data:
-        if not policy.may_set_status(models, current_user, found, form.status.data):
-            abort(403, gettext("You cannot give this ticket that status."))
+    if form.status.data and form.status.data != found.status:
         new_status = current_flasket.status_named(form.status.data)
     if not policy.may_reply(models, current_user, found):
         earlier = actions.earlier_reply(found, current_user, body, form_key)
@@ -420,6 +420,29 @@ def post_reply_once(found: TicketBase, form: ReplyForm) -> actions.Posted | None
         return None
 
 
+def refused_status(found: TicketBase, form: ReplyForm) -> bool:
+    """Whether the reply form asks for a status its sender may not set (it is sent back).
+
+    A status the ticket has already asks for nothing, and so does any status on a ticket
+    that takes no reply: the same form sent again after it closed the ticket is answered
+    like its first sending.
+
+    :param found: the ticket.
+    :param form: the validated reply form.
+    :return: True (with the field's error and a flash) when the status is refused.
+    """
+    wanted = form.status.data
+    models = current_flasket.models
+    if not wanted or wanted == found.status or not policy.may_reply(models, current_user, found):
+        return False
+    if policy.may_set_status(models, current_user, found, wanted):
+        return False
+    message = gettext("You cannot give this ticket that status.")
+    form.status.errors = [*form.status.errors, message]
+    flash_once(message, "error")
+    return True
+
+
 def offer_statuses(form: ReplyForm | StatusForm, found: TicketBase, keep: bool) -> None:
     """Offer the statuses and resolutions the reader may set on ``found`` (policy's).
 
@@ -436,6 +459,8 @@ def offer_statuses(form: ReplyForm | StatusForm, found: TicketBase, keep: bool) 
         keep_choice,
         [(s.name, str(s.label)) for s in statuses],
         [(key, resolution_label(key)) for key in policy.settable_resolutions(user)],
+        # Sent again, a form may name the status it set: policy answers, not the list.
+        accepted=[s.name for s in current_flasket.statuses()] if keep else (),
     )
 
 
@@ -463,7 +488,7 @@ def render_ticket(found: TicketBase, form: ReplyForm) -> str:
     :raises werkzeug.exceptions.HTTPException: a 404 for a page past the last.
     """
     session, models = current_flasket.session, current_flasket.models
-    status_form = StatusForm(formdata=None)
+    status_form = StatusForm(formdata=None, from_status=found.status)
     offer_statuses(status_form, found, keep=False)
     page = params.page_arg()
     try:
@@ -582,14 +607,30 @@ def set_status(ticket_id: int) -> ResponseReturnValue:
     )
     if not form.validate():
         abort(400, " ".join(str(e) for errors in form.errors.values() for e in errors))
-    if not policy.may_set_status(models, current_user, found, form.status.data):
-        abort(403, gettext("You cannot give this ticket that status."))
-    if form.resolution.data not in policy.settable_resolutions(current_user):
-        abort(403, gettext("You cannot close this ticket with that resolution."))
     status = current_flasket.status_named(form.status.data)
     assert status is not None  # offered, so configured
     label = str(status.label)
-    changed = actions.set_status(found, current_user, status, form.resolution.data)
+    seen = form.from_status.data or found.status
+    if status.name == found.status or seen != found.status:
+        # Sent twice (the ticket is where it asks), or from a page shown before someone else
+        # changed the status: nothing to do, and the reader is told which.
+        if status.name == found.status:
+            message = gettext(
+                "Ticket #%(number)s is now “%(status)s”.", number=ticket_id, status=label
+            )
+        else:
+            message = gettext(
+                "Ticket #%(number)s changed meanwhile; nothing was changed. Look at it again.",
+                number=ticket_id,
+            )
+        flash_once(message, "info")
+        return redirect(url_for("flasket.ticket", ticket_id=ticket_id), 303)
+    if not policy.may_set_status(models, current_user, found, form.status.data):
+        abort(403, gettext("You cannot give this ticket that status."))
+    resolution = form.resolution.data if status.kind == "closed" else None
+    if resolution is not None and resolution not in policy.settable_resolutions(current_user):
+        abort(403, gettext("You cannot close this ticket with that resolution."))
+    changed = actions.set_status(found, current_user, status, resolution, from_status=seen)
     if changed:
         message = gettext(
             "Ticket #%(number)s is now “%(status)s”.", number=ticket_id, status=label

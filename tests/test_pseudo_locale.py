@@ -703,11 +703,11 @@ def test_every_page_state_flash_and_mail_reads_in_the_pseudo_locale(
     site.act("status set", staff, f"/ticket/{t2}/status", {"status": "waiting"})
     site.see("one status's list", omega.get("/ticket/all?status=waiting"))
     site.see("one status's empty list", omega.get("/ticket/all?status=waiting&q=nothing"))
-    site.see("a status refused", omega.post(f"/ticket/{t2}/status", {"status": "waiting"}), 403)
+    site.see("a status refused", omega.post(f"/ticket/{t1}/status", {"status": "waiting"}), 403)
     site.see("a status not in the list", staff.post(f"/ticket/{t2}/status", {"status": "x"}), 400)
     site.see(
         "reply form sent back: a status not offered",
-        omega.post(f"/ticket/{t2}", {"body": "Жду.", "status": "waiting"}),
+        omega.post(f"/ticket/{t1}", {"body": "Жду.", "status": "waiting"}),
         400,
     )
     site.act(

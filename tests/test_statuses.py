@@ -108,6 +108,25 @@ def test_the_default_set_is_open_waiting_and_closed() -> None:
         ),
         ([{"name": "open", "kind": "open"}], "at least one status of kind 'closed'"),
         ([{"name": "done", "kind": "closed"}], "at least one status of kind 'open'"),
+        (
+            [{"name": "closed", "kind": "open"}, {"name": "done", "kind": "closed"}],
+            "'closed' must be of kind 'closed'",
+        ),
+        (
+            [
+                {"name": "open", "kind": "open", "waiting_on_requester": "False"},
+                {"name": "done", "kind": "closed"},
+            ],
+            "must be True or False",
+        ),
+        (
+            [
+                {"name": "pending", "kind": "open", "waiting_on_requester": True},
+                {"name": "open", "kind": "open"},
+                {"name": "done", "kind": "closed"},
+            ],
+            "cannot wait on the requester",
+        ),
     ],
 )
 def test_a_status_list_flasket_cannot_use_is_refused_at_start_up(raw: Any, message: str) -> None:
@@ -231,8 +250,6 @@ def test_the_requester_closes_and_reopens_into_the_first_open_status(
         ("admin", "deleted", "solved", 400, "Choose one of the statuses in the list."),
         ("admin", "closed", "because", 400, "Choose one of the resolutions in the list."),
         ("admin", "", "solved", 400, "Choose one of the statuses in the list."),
-        # The status it has already.
-        ("admin", "open", "solved", 403, "You cannot give this ticket that status."),
     ],
 )
 def test_a_status_the_user_may_not_set_is_refused_and_nothing_changes(
@@ -281,7 +298,10 @@ def test_a_reply_with_a_status_the_requester_may_not_set_stores_nothing(
 ) -> None:
     response = alice.post(f"/ticket/{ticket_id}", {"body": "Hello", "status": "waiting"})
     assert response.status_code == 400
-    assert "Choose one of the statuses in the list." in text(response)
+    assert "You cannot give this ticket that status." in text(response)
+    unknown = alice.post(f"/ticket/{ticket_id}", {"body": "Hello", "status": "deleted"})
+    assert unknown.status_code == 400
+    assert "Choose one of the statuses in the list." in text(unknown)
     assert "Hello" in text(response)  # the text is kept in the box
     assert rows(app, ext_models(app).Reply) == []
     assert state_of(app, ticket_id) == ("open", "open", None)
@@ -355,3 +375,52 @@ def test_a_stored_status_no_longer_configured_still_shows_and_lists_by_its_kind(
     assert "Archived" in page
     assert "flasket-status--closed" in page
     assert "Old one" in text(alice.get("/ticket/all?status=closed"))
+
+
+def test_a_status_form_sent_twice_or_from_an_old_page_changes_nothing_more(
+    app: Flask, ticket_id: int, admin: Client, alice: Client, inbox: Inbox
+) -> None:
+    form = {"status": "waiting", "resolution": "solved", "from_status": "open"}
+    assert admin.post(f"/ticket/{ticket_id}/status", form).status_code == 303
+    assert len(inbox.messages) == 2
+    inbox.clear()
+    # The same form again: the ticket is where it asked, nothing more happens.
+    again = admin.post(f"/ticket/{ticket_id}/status", form)
+    assert again.status_code == 303
+    assert "is now “Waiting for requester”" in text(admin.get(again.headers["Location"]))
+    # Another staff page, shown while the ticket was open, asks to close it: refused.
+    stale = {"status": "closed", "resolution": "wont_fix", "from_status": "open"}
+    answer = admin.post(f"/ticket/{ticket_id}/status", stale)
+    assert answer.status_code == 303
+    assert "changed meanwhile; nothing was changed" in text(admin.get(answer.headers["Location"]))
+    assert state_of(app, ticket_id) == ("waiting", "open", None)
+    assert inbox.messages == []
+    # The page's own form carries the status it shows.
+    assert 'name="from_status" type="hidden" value="waiting"' in text(
+        admin.get(f"/ticket/{ticket_id}")
+    )
+
+
+def test_a_reply_and_close_form_sent_twice_is_answered_like_the_first(
+    app: Flask, ticket_id: int, alice: Client, inbox: Inbox
+) -> None:
+    page = alice.get(f"/ticket/{ticket_id}").get_data(as_text=True)
+    form_key = re.search(r'name="form_key" type="hidden" value="([^"]+)"', page)
+    assert form_key is not None
+    form = {"body": "Works now.", "status": "closed", "form_key": form_key.group(1)}
+    first = alice.post(f"/ticket/{ticket_id}", form)
+    assert first.status_code == 303
+    again = alice.post(f"/ticket/{ticket_id}", form)
+    assert again.status_code == 303
+    assert again.headers["Location"] == first.headers["Location"]
+    assert [r.body for r in rows(app, ext_models(app).Reply)] == ["Works now."]
+    assert len(inbox.messages) == 1
+
+
+def test_the_requesters_reply_that_ends_a_wait_sends_the_status_signal(
+    ticket_id: int, admin: Client, alice: Client, sent: list[Any]
+) -> None:
+    assert set_status(admin, ticket_id, "waiting").status_code == 303
+    sent.clear()
+    assert alice.reply(ticket_id, "Floor 2.").status_code == 303
+    assert sent == [("ticket-replied", "open"), ("ticket-status-changed", "open")]

@@ -341,13 +341,23 @@ def status_label(status: str) -> str:
     configured = current_flasket.status_named(status)
     if configured is not None:
         return str(configured.label)
-    if status == "open":
+    return kind_label(status) or status.capitalize()
+
+
+def kind_label(value: str) -> str | None:
+    """A value of the lists' status filter that is no one status: ``"Open"`` (every status
+    of kind open), ``"Closed"``, ``"All"``, translated.
+
+    :param value: ``"open"``, ``"closed"`` or ``"all"``.
+    :return: the label; None for any other value.
+    """
+    if value == "open":
         return pgettext("status", "Open")
-    if status == "closed":
+    if value == "closed":
         return pgettext("status", "Closed")
-    if status == "all":
+    if value == "all":
         return pgettext("status", "All")
-    return status.capitalize()
+    return None
 
 
 def status_waits(status: str) -> bool:

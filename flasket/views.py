@@ -7,7 +7,7 @@ The routes and the request hooks of the ``flasket`` blueprint. What the template
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from flask import (
@@ -35,7 +35,7 @@ from wtforms.validators import Length
 
 from . import actions, errors, i18n, params, policy, queries
 from . import unfollow as unfollow_tokens
-from .config import RESOLUTIONS, config_value
+from .config import RESOLUTIONS, Status, config_value
 from .forms import (
     ACTION_CSRF_MESSAGE,
     FORM_KEY_MESSAGE,
@@ -52,6 +52,7 @@ from .pagination import Page, PageNotFound
 from .proxies import current_flasket
 from .templating import (
     categories_of,
+    kind_label,
     real_name,
     resolution_label,
     status_label,
@@ -366,9 +367,7 @@ def ticket(ticket_id: int) -> ResponseReturnValue:
         status = 400
         if not form.validate_on_submit():
             refuse_invalid_form(form, REPLY_CSRF_MESSAGE)
-        elif refused_status(found, form):
-            pass
-        else:
+        elif not refused_status(found, form):
             try:
                 posted = post_reply_once(found, form)
             except actions.FormKeyUsedError as error:
@@ -457,11 +456,29 @@ def offer_statuses(form: ReplyForm | StatusForm, found: TicketBase, keep: bool) 
         keep_choice = ("", gettext("%(status)s (unchanged)", status=status_label(found.status)))
     form.offer(
         keep_choice,
-        [(s.name, str(s.label)) for s in statuses],
-        [(key, resolution_label(key)) for key in policy.settable_resolutions(user)],
+        status_choices(statuses),
+        resolution_choices(policy.settable_resolutions(user)),
         # Sent again, a form may name the status it set: policy answers, not the list.
         accepted=[s.name for s in current_flasket.statuses()] if keep else (),
     )
+
+
+def status_choices(statuses: Iterable[Status]) -> list[tuple[str, str]]:
+    """``(name, label)`` of each status, for a status select.
+
+    :param statuses: configured statuses.
+    :return: the choices, labels translated.
+    """
+    return [(status.name, str(status.label)) for status in statuses]
+
+
+def resolution_choices(keys: Iterable[str]) -> list[tuple[str, str]]:
+    """``(key, label)`` of each resolution, for a resolution select.
+
+    :param keys: keys of ``config.RESOLUTIONS``.
+    :return: the choices, labels translated.
+    """
+    return [(key, resolution_label(key)) for key in keys]
 
 
 def reply_posted(posted: actions.Posted) -> ResponseReturnValue:
@@ -513,8 +530,8 @@ def render_ticket(found: TicketBase, form: ReplyForm) -> str:
         may_reply=policy.may_reply(models, current_user, found),
         may_close=policy.may_close(models, current_user, found),
         may_reopen=policy.may_reopen(models, current_user, found),
-        may_set_status=policy.is_staff(current_user)
-        and bool(policy.settable_statuses(models, current_user, found)),
+        # Offered only what policy lets the reader set: staff with a choice get the control.
+        may_set_status=policy.is_staff(current_user) and bool(status_form.status.choices),
         status_form=status_form,
         may_follow=policy.may_follow(models, current_user, found),
         categories=categories_of(found),
@@ -600,11 +617,7 @@ def set_status(ticket_id: int) -> ResponseReturnValue:
     if not policy.settable_statuses(models, current_user, found):
         abort(403, gettext("Only the ticket's author or staff can change its status."))
     form = StatusForm()
-    form.offer(
-        None,
-        [(s.name, str(s.label)) for s in current_flasket.statuses()],
-        [(key, resolution_label(key)) for key in RESOLUTIONS],
-    )
+    form.offer(None, status_choices(current_flasket.statuses()), resolution_choices(RESOLUTIONS))
     if not form.validate():
         abort(400, " ".join(str(e) for errors in form.errors.values() for e in errors))
     status = current_flasket.status_named(form.status.data)
@@ -831,13 +844,7 @@ def filter_label(value: str) -> str:
     :param value: ``"open"``, ``"closed"``, ``"all"`` or a configured status's name.
     :return: the label, translated.
     """
-    if value == "open":
-        return i18n.pgettext("status", "Open")
-    if value == "closed":
-        return i18n.pgettext("status", "Closed")
-    if value == "all":
-        return i18n.pgettext("status", "All")
-    return status_label(value)
+    return kind_label(value) or status_label(value)
 
 
 def find_author() -> tuple[Any, list[Any] | None, str]:

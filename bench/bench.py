@@ -3,10 +3,15 @@
     .venv/bin/python bench/bench.py --db postgresql --tickets 1000000
     .venv/bin/python bench/bench.py --db sqlite --tickets 100000 --http
 
-The data: ~1,000 users, tickets over two years with titles and descriptions made
-of real words, three categories each, ~30% closed, ~2 replies per ticket (some
-tickets many), the author plus 0-3 other followers, counters consistent with the
-rows, and one ticket with exactly 1,000 replies and 300 followers. A seeded
+The data: ~1,000 users and 5 staff members, tickets over two years with titles and
+descriptions made of real words, three categories each, ~30% closed, ~2 replies per
+ticket (some tickets many), the author plus 0-3 other followers, counters consistent
+with the rows, and one ticket with exactly 1,000 replies and 300 followers (besides its
+assignee). 40% of the open tickets (10% of the closed) are assigned to nobody; the bench's
+staff user owns 0.5% (a few thousand at a million), the other four share the rest. On an
+assigned ticket its assignee writes some of the replies (and follows it); a ticket
+awaits staff unless its last reply is staff's. About a week's closings (at a million)
+were in the last six days, most of them of tickets filed in the last month. A seeded
 database is re-used until ``--reseed``, brought up to date first (``update_search``).
 Timings are server time measured around Flask's test client; the "floor" row is a
 trivial view of the same app.
@@ -41,6 +46,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from flasket import delivery  # noqa: E402
+from flasket.models import UTCDateTime  # noqa: E402
 from tests.hostapp import create_app, db  # noqa: E402
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/flasket_bench"
@@ -53,6 +59,12 @@ NORMAL_USER = "user0001"
 #: a million, the worst case for lists read in the tickets' own order.
 TYPICAL_USER = "user0500"
 STAFF_USER = "staff"
+#: Every staff member (``is_admin``), the bench's own first: ids STAFF_ID, STAFF_ID + 1, ...
+STAFF_USERS = (STAFF_USER, "staff2", "staff3", "staff4", "staff5")
+STAFF_IDS = tuple(range(STAFF_ID, STAFF_ID + len(STAFF_USERS)))
+#: The ticket column the "waiting on staff" queue reads (true: no staff reply since the
+#: requester's last word).
+AWAITING = "awaiting_staff"
 
 
 def user_key(username: str) -> int:
@@ -60,6 +72,8 @@ def user_key(username: str) -> int:
     return int(username.removeprefix("user"))
 
 
+#: The seed's tickets were filed over this many days, up to an hour ago.
+SPAN_DAYS = 730
 BIG_REPLIES = 1000
 BIG_FOLLOWERS = 300
 #: Ticket rows generated (and loaded) per batch.
@@ -68,6 +82,33 @@ CLOSED_SHARE = 0.3
 #: Open tickets whose number ends in this digit wait for their requester (status "waiting"):
 #: a tenth of them, but the 1,000-reply ticket and the reply target.
 WAITING_DIGIT = 7
+#: Who a ticket is assigned to is decided per mille by a hash of its number (the same in
+#: SQL, for an older seeding's upgrade): below MINE_PER_MILLE the bench's staff user; then,
+#: up to the open (closed) share, nobody; the other staff members share the rest.
+MINE_PER_MILLE = 5
+UNASSIGNED_OPEN_PER_MILLE = 400
+UNASSIGNED_CLOSED_PER_MILLE = 100
+#: Closed tickets this hash puts below it (per mille) were closed in the last RECENT_DAYS
+#: days: the "recently closed" queue, re-dated when a re-used seeding has grown old. Most
+#: were filed in the seed's last RECENT_FILED_DAYS days, some long before: about a week's
+#: closings at a million tickets (~8,000, with the recent ones closed naturally).
+RECENTLY_CLOSED_PER_MILLE = 250
+OLD_RECENTLY_CLOSED_PER_MILLE = 7
+RECENT_FILED_DAYS = 30
+RECENT_DAYS = 6
+#: An upgraded older seeding (whose replies are all by users) gets the last reply of this
+#: share of its assigned tickets (per mille), and of those waiting for their requester,
+#: re-written as the assignee's: about the share of a new seeding's last replies.
+ANSWERED_PER_MILLE = 550
+#: Knuth's multiplicative hashes, one per decision, so that the decisions are unrelated.
+ASSIGN_HASH = 2654435761
+RECENT_HASH = 2246822519
+ANSWER_HASH = 3266489917
+RECENT_OFFSET_HASH = 668265263
+#: After a staff reply the next reply is staff's again this often; after anyone else's
+#: (or the ticket itself) this often: conversations mostly take turns.
+STAFF_AGAIN = 0.15
+STAFF_ANSWERS = 0.7
 RARE_WORD = "zeppelin"
 #: How many tickets carry the rare word, whatever the size.
 RARE_TICKETS = 20
@@ -137,6 +178,8 @@ TICKET_COLUMNS = (
     "follower_count",
     "author_id",
     "closed_by_id",
+    "assignee_id",
+    AWAITING,
 )
 COLUMNS = {
     "accounts": ("id", "username", "email", "is_admin"),
@@ -182,6 +225,17 @@ class Plan:
     def rare_every(self) -> int:
         return max(1, self.tickets // RARE_TICKETS)
 
+    @property
+    def recent_from(self) -> int:
+        """The tickets after this one were filed in the seed's last RECENT_FILED_DAYS days."""
+        return self.tickets - self.tickets * RECENT_FILED_DAYS // SPAN_DAYS
+
+    @property
+    def mine_tickets(self) -> tuple[int, int]:
+        """Tickets assigned to the bench's staff user whatever the hash says: its queue is
+        never empty, and the staff ticket page is of a ticket of theirs."""
+        return (self.sample_ticket, self.reply_target)
+
 
 @dataclass
 class SeedInfo:
@@ -194,6 +248,67 @@ class SeedInfo:
 
 
 # --- data ---------------------------------------------------------------------------------
+
+
+def per_mille(ticket_id: int, multiplier: int) -> int:
+    """0-999 from a multiplicative hash of ``ticket_id``; :func:`per_mille_sql` in SQL."""
+    return (ticket_id * multiplier % 2**32) * 1000 >> 32
+
+
+def per_mille_sql(column: str, multiplier: int) -> str:
+    """:func:`per_mille` of an integer column, in SQL that PostgreSQL and SQLite share."""
+    return f"((({column} * {multiplier}) % 4294967296) * 1000 / 4294967296)"
+
+
+def assignee_of(plan: Plan, ticket_id: int, closed: bool) -> int | None:
+    """The staff member a ticket of the seed is assigned to, or None; :func:`assignee_sql`."""
+    share = per_mille(ticket_id, ASSIGN_HASH)
+    if ticket_id in plan.mine_tickets or share < MINE_PER_MILLE:
+        return STAFF_ID
+    if share < MINE_PER_MILLE + (
+        UNASSIGNED_CLOSED_PER_MILLE if closed else UNASSIGNED_OPEN_PER_MILLE
+    ):
+        return None
+    others = STAFF_IDS[1:]
+    return others[share % len(others)]
+
+
+def assignee_sql(plan: Plan, ticket: str = "") -> str:
+    """:func:`assignee_of` as a SQL expression on a ticket row (columns prefixed ``ticket``)."""
+    share = per_mille_sql(f"{ticket}id", ASSIGN_HASH)
+    mine = ", ".join(str(n) for n in plan.mine_tickets)
+    unassigned = (
+        f"CASE WHEN {ticket}state = 'closed' THEN {UNASSIGNED_CLOSED_PER_MILLE}"
+        f" ELSE {UNASSIGNED_OPEN_PER_MILLE} END"
+    )
+    return (
+        f"CASE WHEN {ticket}id IN ({mine}) OR {share} < {MINE_PER_MILLE} THEN {STAFF_ID}"
+        f" WHEN {share} < {MINE_PER_MILLE} + {unassigned} THEN NULL"
+        f" ELSE {STAFF_IDS[1]} + {share} % {len(STAFF_IDS) - 1} END"
+    )
+
+
+def recently_closed(plan: Plan, ticket_id: int) -> bool:
+    """Whether a ticket of the seed, if closed, was closed in the last RECENT_DAYS days;
+    :func:`recently_closed_sql`."""
+    recent = ticket_id > plan.recent_from
+    share = RECENTLY_CLOSED_PER_MILLE if recent else OLD_RECENTLY_CLOSED_PER_MILLE
+    return per_mille(ticket_id, RECENT_HASH) < share
+
+
+def recently_closed_sql(plan: Plan) -> str:
+    """:func:`recently_closed` as a SQL condition on a ticket row."""
+    share = (
+        f"CASE WHEN id > {plan.recent_from} THEN {RECENTLY_CLOSED_PER_MILLE}"
+        f" ELSE {OLD_RECENTLY_CLOSED_PER_MILLE} END"
+    )
+    return f"{per_mille_sql('id', RECENT_HASH)} < {share}"
+
+
+def recent_close(ticket_id: int, end: datetime) -> datetime:
+    """When such a ticket was closed, at the latest: up to RECENT_DAYS before ``end``."""
+    minutes = (ticket_id * RECENT_OFFSET_HASH % 2**32) * (RECENT_DAYS * 24 * 60) >> 32
+    return end - timedelta(minutes=minutes)
 
 
 class Writer:
@@ -212,14 +327,20 @@ class Writer:
 def generate(plan: Plan) -> Iterator[dict[str, list[tuple[Any, ...]]]]:
     """Rows per table, in batches of BATCH tickets; the first batch also holds the users."""
     rng = random.Random(plan.seed)
+    # Who answers draws from a generator of its own: everything else stays what seedings
+    # from before staff replies made.
+    staff_rng = random.Random(plan.seed + 1_000_003)
     writer = Writer(rng)
     end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
-    span = timedelta(days=730)
+    span = timedelta(days=SPAN_DAYS)
     start = end - span
     step = span / plan.tickets
     user_ids = range(1, USERS + 1)
     users = [(n, f"user{n:04d}", f"user{n:04d}@example.test", False) for n in user_ids]
-    users.append((STAFF_ID, STAFF_USER, "staff@example.test", True))
+    users.extend(
+        (n, name, f"{name}@example.test", True)
+        for n, name in zip(STAFF_IDS, STAFF_USERS, strict=True)
+    )
     batch: dict[str, list[tuple[Any, ...]]] = {name: [] for name in COLUMNS}
     batch["accounts"] = users
     reply_id = 0
@@ -252,6 +373,7 @@ def generate(plan: Plan) -> Iterator[dict[str, list[tuple[Any, ...]]]]:
                 reply_count = min(int(rng.expovariate(1 / 1.9)), 9)
         last = created
         gap = (end - created) / (reply_count + 1) if ticket_id == plan.big_ticket else None
+        replies: list[list[Any]] = []
         for number in range(reply_count):
             last = last + (gap or timedelta(hours=rng.expovariate(1 / 30)))
             last = min(last, end)
@@ -259,20 +381,29 @@ def generate(plan: Plan) -> Iterator[dict[str, list[tuple[Any, ...]]]]:
             reply_words = writer.words(5, 40)
             if ticket_id % plan.rare_every == plan.rare_every // 3 and number == 0:
                 reply_words.append(REPLY_WORD)
-            batch["flasket_reply"].append(
-                (
-                    reply_id,
-                    ticket_id,
-                    writer.prose(reply_words),
-                    last,
-                    rng.choice(followers),
-                )
+            replies.append(
+                [reply_id, ticket_id, writer.prose(reply_words), last, rng.choice(followers)]
             )
         closed = rng.random() < CLOSED_SHARE and ticket_id not in (
             plan.big_ticket,
             plan.reply_target,
         )
         closed_at = min(last + timedelta(hours=rng.expovariate(1 / 24)), end) if closed else None
+        if closed_at is not None and recently_closed(plan, ticket_id):
+            closed_at = max(closed_at, recent_close(ticket_id, end))
+        assignee = assignee_of(plan, ticket_id, closed)
+        if assignee is not None:
+            # The assignee answers, mostly in turn with the requester and followers, and
+            # follows the ticket (as assigning and replying make them).
+            staff_last = False
+            for reply in replies:
+                staff_last = staff_rng.random() < (STAFF_AGAIN if staff_last else STAFF_ANSWERS)
+                if staff_last:
+                    reply[4] = assignee
+            if replies and not closed and waits(plan, ticket_id):
+                replies[-1][4] = assignee  # staff asked the requester something
+            followers.append(assignee)
+        batch["flasket_reply"].extend(tuple(reply) for reply in replies)
         batch["flasket_ticket"].append(
             (
                 ticket_id,
@@ -286,7 +417,9 @@ def generate(plan: Plan) -> Iterator[dict[str, list[tuple[Any, ...]]]]:
                 reply_count,
                 len(followers),
                 author,
-                (author if rng.random() < 0.5 else STAFF_ID) if closed else None,
+                (author if rng.random() < 0.5 else assignee or STAFF_ID) if closed else None,
+                assignee,
+                not replies or replies[-1][4] not in STAFF_IDS,
             )
         )
         for name, values, cum in categories:
@@ -521,20 +654,31 @@ SEARCH_INDEXES = ("ix_flasket_ticket_search", "ix_flasket_reply_search")
 
 
 def update_search(url: str, plan: Plan, say: Callable[[str], None] = print) -> None:
-    """Bring a database seeded by an earlier bench up to today's schema and search, in place.
+    """Bring a database seeded by an earlier bench up to today's schema and data, in place.
 
-    Nullable columns and indexes added since are created; the words only newer seedings
-    write (REPLY_WORD, NON_ASCII_WORD) are added to the same tickets and replies;
-    PostgreSQL's search indexes whose expression differs from Flasket's are built again
-    (and the tables analysed); SQLite's FTS5 tables are created if missing.
+    Tables, nullable columns (and those with a server default) added since are created,
+    foreign keys included; the words only newer seedings write (REPLY_WORD, NON_ASCII_WORD) are
+    added to the same tickets and replies; a seeding from before assignment gets the staff
+    members, its tickets assigned as a new seeding's are (:func:`_add_assignment`); the
+    recently closed tickets are re-dated once the seeding is older than a day
+    (:func:`_refresh_recently_closed`); then indexes added since are built, and the tables
+    changed vacuumed and analysed. PostgreSQL's search indexes whose expression differs from
+    Flasket's are built again (and the tables analysed); SQLite's FTS5 tables are created
+    if missing.
     """
     engine = sa.create_engine(url)
     try:
-        changed = _add_missing_columns_and_indexes(url, engine, say)
+        tables = _declared_tables(url)
+        changed = _add_missing_columns(tables, engine, say)
         with engine.begin() as conn:
             _add_search_words(conn, plan, say)
             if _add_waiting_tickets(conn, plan, say):
                 changed.add("flasket_ticket")
+            changed |= _add_assignment(conn, plan, say)
+            if _refresh_recently_closed(conn, plan, say):
+                changed.add("flasket_ticket")
+        # After the rows are filled in: each index is built once, not updated row by row.
+        changed |= _add_missing_indexes(tables, engine, say)
         if changed and engine.dialect.name == "postgresql":
             # Rows rewritten by an added column's UPDATE are not all-visible: until vacuumed,
             # the counts' index-only scans read the table too (the overview: 7 ms to 30 ms).
@@ -542,6 +686,10 @@ def update_search(url: str, plan: Plan, say: Callable[[str], None] = print) -> N
                 for table in sorted(changed):
                     say(f"  vacuuming and analysing {table}")
                     conn.exec_driver_sql(f"VACUUM ANALYZE {table}")
+        elif changed:
+            with engine.begin() as conn:
+                say("  ANALYZE")
+                conn.exec_driver_sql("ANALYZE")
         if engine.dialect.name == "sqlite":
             _create_sqlite_search_tables(engine, say)
         else:
@@ -550,20 +698,28 @@ def update_search(url: str, plan: Plan, say: Callable[[str], None] = print) -> N
         engine.dispose()
 
 
-def _add_missing_columns_and_indexes(
-    url: str, engine: sa.Engine, say: Callable[[str], None]
-) -> set[str]:
-    """Columns (nullable ones, empty, or with a server default) and indexes of today's tables
-    that an older seeding lacks, so that the pages run on it; the tables changed."""
-    changed: set[str] = set()
+def _declared_tables(url: str) -> list[sa.Table]:
+    """Today's tables, as the host app and Flasket declare them."""
     app = build_app(url, mail_suppress=True)
     with app.app_context():
-        tables = list(db.metadata.sorted_tables)
+        return list(db.metadata.sorted_tables)
+
+
+def _add_missing_columns(
+    tables: Sequence[sa.Table], engine: sa.Engine, say: Callable[[str], None]
+) -> set[str]:
+    """Tables, and columns (nullable ones, empty, or with a server default) of today's tables
+    that an older seeding lacks, so that the pages run on it; the tables changed."""
+    changed: set[str] = set()
     with engine.begin() as conn:
         inspector = sa.inspect(conn)
+        existing = set(inspector.get_table_names())
         for table in tables:
+            if table.name not in existing:
+                say(f"  creating the table {table.name}")
+                table.create(conn)
+                continue
             columns = {column["name"] for column in inspector.get_columns(table.name)}
-            indexes = {index["name"] for index in inspector.get_indexes(table.name)}
             for column in table.columns:
                 default = column.server_default
                 if column.name in columns or not (column.nullable or default is not None):
@@ -572,6 +728,10 @@ def _add_missing_columns_and_indexes(
                 changed.add(table.name)
                 kind = column.type.compile(dialect=engine.dialect)
                 if column.nullable:
+                    for key in column.foreign_keys:  # as declared (ON DELETE SET NULL ...)
+                        target = key.column
+                        kind += f" REFERENCES {target.table.name} ({target.name})"
+                        kind += f" ON DELETE {key.ondelete}" if key.ondelete else ""
                     conn.exec_driver_sql(
                         f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}"
                     )
@@ -586,6 +746,18 @@ def _add_missing_columns_and_indexes(
                     conn.exec_driver_sql(
                         "UPDATE flasket_ticket SET state = 'closed' WHERE status = 'closed'"
                     )
+    return changed
+
+
+def _add_missing_indexes(
+    tables: Sequence[sa.Table], engine: sa.Engine, say: Callable[[str], None]
+) -> set[str]:
+    """The indexes of today's tables that an older seeding lacks; the tables changed."""
+    changed: set[str] = set()
+    with engine.begin() as conn:
+        inspector = sa.inspect(conn)
+        for table in tables:
+            indexes = {index["name"] for index in inspector.get_indexes(table.name)}
             for index in table.indexes:
                 dialects = index.info.get("dialects", (engine.dialect.name,))
                 if index.name in indexes or engine.dialect.name not in dialects:
@@ -594,6 +766,100 @@ def _add_missing_columns_and_indexes(
                 conn.execute(sa.schema.CreateIndex(index))
                 changed.add(table.name)
     return changed
+
+
+def _add_assignment(conn: sa.Connection, plan: Plan, say: Callable[[str], None]) -> set[str]:
+    """Staff, assignees and staff answers for a seeding from before assignment (one without
+    all of STAFF_USERS); the tables changed.
+
+    The missing staff members are added and every ticket assigned as :func:`generate`
+    assigns it (:func:`assignee_sql`), the assignee following it. The seeding's replies are
+    all users': the last reply of ANSWERED_PER_MILLE of the assigned tickets (and of the
+    assigned ones waiting for their requester) becomes the assignee's. ``awaiting_staff``
+    is then true unless a ticket's last reply is staff's, as the demo's migration fills it.
+    """
+    staff = set(
+        conn.scalars(sa.text("SELECT username FROM accounts WHERE is_admin = :yes"), {"yes": True})
+    )
+    if set(STAFF_USERS) <= staff:
+        return set()
+    say("  adding staff members, assigning tickets and answering some (a seeding before them)")
+    for n, name in zip(STAFF_IDS, STAFF_USERS, strict=True):
+        if name not in staff:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO accounts (id, username, email, is_admin)"
+                    " VALUES (:n, :name, :email, :yes)"
+                ),
+                {"n": n, "name": name, "email": f"{name}@example.test", "yes": True},
+            )
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "SELECT setval(pg_get_serial_sequence('accounts', 'id'),"
+            " (SELECT max(id) FROM accounts))"
+        )
+    # Text, not driver SQL: psycopg would read the modulo signs as placeholders.
+    run = functools.partial(_run_sql, conn)
+    assignee = assignee_sql(plan, "t.")
+    run(
+        "INSERT INTO flasket_follow (ticket_id, user_id, created_at)"  # noqa: S608
+        f" SELECT t.id, {assignee}, t.created_at FROM flasket_ticket t"
+        f" WHERE ({assignee}) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM flasket_follow f"
+        f" WHERE f.ticket_id = t.id AND f.user_id = ({assignee}))"
+    )
+    answered = per_mille_sql("t.id", ANSWER_HASH)
+    run(
+        "UPDATE flasket_reply SET author_id = (SELECT "  # noqa: S608
+        f"{assignee} FROM flasket_ticket t WHERE t.id = flasket_reply.ticket_id)"
+        " WHERE id IN (SELECT max(r.id) FROM flasket_reply r"
+        " JOIN flasket_ticket t ON t.id = r.ticket_id"
+        f" WHERE ({assignee}) IS NOT NULL"
+        f" AND ({answered} < {ANSWERED_PER_MILLE} OR t.status = 'waiting')"
+        " GROUP BY r.ticket_id)"
+    )
+    own = assignee_sql(plan)
+    last_reply = "SELECT max(r2.id) FROM flasket_reply r2 WHERE r2.ticket_id = flasket_ticket.id"
+    run(
+        f"UPDATE flasket_ticket SET assignee_id = {own},"  # noqa: S608
+        f" follower_count = CASE WHEN ({own}) IS NULL THEN follower_count ELSE (SELECT"
+        " count(*) FROM flasket_follow f WHERE f.ticket_id = flasket_ticket.id) END,"
+        f" {AWAITING} = (reply_count = 0 OR NOT EXISTS (SELECT 1 FROM flasket_reply r"
+        f" JOIN accounts u ON u.id = r.author_id WHERE r.id = ({last_reply})"
+        " AND u.is_admin))"
+    )
+    return {"accounts", "flasket_follow", "flasket_reply", "flasket_ticket"}
+
+
+def _run_sql(conn: sa.Connection, statement: str) -> None:
+    conn.execute(sa.text(statement))
+
+
+def _refresh_recently_closed(conn: sa.Connection, plan: Plan, say: Callable[[str], None]) -> int:
+    """Re-date the recently closed tickets (:func:`recently_closed`) of a seeding older than
+    a day, as if it were seeded now: the "recently closed" queue looks back from today.
+    How many."""
+    ticket = sa.table(
+        "flasket_ticket",
+        sa.column("id", sa.Integer),
+        sa.column("state", sa.String),
+        sa.column("closed_at", UTCDateTime()),
+        sa.column("updated_at", UTCDateTime()),
+    )
+    chosen = sa.text(recently_closed_sql(plan))
+    rows = conn.execute(
+        sa.select(ticket.c.id, ticket.c.closed_at).where(ticket.c.state == "closed", chosen)
+    ).all()
+    end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
+    if not rows or max(row.closed_at for row in rows) >= end - timedelta(days=1):
+        return 0
+    say(f"  re-dating {len(rows):,} tickets closed recently (the seeding is older than a day)")
+    conn.execute(
+        sa.update(ticket)
+        .where(ticket.c.id == sa.bindparam("number"))
+        .values(closed_at=sa.bindparam("at"), updated_at=sa.bindparam("at")),
+        [{"number": row.id, "at": max(row.closed_at, recent_close(row.id, end))} for row in rows],
+    )
+    return len(rows)
 
 
 def _add_waiting_tickets(conn: sa.Connection, plan: Plan, say: Callable[[str], None]) -> int:
@@ -742,12 +1008,37 @@ def probes(plan: Plan) -> list[Probe]:
     big, big_pages = plan.big_ticket, -(-BIG_REPLIES // 100)
     # About 70% of tickets are open; page 400 (10,000 rows deep) once there are that many.
     deep = max(1, min(400, plan.tickets * 6 // 10 // 25))
+    # About half the tickets wait on staff: 30% of them deep, at most 10,000 rows as above.
+    queue_deep = max(1, min(400, plan.tickets * 3 // 10 // 25))
+    queue, staff = "/ticket/all?queue=", STAFF_USER
     return [
         Probe("floor: trivial Flask view", "/bench/floor", user="", http=True),
         Probe("overview", "/ticket/", http=True),
-        Probe("overview (staff)", "/ticket/", user=STAFF_USER),
+        Probe("overview (staff): 5 queue counts, mine", "/ticket/", user=staff),
         Probe("all: open, recently updated", "/ticket/all", http=True),
-        Probe("all (staff)", "/ticket/all", user=STAFF_USER),
+        Probe("all (staff)", "/ticket/all", user=staff),
+        Probe("queue mine", f"{queue}mine", user=staff),
+        Probe("queue unassigned", f"{queue}unassigned", user=staff),
+        Probe("queue waiting_on_staff", f"{queue}waiting_on_staff", user=staff),
+        Probe("queue waiting_on_requester", f"{queue}waiting_on_requester", user=staff),
+        Probe("queue recently_closed", f"{queue}recently_closed", user=staff),
+        Probe("queue mine, sort=created", f"{queue}mine&sort=created", user=staff),
+        Probe(
+            "queue waiting_on_staff, sort=created",
+            f"{queue}waiting_on_staff&sort=created",
+            user=staff,
+        ),
+        Probe(
+            f"queue waiting_on_staff, deep page={queue_deep}",
+            f"{queue}waiting_on_staff&page={queue_deep}",
+            user=staff,
+        ),
+        Probe("filter assignee=none (staff)", "/ticket/all?assignee=none", user=staff),
+        Probe(
+            f"filter assignee={STAFF_USERS[1]} (staff)",
+            f"/ticket/all?assignee={STAFF_IDS[1]}",
+            user=staff,
+        ),
         Probe("filter status=closed", "/ticket/all?status=closed"),
         Probe("filter status=all", "/ticket/all?status=all"),
         Probe("filter status=waiting", "/ticket/all?status=waiting"),
@@ -794,7 +1085,11 @@ def probes(plan: Plan) -> list[Probe]:
             f"/ticket/user/{user_key(TYPICAL_USER)}?show=replies",
         ),
         Probe(f"ticket page #{plan.sample_ticket}", f"/ticket/{plan.sample_ticket}", http=True),
-        Probe("ticket page (staff)", f"/ticket/{plan.sample_ticket}", user=STAFF_USER),
+        Probe(
+            "ticket page (staff): assign control, staff list",
+            f"/ticket/{plan.sample_ticket}",
+            user=staff,
+        ),
         Probe(f"1,000-reply ticket #{big}, first page", f"/ticket/{big}", http=True),
         Probe(f"1,000-reply ticket #{big}, last page", f"/ticket/{big}?page={big_pages}"),
         Probe(
@@ -874,11 +1169,14 @@ def restoring_ticket(app: Any, ticket_id: int, username: str) -> Callable[[], No
     ticket, reply, follow, user = models.Ticket, models.Reply, models.Follow, models.user
     with app.app_context():
         user_id = db.session.scalar(sa.select(user.id).where(user.username == username))
-        saved = db.session.execute(
-            sa.select(ticket.reply_count, ticket.follower_count, ticket.updated_at).where(
-                ticket.id == ticket_id
+        kept = ("reply_count", "follower_count", "updated_at", "status", AWAITING)
+        saved = (
+            db.session.execute(
+                sa.select(*(getattr(ticket, name) for name in kept)).where(ticket.id == ticket_id)
             )
-        ).one()
+            .one()
+            ._asdict()
+        )
         last_reply = db.session.scalar(sa.select(sa.func.max(reply.id))) or 0
         followed = db.session.scalar(
             sa.select(sa.func.count()).where(
@@ -897,11 +1195,7 @@ def restoring_ticket(app: Any, ticket_id: int, username: str) -> Callable[[], No
                         follow.ticket_id == ticket_id, follow.user_id == user_id
                     )
                 )
-            db.session.execute(
-                sa.update(ticket)
-                .where(ticket.id == ticket_id)
-                .values(reply_count=saved[0], follower_count=saved[1], updated_at=saved[2])
-            )
+            db.session.execute(sa.update(ticket).where(ticket.id == ticket_id).values(**saved))
             db.session.commit()
 
     return restore
@@ -1226,7 +1520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(
         f"### {args.db}{version}, {info.tickets:,} tickets, {info.replies:,} replies, "
-        f"{info.follows:,} follows, {USERS:,} users "
+        f"{info.follows:,} follows, {USERS:,} users and {len(STAFF_USERS)} staff "
         f"({'re-used database seeded' if info.reused else 'seeded'} in {info.seconds:.0f} s)"
     )
     print()

@@ -13,8 +13,11 @@ from .config import ConfigError
 from .extension import Flasket, init_flasket
 from .proxies import current_flasket
 from .signals import (
+    note_added,
+    ticket_assigned,
     ticket_closed,
     ticket_created,
+    ticket_edited,
     ticket_followed,
     ticket_reopened,
     ticket_replied,
@@ -26,8 +29,11 @@ __all__ = [
     "Flasket",
     "current_flasket",
     "init_flasket",
+    "note_added",
+    "ticket_assigned",
     "ticket_closed",
     "ticket_created",
+    "ticket_edited",
     "ticket_followed",
     "ticket_reopened",
     "ticket_replied",

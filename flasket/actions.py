@@ -30,9 +30,28 @@ from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.orm import Session
 from werkzeug.local import LocalProxy
 
-from . import background, notify, signals
-from .config import Status
-from .models import CLOSED, OPEN, Models, ReplyBase, TicketBase, utcnow
+from . import background, notify, policy, signals
+from .config import DUPLICATE, Status
+from .models import (
+    ASSIGNEE_CHANGE,
+    CATEGORY_CHANGE,
+    CLOSED,
+    DUPLICATE_CHANGE,
+    DUPLICATED_CHANGE,
+    EDIT_CHANGE,
+    EDITED,
+    HIDDEN,
+    HIDE_CHANGE,
+    OPEN,
+    PENDING,
+    STATUS_CHANGE,
+    TITLE_CHANGE,
+    UNHIDE_CHANGE,
+    Models,
+    ReplyBase,
+    TicketBase,
+    utcnow,
+)
 from .proxies import current_flasket
 from .sql import affected_rows, app_object
 
@@ -130,14 +149,60 @@ def _touch(models: Models, now: Any) -> Any:
     return sa.case((column < now, now), else_=column)
 
 
-def _lock_ticket(session: Session, models: Models, ticket_id: int) -> None:
+@dataclass(frozen=True)
+class Locked:
+    """What a writer reads of its ticket with the lock: the state its change starts from."""
+
+    #: The ticket's status, as committed before the change.
+    status: str | None
+    #: The id of the ticket's last reply, or None: a change recorded now follows it.
+    last_reply_id: int | None
+
+
+def _lock_ticket(session: Session, models: Models, ticket_id: int) -> Locked:
     """Lock the ticket row by its primary key first, so writers to one ticket queue up.
 
     MariaDB deadlocks otherwise: a follow's foreign-key check takes a shared lock the
     counter update cannot upgrade, and a status UPDATE may lock gaps of the status index.
+    The same statement reads the ticket's status and last reply, for its history.
+
+    :return: the ticket's status and last reply (both None for a ticket that is gone).
     """
-    session.execute(
-        sa.select(models.Ticket.id).where(models.Ticket.id == ticket_id).with_for_update()
+    Ticket, Reply = models.Ticket, models.Reply
+    last_reply = sa.select(sa.func.max(Reply.id)).where(Reply.ticket_id == Ticket.id)
+    found = session.execute(
+        sa.select(Ticket.status, last_reply.scalar_subquery())
+        .where(Ticket.id == ticket_id)
+        .with_for_update()
+    ).first()
+    return Locked(None, None) if found is None else Locked(found[0], found[1])
+
+
+def _record(
+    session: Session,
+    models: Models,
+    ticket_id: int,
+    actor: Any,
+    field: str,
+    after_reply_id: int | None,
+    now: Any,
+    **values: Any,
+) -> None:
+    """Add one entry to the ticket's history (``flasket_ticket_change``), in the change's
+    own transaction.
+
+    :param values: ``old_value``, ``new_value``, ``detail``, ``old_user_id``,
+        ``new_user_id``, ``staff_only``.
+    """
+    session.add(
+        models.Change(
+            ticket_id=ticket_id,
+            actor_id=None if actor is None else models.user_id(actor),
+            created_at=now,
+            after_reply_id=after_reply_id,
+            field=field,
+            **values,
+        )
     )
 
 
@@ -367,13 +432,15 @@ def _post_reply(
     """The new reply and its answer, or None and the answer of the reply the key is on."""
     session, models = current_flasket.session, current_flasket.models
     ticket_id, author_id = ticket.id, models.user_id(author)
-    _lock_ticket(session, models, ticket_id)
+    locked = _lock_ticket(session, models, ticket_id)
     now = utcnow()
     Ticket = models.Ticket
-    values: dict[str, Any] = {}
+    by_requester = ticket.author_id is not None and ticket.author_id == author_id
+    # Only a staff reply answers: the requester's, or anyone else's, waits on staff.
+    values: dict[str, Any] = {"awaiting_staff": not policy.is_staff(author)}
     if status is not None:
-        values = _status_values(models, author, status, resolution, now)
-    elif ticket.author_id is not None and ticket.author_id == author_id:
+        values.update(_status_values(models, author, status, resolution, now))
+    elif by_requester:
         # The requester answered: a status that waited on them is over.
         waiting = [s.name for s in current_flasket.statuses() if s.waiting_on_requester]
         if waiting:
@@ -407,13 +474,26 @@ def _post_reply(
             raise
         return None, earlier
     _insert_follow(session, models, ticket_id, author_id)
-    seen_status, seen_state = ticket.status, ticket.state
+    seen_state = ticket.state
     session.refresh(ticket)
-    # Set with the reply, or a wait the requester's reply ended: the status's own signal too.
+    # Set with the reply, or a wait the requester's reply ended: the status's own signal too,
+    # and an entry in the history, after the reply.
     moved = None
-    if ticket.status != seen_status:
+    if ticket.status != locked.status:
         moved = (
             signals.ticket_status_changed if ticket.state == seen_state else signals.ticket_closed
+        )
+        _record(
+            session,
+            models,
+            ticket_id,
+            author,
+            STATUS_CHANGE,
+            reply.id,
+            now,
+            old_value=locked.status,
+            new_value=ticket.status,
+            detail=ticket.resolution if ticket.state == CLOSED else None,
         )
     outbox_ids = notify.enqueue(session, notify.REPLIED, ticket, author, reply=reply)
     posted = Posted(ticket_id=ticket_id, reply_id=reply.id, reply_number=ticket.reply_count)
@@ -459,7 +539,10 @@ def _earlier_reply(
 def _status_values(
     models: Models, actor: Any, status: Status, resolution: str | None, now: Any
 ) -> dict[str, Any]:
-    """The columns a move to ``status`` writes: the kind, and who closed it, when and why."""
+    """The columns a move to ``status`` writes: the kind, and who closed it, when and why.
+
+    Any move ends a ticket's being a duplicate; :func:`close_as_duplicate` sets it after.
+    """
     closing = status.kind == CLOSED
     return {
         "status": status.name,
@@ -467,6 +550,7 @@ def _status_values(
         "resolution": (resolution or "solved") if closing else None,
         "closed_at": now if closing else None,
         "closed_by_id": models.user_id(actor) if closing else None,
+        "duplicate_of_id": None,
     }
 
 
@@ -510,7 +594,7 @@ def _move(
 ) -> bool:
     """:func:`set_status`'s work, changing the row only where ``condition`` holds."""
     session, models = current_flasket.session, current_flasket.models
-    _lock_ticket(session, models, ticket.id)
+    locked = _lock_ticket(session, models, ticket.id)
     now = utcnow()
     seen_state = ticket.state
     changed = session.execute(
@@ -526,6 +610,18 @@ def _move(
     if affected_rows(changed) != 1:
         _commit(session)
         return False
+    _record(
+        session,
+        models,
+        ticket.id,
+        actor,
+        STATUS_CHANGE,
+        locked.last_reply_id,
+        now,
+        old_value=locked.status,
+        new_value=status.name,
+        detail=ticket.resolution if status.kind == CLOSED else None,
+    )
     if seen_state == status.kind:
         event, signal = notify.STATUS_CHANGED, signals.ticket_status_changed
     elif status.kind == CLOSED:
@@ -565,6 +661,533 @@ def reopen_ticket(ticket: TicketBase, actor: Any) -> bool:
         return False
     opening = current_flasket.first_status(OPEN)
     return _move(ticket, actor, opening, None, current_flasket.models.Ticket.state == CLOSED)
+
+
+def add_note_once(ticket: TicketBase, author: Any, body: str, form_key: str | None) -> Posted:
+    """Add an internal note to a ticket, open or closed; a form sent again adds none.
+
+    The note is placed after the ticket's last reply. It changes nothing else of the
+    ticket: not its ``updated_at``, its reply count, its status, whom it waits on or who
+    follows it (the author does not start following), so no list, count or page others
+    read tells that a note was written. After the commit, the ``note`` mail
+    (:data:`flasket.notify.NOTE`) goes to the followers who are staff and may read it, and
+    :data:`flasket.signals.note_added` is sent.
+    Whether ``author`` may add notes is the caller's check (:func:`flasket.policy.may_add_note`).
+
+    :param ticket: the ticket, loaded in the current session.
+    :param author: the staff member writing it.
+    :param body: the note's text, at most :data:`flasket.config.BODY_MAX_LENGTH` characters.
+    :param form_key: the form's one-time key (:func:`flasket.forms.new_form_key`), or None.
+    :return: the note's id (``reply_id``) and, in ``reply_number``, the number of replies it
+        follows; the first sending's with ``repeated`` set.
+    :raises FormKeyUsedError: when the key is on someone else's note, a note on another
+        ticket, or the author's own note with other text.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing is stored.
+    """
+    session, models = current_flasket.session, current_flasket.models
+    ticket_id, author_id = ticket.id, models.user_id(author)
+    _lock_ticket(session, models, ticket_id)
+    Reply, Ticket = models.Reply, models.Ticket
+    last_reply = sa.select(sa.func.max(Reply.id)).where(Reply.ticket_id == ticket_id)
+    after_reply_id, replies = session.execute(
+        sa.select(last_reply.scalar_subquery(), Ticket.reply_count).where(Ticket.id == ticket_id)
+    ).one()
+    note = models.Note(
+        ticket_id=ticket_id,
+        author_id=author_id,
+        body=body,
+        created_at=utcnow(),
+        after_reply_id=after_reply_id,
+        form_key=form_key,
+    )
+    session.add(note)
+    try:
+        session.flush()
+    except sa.exc.IntegrityError:
+        session.rollback()
+        earlier = _earlier_note(session, models, form_key, ticket_id, author_id, body)
+        if earlier is None:
+            raise
+        return earlier
+    # The author does not start following: a new follower, which others see, would tell
+    # that staff wrote something.
+    outbox_ids = notify.enqueue(session, notify.NOTE, ticket, author, note=note)
+    posted = Posted(ticket_id=ticket_id, reply_id=note.id, reply_number=replies)
+    _commit(session)
+    _after_commit(outbox_ids, signals.note_added, ticket=ticket, note=note, user=author)
+    return posted
+
+
+def _earlier_note(
+    session: Session,
+    models: Models,
+    form_key: str | None,
+    ticket_id: int,
+    author_id: Any,
+    body: str,
+) -> Posted | None:
+    """The note an earlier sending of the form stored, answered as then; None if none.
+
+    :raises FormKeyUsedError: when that note is not this sending's.
+    """
+    if form_key is None:
+        return None
+    Note, Reply = models.Note, models.Reply
+    found = session.execute(
+        sa.select(Note.id, Note.ticket_id, Note.author_id, Note.body, Note.after_reply_id).where(
+            Note.form_key == form_key
+        )
+    ).first()
+    if found is None:
+        return None
+    if found.author_id != author_id or found.ticket_id != ticket_id:
+        raise FormKeyUsedError(None)
+    if found.body != body:
+        raise FormKeyUsedError(ticket_id)
+    number = 0
+    if found.after_reply_id is not None:
+        number = (
+            session.scalar(
+                sa.select(sa.func.count()).where(
+                    Reply.ticket_id == ticket_id, Reply.id <= found.after_reply_id
+                )
+            )
+            or 0
+        )
+    return Posted(ticket_id=ticket_id, reply_id=found.id, reply_number=number, repeated=True)
+
+
+def edit_ticket(
+    ticket: TicketBase, actor: Any, title: str, categories: Mapping[str, str]
+) -> list[str]:
+    """Change a ticket's title and category values (staff's edit), recording each change.
+
+    One transaction: the title and each category that differ change, each with an entry in
+    the ticket's history; ``updated_at`` moves. No mail. After the commit
+    :data:`flasket.signals.ticket_edited` is sent when anything changed. Whether ``actor``
+    may edit is the caller's check (:func:`flasket.policy.may_edit_ticket`).
+
+    :param ticket: the ticket, loaded in the current session with its categories; it is
+        refreshed.
+    :param actor: the staff member.
+    :param title: the new title (one line, at most :data:`flasket.config.TITLE_MAX_LENGTH`
+        characters).
+    :param categories: every configured category's new value by name; a category not
+        there has none.
+    :return: what changed: ``"title"`` and the names of the categories, in that order;
+        empty when nothing did.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing changed.
+    """
+    session, models = current_flasket.session, current_flasket.models
+    Ticket, Category = models.Ticket, models.TicketCategory
+    locked = _lock_ticket(session, models, ticket.id)
+    session.refresh(ticket, with_for_update=True)  # a locking read: the latest title
+    now = utcnow()
+    changed: list[str] = []
+    if ticket.title != title:
+        _record(
+            session,
+            models,
+            ticket.id,
+            actor,
+            TITLE_CHANGE,
+            locked.last_reply_id,
+            now,
+            old_value=ticket.title,
+            new_value=title,
+        )
+        session.execute(
+            sa.update(Ticket)
+            .where(Ticket.id == ticket.id)
+            .values(title=title)
+            .execution_options(synchronize_session=False)
+        )
+        changed.append("title")
+    before = dict(
+        session.execute(
+            sa.select(Category.name, Category.value)
+            .where(Category.ticket_id == ticket.id)
+            .with_for_update()
+        ).all()
+    )
+    for category in current_flasket.categories():
+        old, new = before.get(category.name), categories.get(category.name)
+        if old == new:
+            continue
+        where = (Category.ticket_id == ticket.id, Category.name == category.name)
+        if old is not None:
+            session.execute(sa.delete(Category).where(*where))
+        if new is not None:
+            session.execute(
+                sa.insert(Category).values(ticket_id=ticket.id, name=category.name, value=new)
+            )
+        _record(
+            session,
+            models,
+            ticket.id,
+            actor,
+            CATEGORY_CHANGE,
+            locked.last_reply_id,
+            now,
+            old_value=old,
+            new_value=new,
+            detail=category.name,
+        )
+        changed.append(category.name)
+    if not changed:
+        session.rollback()
+        return []
+    session.execute(
+        sa.update(Ticket)
+        .where(Ticket.id == ticket.id)
+        .values(updated_at=_touch(models, now))
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    session.expire(ticket, ["categories"])
+    session.refresh(ticket)
+    _commit(session)
+    _send(signals.ticket_edited, ticket=ticket, user=actor, changes=list(changed))
+    return changed
+
+
+def revise_text(ticket: TicketBase, reply: ReplyBase | None, editor: Any, body: str) -> bool:
+    """Replace the text of a ticket's description (``reply`` None) or of a reply, keeping the
+    earlier text.
+
+    One transaction: the text before goes to ``flasket_revision`` (only staff read it), the
+    new one is stored with ``edited_at`` (the "edited" marker everyone sees), the ticket's
+    history records the edit and ``updated_at`` moves. No mail: followers were told of the
+    text when it was written. Whether ``editor`` may do this is the caller's check
+    (:func:`flasket.policy.may_edit_text`).
+
+    :param ticket: the ticket, loaded in the current session; it is refreshed.
+    :param reply: the reply, loaded in the current session, or None for the description.
+    :param editor: the host user editing their own text.
+    :param body: the new text, at most :data:`flasket.config.BODY_MAX_LENGTH` characters.
+    :return: True when the text changed; False when it was the same.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing changed.
+    """
+    session, models = current_flasket.session, current_flasket.models
+    locked = _lock_ticket(session, models, ticket.id)
+    written: Any = ticket if reply is None else reply
+    session.refresh(written, with_for_update=True)  # a locking read: the latest text
+    if written.body == body or (reply is not None and reply.hidden_at is not None):
+        # The same text; or hidden by staff since the editor was let in: not theirs now.
+        session.rollback()
+        return False
+    now = utcnow()
+    session.add(
+        models.Revision(
+            ticket_id=ticket.id,
+            reply_id=None if reply is None else reply.id,
+            editor_id=models.user_id(editor),
+            body=written.body,
+            reason=EDITED,
+            created_at=now,
+        )
+    )
+    table = models.Ticket if reply is None else models.Reply
+    session.execute(
+        sa.update(table)
+        .where(table.id == written.id)
+        .values(body=body, edited_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        sa.update(models.Ticket)
+        .where(models.Ticket.id == ticket.id)
+        .values(updated_at=_touch(models, now))
+        .execution_options(synchronize_session=False)
+    )
+    _record(
+        session,
+        models,
+        ticket.id,
+        editor,
+        EDIT_CHANGE,
+        locked.last_reply_id,
+        now,
+        detail="ticket" if reply is None else "reply",
+        new_value=None if reply is None else str(reply.id),
+    )
+    session.flush()
+    session.refresh(written)
+    if reply is not None:
+        session.refresh(ticket)
+    _commit(session)
+    return True
+
+
+def hide_reply(ticket: TicketBase, reply: ReplyBase, actor: Any, hide: bool = True) -> bool:
+    """Hide a reply (staff), or show a hidden one again (``hide=False``).
+
+    Hiding keeps the text in ``flasket_revision`` (only staff read it) and empties the
+    reply's ``body``, so no page, list, search or later mail can show what it said (its
+    own mail not sent yet is cancelled); the reply keeps its place, shown as hidden by
+    staff. Showing it again puts the kept text back. The ticket's history records either.
+    No mail.
+
+    :param ticket: the ticket, loaded in the current session.
+    :param reply: one of its replies, loaded in the current session; it is refreshed.
+    :param actor: the staff member.
+    :param hide: True to hide, False to show again.
+    :return: True when this call changed it; False when it was so already.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing changed.
+    """
+    session, models = current_flasket.session, current_flasket.models
+    locked = _lock_ticket(session, models, ticket.id)
+    session.refresh(reply, with_for_update=True)  # a locking read: hidden meanwhile?
+    if (reply.hidden_at is not None) == hide:
+        session.rollback()
+        return False
+    now = utcnow()
+    Reply, Revision = models.Reply, models.Revision
+    if hide:
+        session.add(
+            Revision(
+                ticket_id=ticket.id,
+                reply_id=reply.id,
+                editor_id=models.user_id(actor),
+                body=reply.body,
+                reason=HIDDEN,
+                created_at=now,
+            )
+        )
+        values: dict[str, Any] = {"body": "", "hidden_at": now}
+        # Its mail not sent yet goes too: nobody reads a hidden reply in a later e-mail.
+        events, outbox = models.OutboxEvent.__table__, models.Outbox.__table__
+        its_events = sa.select(events.c.id).where(events.c.reply_id == reply.id)
+        session.execute(
+            sa.delete(outbox).where(outbox.c.event_id.in_(its_events), outbox.c.status == PENDING)
+        )
+        session.execute(
+            sa.delete(events).where(
+                events.c.reply_id == reply.id, events.c.fanned_out_at.is_(None)
+            )
+        )
+    else:
+        kept = session.scalar(
+            sa.select(Revision.body)
+            .where(
+                Revision.ticket_id == ticket.id,
+                Revision.reply_id == reply.id,
+                Revision.reason == HIDDEN,
+            )
+            .order_by(Revision.id.desc())
+            .limit(1)
+        )
+        values = {"body": kept or "", "hidden_at": None}
+    session.execute(
+        sa.update(Reply)
+        .where(Reply.id == reply.id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    _record(
+        session,
+        models,
+        ticket.id,
+        actor,
+        HIDE_CHANGE if hide else UNHIDE_CHANGE,
+        locked.last_reply_id,
+        now,
+        new_value=str(reply.id),
+    )
+    session.flush()
+    session.refresh(reply)
+    _commit(session)
+    return True
+
+
+class DuplicateError(Exception):
+    """A ticket cannot be closed as a duplicate of the one given: the two are one ticket,
+    or the original is itself a duplicate (``original_of`` names its original).
+
+    :param original_of: the number of the ticket the given original duplicates, or None.
+    """
+
+    def __init__(self, original_of: int | None = None) -> None:
+        super().__init__(original_of)
+        self.original_of = original_of
+
+
+def close_as_duplicate(ticket: TicketBase, actor: Any, original: TicketBase) -> bool:
+    """Close ``ticket`` as a duplicate of ``original``: its conversation goes on there.
+
+    In one transaction: the ticket moves to the first status of kind closed with the
+    resolution "duplicate" and ``duplicate_of_id``; its followers who may read the original
+    follow it from now on (they are told once, in the closed mail, which names the
+    original); both tickets' histories record it. After the commit the closed mail goes to
+    the duplicate's followers and :data:`flasket.signals.ticket_closed` is sent. Replies to
+    a closed ticket are refused, and only staff may reopen a duplicate
+    (:func:`flasket.policy.may_reopen`). Whether ``actor`` may do this is the caller's
+    check (:func:`flasket.policy.may_mark_duplicate`).
+
+    :param ticket: the ticket to close, loaded in the current session; it is refreshed.
+    :param actor: the staff member.
+    :param original: the ticket it duplicates, loaded in the current session.
+    :return: True when this call closed it; False if it was a duplicate of ``original``
+        already.
+    :raises DuplicateError: when the two are one ticket, or ``original`` is itself a
+        duplicate.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing changed.
+    """
+    session, models = current_flasket.session, current_flasket.models
+    Ticket, Follow = models.Ticket, models.Follow
+    if ticket.id == original.id:
+        raise DuplicateError()
+    # Both rows, in number order: two staff closing each as the other's duplicate queue up.
+    first, second = sorted((ticket.id, original.id))
+    locks = {first: _lock_ticket(session, models, first)}
+    locks[second] = _lock_ticket(session, models, second)
+    # Read under the locks (a locking read: MariaDB's plain one would see the transaction's
+    # older snapshot), so a change committed meanwhile is seen.
+    session.refresh(original, with_for_update=True)
+    if original.duplicate_of_id is not None:
+        session.rollback()
+        raise DuplicateError(original.duplicate_of_id)
+    now = utcnow()
+    closing = current_flasket.first_status(CLOSED)
+    changed = session.execute(
+        sa.update(Ticket)
+        .where(
+            Ticket.id == ticket.id,
+            sa.or_(Ticket.duplicate_of_id.is_(None), Ticket.duplicate_of_id != original.id),
+        )
+        .values(
+            **_status_values(models, actor, closing, DUPLICATE, now),
+            updated_at=_touch(models, now),
+        )
+        .values(duplicate_of_id=original.id)
+        .execution_options(synchronize_session=False)
+    )
+    if affected_rows(changed) != 1:
+        # A duplicate of this original already (the same request sent twice).
+        session.rollback()
+        session.refresh(ticket)
+        return False
+    # Its own duplicates now point at the original: no chain of duplicates (their followers
+    # followed this ticket, and move on with its own below).
+    session.execute(
+        sa.update(Ticket)
+        .where(Ticket.duplicate_of_id == ticket.id)
+        .values(duplicate_of_id=original.id)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(ticket)
+    user_pk = getattr(models.user, models.user_pk)
+    followers = session.scalars(
+        sa.select(models.user)
+        .join(Follow, Follow.user_id == user_pk)
+        .where(Follow.ticket_id == ticket.id)
+    ).all()
+    for follower in followers:
+        if policy.may_read(models, follower, original):
+            _insert_follow(session, models, original.id, models.user_id(follower))
+    # One entry says it all: closed, as a duplicate of the original (old_value: the status
+    # it left).
+    _record(
+        session,
+        models,
+        ticket.id,
+        actor,
+        DUPLICATE_CHANGE,
+        locks[ticket.id].last_reply_id,
+        now,
+        old_value=locks[ticket.id].status,
+        new_value=str(original.id),
+    )
+    _record(
+        session,
+        models,
+        original.id,
+        actor,
+        DUPLICATED_CHANGE,
+        locks[original.id].last_reply_id,
+        now,
+        new_value=str(ticket.id),
+        # The original's readers may not all read the duplicate ("own" visibility): its
+        # "Duplicates" line lists those they may; this entry, which names it, is staff's.
+        staff_only=True,
+    )
+    outbox_ids = notify.enqueue(session, notify.CLOSED, ticket, actor)
+    session.refresh(original)
+    _commit(session)
+    _after_commit(outbox_ids, signals.ticket_closed, ticket=ticket, user=actor)
+    return True
+
+
+#: :func:`assign_ticket`'s ``from_assignee`` when the change is from the loaded assignee.
+LOADED = object()
+
+
+def assign_ticket(
+    ticket: TicketBase, actor: Any, assignee: Any, from_assignee: Any = LOADED
+) -> bool:
+    """Assign ``ticket`` to ``assignee`` (None: unassign); False (and nothing sent) if it
+    was assigned so already, or was reassigned meanwhile.
+
+    The ticket changes only from ``from_assignee`` (the assignee's primary key the actor
+    saw, None for nobody; by default the loaded ticket's), so a form sent twice, or from a
+    page shown before someone else reassigned it, changes nothing. The new assignee follows
+    the ticket from now on (they hear of the requester's follow-ups) and, unless they
+    assigned themselves, gets the ``assigned`` mail (:data:`flasket.notify.ASSIGNED`); the
+    followers get none. After the commit :data:`flasket.signals.ticket_assigned` is sent.
+    Whether ``actor`` may assign and ``assignee`` may be assigned is the caller's check
+    (:func:`flasket.policy.may_assign`, :func:`flasket.policy.may_be_assigned`).
+
+    :param ticket: the ticket, loaded in the current session; it is refreshed.
+    :param actor: the host user assigning it.
+    :param assignee: the host user to assign, or None to unassign.
+    :param from_assignee: the primary key of the assignee the change is from, None for
+        nobody, or :data:`LOADED` for the loaded ticket's.
+    :return: True when this call changed the assignee.
+    :raises sqlalchemy.exc.SQLAlchemyError: when the database fails; nothing changed.
+    """
+    session, models = current_flasket.session, current_flasket.models
+    Ticket = models.Ticket
+    new_id = None if assignee is None else models.user_id(assignee)
+    seen = ticket.assignee_id if from_assignee is LOADED else from_assignee
+    if new_id == seen:
+        return False
+    locked = _lock_ticket(session, models, ticket.id)
+    now = utcnow()
+    was = Ticket.assignee_id.is_(None) if seen is None else Ticket.assignee_id == seen
+    changed = session.execute(
+        sa.update(Ticket)
+        .where(Ticket.id == ticket.id, was)
+        .values(assignee_id=new_id, updated_at=_touch(models, now))
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(ticket)
+    if affected_rows(changed) != 1:
+        _commit(session)
+        return False
+    _record(
+        session,
+        models,
+        ticket.id,
+        actor,
+        ASSIGNEE_CHANGE,
+        locked.last_reply_id,
+        now,
+        old_user_id=seen,
+        new_user_id=new_id,
+        # The keys as text too: a user deleted since shows as "a deleted user", not nobody.
+        old_value=None if seen is None else str(seen),
+        new_value=None if new_id is None else str(new_id),
+    )
+    outbox_ids: list[int] = []
+    if assignee is not None:
+        _insert_follow(session, models, ticket.id, new_id)
+        if new_id != models.user_id(actor):
+            outbox_ids = notify.enqueue(session, notify.ASSIGNED, ticket, actor, to=assignee)
+    _commit(session)
+    _after_commit(
+        outbox_ids, signals.ticket_assigned, ticket=ticket, user=actor, assignee=assignee
+    )
+    return True
 
 
 def follow_ticket(ticket: TicketBase, user: Any) -> bool:

@@ -105,7 +105,11 @@ DEFAULT_STATUSES: list[dict[str, Any]] = [
 RESOLUTIONS: dict[str, Any] = {
     "solved": lazy_pgettext("resolution", "Solved"),
     "wont_fix": lazy_pgettext("resolution", "Won't fix"),
+    "duplicate": lazy_pgettext("resolution", "Duplicate"),
 }
+#: The resolution of a ticket closed as a duplicate of another (``duplicate_of_id``): set
+#: only by closing it so (:func:`flasket.actions.close_as_duplicate`), never chosen alone.
+DUPLICATE = "duplicate"
 
 #: Every option, by its lower-case name; the config key is ``FLASKET_`` + NAME.
 DEFAULTS: dict[str, Any] = {
@@ -116,6 +120,7 @@ DEFAULTS: dict[str, Any] = {
     "user_name_attr": "username",
     "user_email_attr": "email",
     "is_staff": default_is_staff,
+    "assignable_staff": None,
     "categories": DEFAULT_CATEGORIES,
     "statuses": DEFAULT_STATUSES,
     "visibility": "all",
@@ -124,6 +129,8 @@ DEFAULTS: dict[str, Any] = {
     "response_headers": {},
     "mail_sender": None,
     "staff_recipients": [],
+    "staff_follow_ups": True,
+    "edit_window": 3600,
     "subject_prefix": "",
     "delivery": "after_request",
     "delivery_hook": None,
@@ -355,6 +362,21 @@ def validate(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"{key(name)} must be a whole number from 1 to {MAX_PER_PAGE}.")
     if not callable(config[key("is_staff")]):
         raise ConfigError("FLASKET_IS_STAFF must be a callable taking a user.")
+    if config[key("assignable_staff")] is not None and not callable(
+        config[key("assignable_staff")]
+    ):
+        raise ConfigError(
+            "FLASKET_ASSIGNABLE_STAFF must be None or a callable taking no arguments that"
+            " returns the users tickets may be assigned to."
+        )
+    window = config[key("edit_window")]
+    if window is not None and (not _is_number(window) or window < 0):
+        raise ConfigError(
+            "FLASKET_EDIT_WINDOW must be a number of seconds (0: authors never edit) or None"
+            " (they always may)."
+        )
+    if not isinstance(config[key("staff_follow_ups")], bool):
+        raise ConfigError("FLASKET_STAFF_FOLLOW_UPS must be True or False.")
     recipients = config[key("staff_recipients")]
     if isinstance(recipients, str) or not isinstance(recipients, Sequence):
         raise ConfigError("FLASKET_STAFF_RECIPIENTS must be a list of e-mail addresses.")

@@ -19,12 +19,12 @@ from .i18n import current_reader, gettext, is_source_language, lazy_gettext
 try:  # WTForms >= 3.3 wants choice objects; older releases take (value, label) pairs.
     from wtforms.fields.choices import SelectChoice
 
-    def _choices(pairs: Sequence[tuple[str, str]]) -> list[Any]:
+    def _choices(pairs: Sequence[tuple[str, Any]]) -> list[Any]:
         return [SelectChoice(value, label) for value, label in pairs]
 
 except ImportError:  # pragma: no cover - depends on the installed WTForms
 
-    def _choices(pairs: Sequence[tuple[str, str]]) -> list[Any]:
+    def _choices(pairs: Sequence[tuple[str, Any]]) -> list[Any]:
         return list(pairs)
 
 
@@ -40,6 +40,16 @@ SUBMIT_CSRF_MESSAGE = lazy_gettext(
 REPLY_CSRF_MESSAGE = lazy_gettext(
     "Your reply was not posted yet because the page had expired. "
     "Your text is still in the box below: post it again."
+)
+#: Shown above an internal note form sent back because its CSRF token was stale or missing.
+NOTE_CSRF_MESSAGE = lazy_gettext(
+    "Your note was not added yet because the page had expired. "
+    "Your text is still in the box below: add it again."
+)
+#: Shown above an edit of one's own text sent back because its CSRF token was stale or missing.
+REVISE_CSRF_MESSAGE = lazy_gettext(
+    "Your change was not saved yet because the page had expired. "
+    "Your text is still in the box below: save it again."
 )
 #: The close, reopen, follow and unfollow buttons: their error page has no form to send again.
 ACTION_CSRF_MESSAGE = lazy_gettext(
@@ -272,6 +282,80 @@ class StatusForm(StatusFieldsMixin, FlaskForm):
     from_status = HiddenField()
 
 
+class AssignForm(FlaskForm):
+    """The assign control of the ticket page and of "Assign to me".
+
+    The assignee is a user's primary key as text (:func:`flasket.user_keys.key_text`),
+    ``""`` for nobody; the view finds the user and asks policy. ``from_assignee`` is the
+    assignee the page showed (``""``: nobody), so a form sent twice or from an old page
+    changes nothing.
+    """
+
+    #: The new assignee's key; ``""`` unassigns.
+    assignee = SelectField(lazy_gettext("Assignee"), default="", validate_choice=False)
+    #: The assignee's key when the page was shown; ``""`` for nobody.
+    from_assignee = HiddenField()
+
+    def offer(self, assignees: Sequence[tuple[str, str]]) -> None:
+        """Set the assignees shown, ``(key, name)`` pairs; the view checks what is sent.
+
+        :param assignees: ``("", "Nobody")`` and each staff member's key and name.
+        """
+        self.assignee.choices = _choices(assignees)
+
+
+class DuplicateForm(FlaskForm):
+    """Staff's "close as duplicate" control: the number of the ticket this one duplicates."""
+
+    #: The original's number, as typed ("7" or "#7"); the view finds it and asks policy.
+    original = StringField(
+        lazy_gettext("Duplicate of ticket #"),
+        filters=[_strip],
+        validators=[Required(lazy_gettext("Give the number of the ticket this one duplicates."))],
+        render_kw={"inputmode": "numeric", "autocomplete": "off", "size": 8},
+    )
+
+
+class BulkForm(FlaskForm):
+    """The bulk action bar of a ticket list: the tickets ticked (``ticket``, repeated),
+    what to do with them, and the list to go back to. The view reads the ticked numbers
+    from the request and checks every one with policy."""
+
+    #: ``"assign"`` or ``"status"``.
+    action = SelectField(
+        lazy_gettext("Action"),
+        choices=_choices(
+            [("assign", lazy_gettext("Assign to")), ("status", lazy_gettext("Set status"))]
+        ),
+    )
+    #: For ``assign``: a staff member's key, ``""`` for nobody.
+    assignee = SelectField(lazy_gettext("Assignee"), default="", validate_choice=False)
+    #: For ``status``: a ``FLASKET_STATUSES`` name.
+    status = SelectField(lazy_gettext("Status"), default="", validate_choice=False)
+    #: For a closing status: a key of ``config.RESOLUTIONS``.
+    resolution = SelectField(
+        lazy_gettext("Resolution, when closing"), default="solved", validate_choice=False
+    )
+    #: The list's query string, to go back to it.
+    back = HiddenField()
+
+    def offer(
+        self,
+        assignees: Sequence[tuple[str, str]],
+        statuses: Sequence[tuple[str, str]],
+        resolutions: Sequence[tuple[str, str]],
+    ) -> None:
+        """Set the choices shown (``(value, label)`` pairs); the view checks what is sent.
+
+        :param assignees: ``("", "Nobody")`` and each staff member's key and name.
+        :param statuses: each configured status's name and label.
+        :param resolutions: each resolution the reader may choose, key and label.
+        """
+        self.assignee.choices = _choices(assignees)
+        self.status.choices = _choices(statuses)
+        self.resolution.choices = _choices(resolutions)
+
+
 class ReplyForm(StatusFieldsMixin, FormKeyMixin, FlaskForm):
     """The reply form under a ticket: its text, a CSRF token and a one-time form key.
 
@@ -289,6 +373,27 @@ class ReplyForm(StatusFieldsMixin, FormKeyMixin, FlaskForm):
             Length(
                 max=BODY_MAX_LENGTH,
                 message=lazy_gettext("A reply may be at most %(max)d characters long."),
+            ),
+        ],
+    )
+
+
+class NoteForm(FormKeyMixin, FlaskForm):
+    """Staff's internal note form under a ticket: its text, a CSRF token and a one-time key.
+
+    Takes Flask-WTF's ``FlaskForm`` arguments (by default the request's form data).
+    """
+
+    #: The note's text: line breaks made ``\n``, stripped, required, at most
+    #: :data:`flasket.config.BODY_MAX_LENGTH` characters.
+    note = TextAreaField(
+        lazy_gettext("Your note"),
+        filters=[_normalise_body],
+        validators=[
+            Required(lazy_gettext("Write the note before adding it.")),
+            Length(
+                max=BODY_MAX_LENGTH,
+                message=lazy_gettext("A note may be at most %(max)d characters long."),
             ),
         ],
     )
@@ -342,6 +447,49 @@ class TicketFormBase(FormKeyMixin, FlaskForm):
         return {name: value for name, value in values.items() if value}
 
 
+class ReviseForm(FlaskForm):
+    """The form that edits one's own ticket description or reply: the new text."""
+
+    #: The new text: line breaks made ``\n``, stripped, required, at most
+    #: :data:`flasket.config.BODY_MAX_LENGTH` characters.
+    body = TextAreaField(
+        lazy_gettext("Text"),
+        filters=[_normalise_body],
+        validators=[
+            Required(lazy_gettext("The text cannot be empty.")),
+            Length(
+                max=BODY_MAX_LENGTH,
+                message=lazy_gettext("The text may be at most %(max)d characters long."),
+            ),
+        ],
+    )
+
+
+class TicketEditFormBase(FlaskForm):
+    """Staff's form to edit a ticket's title and categories; :func:`edit_form` adds one
+    select per category."""
+
+    #: The title, checked as the new-ticket form checks it.
+    title = StringField(
+        lazy_gettext("Title"),
+        filters=[_strip],
+        validators=[
+            Required(lazy_gettext("Give your ticket a title.")),
+            Length(
+                max=TITLE_MAX_LENGTH,
+                message=lazy_gettext("The title may be at most %(max)d characters."),
+            ),
+            single_line,
+        ],
+        render_kw={"maxlength": TITLE_MAX_LENGTH, "autocomplete": "off"},
+    )
+
+    #: The names of the category fields, in config order (set by :func:`edit_form`).
+    category_names: tuple[str, ...] = ()
+
+    category_values = TicketFormBase.category_values
+
+
 def ticket_form(categories: Sequence[Category], **kwargs: Any) -> TicketFormBase:
     """A new-ticket form with one field per configured category, in config order.
 
@@ -353,10 +501,28 @@ def ticket_form(categories: Sequence[Category], **kwargs: Any) -> TicketFormBase
     :param kwargs: passed to ``FlaskForm`` (``formdata``, ``obj``, ``data``, ...).
     :return: a form of a new subclass of :class:`TicketFormBase`.
     """
+    form: TicketFormBase = _with_categories(TicketFormBase, categories, False)(**kwargs)
+    return form
+
+
+def edit_form(categories: Sequence[Category], **kwargs: Any) -> TicketEditFormBase:
+    """Staff's edit form: the title and one select per configured category, in config order.
+
+    :param categories: the configured categories (``FLASKET_CATEGORIES``, parsed).
+    :param kwargs: passed to ``FlaskForm`` (``data`` holds the ticket's current values).
+    :return: a form of a new subclass of :class:`TicketEditFormBase`.
+    """
+    form: TicketEditFormBase = _with_categories(TicketEditFormBase, categories, True)(**kwargs)
+    return form
+
+
+def _with_categories(base: type[Any], categories: Sequence[Category], selects: bool) -> Any:
+    """A subclass of ``base`` with a field per category (all selects with ``selects``)."""
     fields: dict[str, Any] = {"category_names": tuple(c.name for c in categories)}
     for category in categories:
         choices: list[tuple[str, Any]] = list(category.choices)
-        field_class: type[Field] = RadioField if category.widget == "radio" else SelectField
+        radio = category.widget == "radio" and not selects
+        field_class: type[Field] = RadioField if radio else SelectField
         if field_class is SelectField and not (category.required and category.default):
             choices.insert(
                 0, ("", lazy_gettext("Choose…") if category.required else lazy_gettext("(none)"))
@@ -369,6 +535,4 @@ def ticket_form(categories: Sequence[Category], **kwargs: Any) -> TicketFormBase
             filters=[_strip],
             validators=[OneOf(category)],
         )
-    form_class = type("TicketForm", (TicketFormBase,), fields)
-    form: TicketFormBase = form_class(**kwargs)
-    return form
+    return type(base.__name__.removesuffix("Base"), (base,), fields)

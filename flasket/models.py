@@ -120,7 +120,15 @@ class TicketBase:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: When its author last edited the description (null: never); earlier versions are in
+    #: ``flasket_revision``.
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     reply_count: Mapped[int] = mapped_column(sa.Integer, default=0)
+    #: Whether the ticket waits for an answer from staff: true when it is filed and after a
+    #: reply by anyone who is not staff (the requester, or another user), false after a staff
+    #: reply. An open ticket that does not wait on the requester and awaits staff is in the
+    #: "waiting on staff" queue.
+    awaiting_staff: Mapped[bool] = mapped_column(sa.Boolean, default=True, server_default="1")
     follower_count: Mapped[int] = mapped_column(sa.Integer, default=0)
     #: The one-time key of the form that submitted the ticket (null without one): the same
     #: form sent again finds this ticket instead of storing a second (``flasket.forms.FORM_KEY``).
@@ -131,8 +139,12 @@ class TicketBase:
     if TYPE_CHECKING:
         author_id: Mapped[Any]
         closed_by_id: Mapped[Any]
+        assignee_id: Mapped[Any]
+        duplicate_of_id: Mapped[int | None]
+        duplicate_of: Mapped[TicketBase | None]
         author: Mapped[Any]
         closed_by: Mapped[Any]
+        assignee: Mapped[Any]
         categories: Mapped[list[TicketCategoryBase]]
         listed_categories: Mapped[dict[str, str] | None]
 
@@ -196,6 +208,12 @@ class ReplyBase:
     form_key: Mapped[str | None] = mapped_column(
         sa.String(43), nullable=True, unique=True, index=True
     )
+    #: When its author last edited it (null: never); earlier versions are in
+    #: ``flasket_revision``.
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: When staff hid it (null: shown). A hidden reply's text is kept in ``flasket_revision``
+    #: and its ``body`` is empty, so no page, list or search shows what it said.
+    hidden_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     if TYPE_CHECKING:
         author_id: Mapped[Any]
@@ -206,6 +224,141 @@ class ReplyBase:
 
     def __repr__(self) -> str:
         return f"<Reply {self.id} on #{self.ticket_id}>"
+
+
+#: :attr:`RevisionBase.reason` of a text its author replaced.
+EDITED = "edit"
+#: :attr:`RevisionBase.reason` of a reply's text that staff hid.
+HIDDEN = "hide"
+
+
+class RevisionBase:
+    """Columns of ``flasket_revision``: a ticket description's or reply's earlier text.
+
+    Kept when its author edits it (:data:`EDITED`) or staff hide a reply (:data:`HIDDEN`);
+    only staff read them.
+    """
+
+    __tablename__ = "flasket_revision"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("flasket_ticket.id", ondelete="CASCADE"))
+    #: The reply whose text it was; null: the ticket's description.
+    reply_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("flasket_reply.id", ondelete="CASCADE"), nullable=True
+    )
+    #: The text as it was before the change.
+    body: Mapped[str] = mapped_column(LONG_TEXT)
+    #: :data:`EDITED` or :data:`HIDDEN`.
+    reason: Mapped[str] = mapped_column(sa.String(8))
+    #: When it was replaced (or hidden).
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    if TYPE_CHECKING:
+        editor_id: Mapped[Any]
+        editor: Mapped[Any]
+
+        def __init__(self, **kwargs: Any) -> None: ...
+
+    def __repr__(self) -> str:
+        return f"<Revision {self.id} of #{self.ticket_id}/{self.reply_id}>"
+
+
+class NoteBase:
+    """Columns of ``flasket_note``: an internal note, which only staff read.
+
+    Notes live in their own table, not among the replies, so nothing that reads replies
+    (the thread non-staff see, reply counts, search, a user's replies, the reply mail) can
+    show one. A note does not touch its ticket's ``updated_at`` or ``reply_count``.
+    """
+
+    __tablename__ = "flasket_note"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("flasket_ticket.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(LONG_TEXT)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The last reply of the ticket when the note was written (null: none yet): the thread
+    #: shows the note after it, on that reply's page.
+    after_reply_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    #: The one-time key of the note form that posted it, as :attr:`TicketBase.form_key`.
+    form_key: Mapped[str | None] = mapped_column(
+        sa.String(43), nullable=True, unique=True, index=True
+    )
+
+    if TYPE_CHECKING:
+        author_id: Mapped[Any]
+        author: Mapped[Any]
+        ticket: Mapped[TicketBase]
+
+        def __init__(self, **kwargs: Any) -> None: ...
+
+    def __repr__(self) -> str:
+        return f"<Note {self.id} on #{self.ticket_id}>"
+
+
+class ChangeBase:
+    """Columns of ``flasket_ticket_change``: one recorded change of a ticket, for its history.
+
+    Who changed what and when: ``field`` names what changed (:data:`STATUS_CHANGE`,
+    :data:`ASSIGNEE_CHANGE`), ``old_value`` and ``new_value`` hold it before and after (a
+    status's name), ``detail`` adds to it (the resolution a ticket was closed with), and
+    ``old_user`` / ``new_user`` are the users a change of assignee is between. The thread
+    shows it after the reply that was the ticket's last when it happened. A change only
+    staff may know of is ``staff_only``.
+    """
+
+    __tablename__ = "flasket_ticket_change"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(sa.ForeignKey("flasket_ticket.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The ticket's last reply when it happened (null: none), as in :class:`NoteBase`.
+    after_reply_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    field: Mapped[str] = mapped_column(sa.String(16))
+    old_value: Mapped[str | None] = mapped_column(sa.String(TITLE_MAX_LENGTH), nullable=True)
+    new_value: Mapped[str | None] = mapped_column(sa.String(TITLE_MAX_LENGTH), nullable=True)
+    detail: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+    staff_only: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default="0")
+
+    if TYPE_CHECKING:
+        actor_id: Mapped[Any]
+        old_user_id: Mapped[Any]
+        new_user_id: Mapped[Any]
+        actor: Mapped[Any]
+        old_user: Mapped[Any]
+        new_user: Mapped[Any]
+
+        def __init__(self, **kwargs: Any) -> None: ...
+
+    def __repr__(self) -> str:
+        return f"<Change {self.id} of {self.field} on #{self.ticket_id}>"
+
+
+#: :attr:`ChangeBase.field` of a change of status (``old_value`` and ``new_value`` are status
+#: names; ``detail`` the resolution when it closed the ticket).
+STATUS_CHANGE = "status"
+#: :attr:`ChangeBase.field` of a change of assignee (``old_user`` and ``new_user``; their
+#: keys as text in ``old_value`` and ``new_value``).
+ASSIGNEE_CHANGE = "assignee"
+#: :attr:`ChangeBase.field` of a text its author edited (``detail``: ``"ticket"`` for the
+#: description, else ``"reply"`` and ``new_value`` the reply's id).
+EDIT_CHANGE = "edit"
+#: :attr:`ChangeBase.field` of a reply staff hid (``new_value``: its id).
+HIDE_CHANGE = "hide"
+#: :attr:`ChangeBase.field` of a hidden reply staff showed again (``new_value``: its id).
+UNHIDE_CHANGE = "unhide"
+#: :attr:`ChangeBase.field` of a new title (``old_value``, ``new_value``).
+TITLE_CHANGE = "title"
+#: :attr:`ChangeBase.field` of a category's value (``detail``: the category's name;
+#: ``old_value`` and ``new_value``: its values, None for none).
+CATEGORY_CHANGE = "category"
+#: :attr:`ChangeBase.field` of a ticket closed as a duplicate (``new_value``: the original's
+#: number), on the duplicate.
+DUPLICATE_CHANGE = "duplicate"
+#: :attr:`ChangeBase.field` on the original, when another ticket was closed as its duplicate
+#: (``new_value``: the duplicate's number).
+DUPLICATED_CHANGE = "duplicated"
 
 
 class FollowBase:
@@ -272,6 +425,11 @@ class OutboxEventBase:
     last_error: Mapped[str | None] = mapped_column(sa.Text, nullable=True)
     #: When Flasket gave up the fan-out; ``flask flasket outbox --retry-event`` requeues it.
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The internal note a ``note`` event is about (no foreign key, as ``reply_id``).
+    note_id: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
+    #: The one user an event is addressed to, their primary key as text (``assigned``: the
+    #: new assignee); null: the event goes to the followers (or, new tickets, the staff).
+    recipient_key: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
 
     if TYPE_CHECKING:
         __table__: sa.Table
@@ -337,6 +495,9 @@ class Models:
     Ticket: type[TicketBase]
     TicketCategory: type[TicketCategoryBase]
     Reply: type[ReplyBase]
+    Note: type[NoteBase]
+    Change: type[ChangeBase]
+    Revision: type[RevisionBase]
     Follow: type[FollowBase]
     OutboxEvent: type[OutboxEventBase]
     Outbox: type[OutboxBase]
@@ -419,7 +580,13 @@ def sqlite_cleanup_triggers(user_table: str, user_key: str) -> tuple[str, ...]:
         for change, column in (
             ("UPDATE flasket_ticket SET author_id = NULL", "author_id"),
             ("UPDATE flasket_ticket SET closed_by_id = NULL", "closed_by_id"),
+            ("UPDATE flasket_ticket SET assignee_id = NULL", "assignee_id"),
             ("UPDATE flasket_reply SET author_id = NULL", "author_id"),
+            ("UPDATE flasket_note SET author_id = NULL", "author_id"),
+            ("UPDATE flasket_ticket_change SET actor_id = NULL", "actor_id"),
+            ("UPDATE flasket_ticket_change SET old_user_id = NULL", "old_user_id"),
+            ("UPDATE flasket_ticket_change SET new_user_id = NULL", "new_user_id"),
+            ("UPDATE flasket_revision SET editor_id = NULL", "editor_id"),
             ("DELETE FROM flasket_follow", "user_id"),
             ("DELETE FROM flasket_outbox", "recipient_id"),
         )
@@ -427,6 +594,10 @@ def sqlite_cleanup_triggers(user_table: str, user_key: str) -> tuple[str, ...]:
     on_ticket_deleted = (
         "DELETE FROM flasket_ticket_category WHERE ticket_id = OLD.id;"
         " DELETE FROM flasket_reply WHERE ticket_id = OLD.id;"
+        " DELETE FROM flasket_note WHERE ticket_id = OLD.id;"
+        " DELETE FROM flasket_ticket_change WHERE ticket_id = OLD.id;"
+        " DELETE FROM flasket_revision WHERE ticket_id = OLD.id;"
+        " UPDATE flasket_ticket SET duplicate_of_id = NULL WHERE duplicate_of_id = OLD.id;"
         " DELETE FROM flasket_follow WHERE ticket_id = OLD.id;"
         " DELETE FROM flasket_outbox WHERE ticket_id = OLD.id OR event_id IN"
         " (SELECT id FROM flasket_outbox_event WHERE ticket_id = OLD.id);"
@@ -509,6 +680,28 @@ def _declare(db: SQLAlchemy, user_model: type[Any]) -> Models:
             sa.Index("ix_flasket_ticket_updated", "updated_at", "id"),
             sa.Index("ix_flasket_ticket_author_updated", "author_id", "updated_at", "id"),
             sa.Index("ix_flasket_ticket_author_state", "author_id", "state"),
+            # The staff queues: one assignee's (or nobody's) open tickets, those waiting on
+            # staff, and the recently closed; each read in its list's order.
+            sa.Index(
+                "ix_flasket_ticket_assignee_state_updated",
+                "assignee_id",
+                "state",
+                "updated_at",
+                "id",
+            ),
+            # With the status last, "waiting on staff" (which leaves out the statuses that
+            # wait on the requester) reads only the index.
+            sa.Index(
+                "ix_flasket_ticket_state_awaiting_updated",
+                "state",
+                "awaiting_staff",
+                "updated_at",
+                "id",
+                "status",
+            ),
+            sa.Index("ix_flasket_ticket_state_closed", "state", "closed_at", "id"),
+            # An original lists its duplicates.
+            sa.Index("ix_flasket_ticket_duplicate_of", "duplicate_of_id", "id"),
             # A host deleting a user sets their closed_by_id to NULL: without it, a full scan.
             sa.Index("ix_flasket_ticket_closed_by", "closed_by_id"),
             *search_indexes(),
@@ -518,8 +711,19 @@ def _declare(db: SQLAlchemy, user_model: type[Any]) -> Models:
         # A deleted user's tickets and replies stay, shown as "a deleted user".
         author_id = user_fk("SET NULL")
         closed_by_id = user_fk("SET NULL")
+        #: The staff member working on the ticket, or None (unassigned).
+        assignee_id = user_fk("SET NULL")
+        #: The ticket this one was closed as a duplicate of (resolution "duplicate"), or None.
+        duplicate_of_id: Mapped[int | None] = mapped_column(
+            sa.ForeignKey("flasket_ticket.id", ondelete="SET NULL"), nullable=True
+        )
         author = relationship(user_model, foreign_keys=[author_id])
         closed_by = relationship(user_model, foreign_keys=[closed_by_id])
+        assignee = relationship(user_model, foreign_keys=[assignee_id])
+        #: The ticket this one duplicates (see ``duplicate_of_id``), or None.
+        duplicate_of = relationship(
+            lambda: FlasketTicket, remote_side=lambda: [FlasketTicket.id], uselist=False
+        )
         categories = relationship(
             FlasketTicketCategory,
             order_by=FlasketTicketCategory.name,
@@ -540,6 +744,48 @@ def _declare(db: SQLAlchemy, user_model: type[Any]) -> Models:
         author_id = user_fk("SET NULL")
         author = relationship(user_model)
         ticket = relationship(FlasketTicket)
+
+    class FlasketNote(NoteBase, base):  # type: ignore[misc]
+        __table_args__ = (
+            # A page of the thread reads the notes after its replies.
+            sa.Index("ix_flasket_note_ticket_after", "ticket_id", "after_reply_id", "id"),
+            sa.Index("ix_flasket_note_author", "author_id"),
+            _NEVER_REUSED_IDS,
+        )
+
+        author_id = user_fk("SET NULL")
+        author = relationship(user_model)
+        ticket = relationship(FlasketTicket)
+
+    class FlasketTicketChange(ChangeBase, base):  # type: ignore[misc]
+        __table_args__ = (
+            # A page of the thread reads the changes after its replies.
+            sa.Index("ix_flasket_ticket_change_ticket_after", "ticket_id", "after_reply_id", "id"),
+            # A host deleting a user clears their name from the history: found by these.
+            sa.Index("ix_flasket_ticket_change_actor", "actor_id"),
+            sa.Index("ix_flasket_ticket_change_old_user", "old_user_id"),
+            sa.Index("ix_flasket_ticket_change_new_user", "new_user_id"),
+            _NEVER_REUSED_IDS,
+        )
+
+        actor_id = user_fk("SET NULL")
+        old_user_id = user_fk("SET NULL")
+        new_user_id = user_fk("SET NULL")
+        actor = relationship(user_model, foreign_keys=[actor_id])
+        old_user = relationship(user_model, foreign_keys=[old_user_id])
+        new_user = relationship(user_model, foreign_keys=[new_user_id])
+
+    class FlasketRevision(RevisionBase, base):  # type: ignore[misc]
+        __table_args__ = (
+            # The versions page reads one text's revisions, newest first.
+            sa.Index("ix_flasket_revision_ticket_reply", "ticket_id", "reply_id", "id"),
+            sa.Index("ix_flasket_revision_reply", "reply_id"),
+            sa.Index("ix_flasket_revision_editor", "editor_id"),
+            _NEVER_REUSED_IDS,
+        )
+
+        editor_id = user_fk("SET NULL")
+        editor = relationship(user_model)
 
     class FlasketFollow(FollowBase, base):  # type: ignore[misc]
         __table_args__ = (
@@ -581,6 +827,9 @@ def _declare(db: SQLAlchemy, user_model: type[Any]) -> Models:
         Ticket=FlasketTicket,
         TicketCategory=FlasketTicketCategory,
         Reply=FlasketReply,
+        Note=FlasketNote,
+        Change=FlasketTicketChange,
+        Revision=FlasketRevision,
         Follow=FlasketFollow,
         OutboxEvent=FlasketOutboxEvent,
         Outbox=FlasketOutbox,

@@ -50,7 +50,16 @@ REOPENED = "reopened"
 #: Sent to the followers when a ticket moves to another status of the same kind (open to
 #: waiting for the requester).
 STATUS_CHANGED = "status"
+#: Sent to the new assignee alone when staff assign a ticket to them.
+ASSIGNED = "assigned"
+#: Sent to the followers who are staff when staff add an internal note; nobody else.
+NOTE = "note"
 
+
+#: :attr:`Copy.staff_copy` of a staff address's copy of a follow-up (nobody is assigned).
+TO_STAFF_ADDRESS = "address"
+#: :attr:`Copy.staff_copy` of the assignee's copy of a follow-up, when they do not follow.
+TO_ASSIGNEE = "assignee"
 
 #: The token in the unfollow link follower mail is rendered with; each copy gets its own.
 TOKEN_PLACEHOLDER = "FLASKET-UNFOLLOW-TOKEN"  # noqa: S105 (a marker, not a secret)
@@ -74,6 +83,11 @@ class Copy:
     #: The language and time zone the copy is written for: the follower's own
     #: (:func:`flasket.i18n.user_reader`), the site's for a staff address; None: the event's.
     reader: i18n.Reader | None = None
+    #: A copy of a requester's follow-up for staff who do not follow the ticket, written for
+    #: them (no unfollow link; the footer says why it came): :data:`TO_STAFF_ADDRESS` (an
+    #: unassigned ticket's ``FLASKET_STAFF_RECIPIENTS``) or :data:`TO_ASSIGNEE`; None: a
+    #: follower's copy.
+    staff_copy: str | None = None
 
 
 def enqueue(
@@ -82,6 +96,8 @@ def enqueue(
     ticket: TicketBase,
     actor: Any,
     reply: ReplyBase | None = None,
+    to: Any = None,
+    note: Any = None,
 ) -> list[int]:
     """Write the mail about ``event`` to the outbox in the current transaction.
 
@@ -95,34 +111,44 @@ def enqueue(
 
     :param session: the session of the event's transaction; the row is added and
         flushed, not committed.
-    :param event: :data:`CREATED`, :data:`REPLIED`, :data:`CLOSED`, :data:`REOPENED` or
-        :data:`STATUS_CHANGED`.
+    :param event: :data:`CREATED`, :data:`REPLIED`, :data:`CLOSED`, :data:`REOPENED`,
+        :data:`STATUS_CHANGED` or :data:`ASSIGNED`.
     :param ticket: the ticket the event happened to, flushed (it has an id).
     :param actor: the host user who acted, or None.
     :param reply: the new reply, for :data:`REPLIED`.
+    :param to: the one host user the event is for (:data:`ASSIGNED`: the new assignee);
+        None: the followers, or the staff addresses for :data:`CREATED`.
+    :param note: the new internal note, for :data:`NOTE`.
     :return: the new ``flasket_outbox_event`` row's id in a list, or an empty list.
     :raises sqlalchemy.exc.SQLAlchemyError: when the flush fails.
     """
     if event == CREATED and not staff_addresses(actor):
         return []
     try:
-        row = render(event, ticket, actor, reply)
+        row = render(event, ticket, actor, reply, note)
     except Exception:
         log.exception("Could not prepare %s notifications for ticket #%s", event, ticket.id)
         return []
+    if to is not None:
+        row.recipient_key = str(current_flasket.models.user_id(to))
     session.add(row)
     session.flush()
     return [row.id]
 
 
-def render(event: str, ticket: TicketBase, actor: Any, reply: ReplyBase | None) -> Any:
+def render(
+    event: str, ticket: TicketBase, actor: Any, reply: ReplyBase | None, note: Any = None
+) -> Any:
     """The event's outbox row: subject, both bodies and the headers every copy shares.
 
     Its links point at the configured link root (:func:`flasket.links.external_url`),
     never at the host the request named, so rendering needs no request. The templates
     ``flasket/email/<event>.txt`` and ``.html`` receive ``when`` (the event's time, UTC),
     ``event``, ``ticket``,
-    ``actor``, ``reply`` (or None), ``recipient`` (None: one rendering serves every
+    ``actor``, ``reply`` and ``note`` (or None), ``original_url`` (for a ticket closed as
+    a duplicate, the original's address; else None), ``staff_copy`` (for whom of staff a
+    copy that is not a follower's is: :attr:`Copy.staff_copy`), ``recipient`` (None: one
+    rendering serves every
     copy), ``ticket_url``, ``categories`` (``(category, value)`` pairs, as
     :meth:`flasket.state.FlasketState.categories_of` gives them) and ``unfollow_url`` (None for
     :data:`CREATED`; else a link holding :data:`TOKEN_PLACEHOLDER`). The shared headers
@@ -135,6 +161,7 @@ def render(event: str, ticket: TicketBase, actor: Any, reply: ReplyBase | None) 
     :param ticket: the ticket, flushed (it has an id).
     :param actor: the host user who acted, or None.
     :param reply: the new reply, for :data:`REPLIED`; else None.
+    :param note: the new internal note, for :data:`NOTE`; else None.
     :return: a new, unsaved ``OutboxEvent`` of the current Flasket's models.
     :raises flasket.config.ConfigError: when no link root is configured.
     :raises jinja2.TemplateError: when a template is missing or fails.
@@ -151,7 +178,9 @@ def render(event: str, ticket: TicketBase, actor: Any, reply: ReplyBase | None) 
     actor_id = current_flasket.models.user_id(actor) if actor is not None else None
     # In the site's language, not the actor's: the fan-out writes each recipient's own.
     site = i18n.default_reader()
-    subject, text, html = _render_mail(site, event, ticket, actor, reply, when, unfollow_url)
+    subject, text, html = _render_mail(
+        site, event, ticket, actor, reply, when, unfollow_url, note=note
+    )
     return current_flasket.models.OutboxEvent(
         ticket_id=ticket.id,
         event=event,
@@ -164,6 +193,7 @@ def render(event: str, ticket: TicketBase, actor: Any, reply: ReplyBase | None) 
         created_at=when,
         fanned_out_at=None,
         reply_id=reply.id if reply is not None else None,
+        note_id=note.id if note is not None else None,
         locale=str(site.locale),
         time_zone=site.zone_name,
     )
@@ -177,19 +207,29 @@ def _render_mail(
     reply: ReplyBase | None,
     when: datetime,
     unfollow_url: str | None,
+    staff_copy: str | None = None,
+    note: Any = None,
 ) -> tuple[str, str, str]:
-    """Subject, text and HTML of an event's mail, written for ``reader``."""
+    """Subject, text and HTML of an event's mail, written for ``reader`` (for a staff
+    address's copy with ``staff_copy``)."""
     context = {
+        "staff_copy": staff_copy,
         "when": when,
         "event": event,
         "ticket": ticket,
         "actor": actor,
         "reply": reply,
+        "note": note,
         "recipient": None,
         "ticket_url": external_url("flasket.ticket", ticket_id=ticket.id)
-        + (f"#reply-{reply.id}" if reply is not None else ""),
+        + (f"#reply-{reply.id}" if reply is not None else "")
+        + (f"#note-{note.id}" if note is not None else ""),
         "categories": current_flasket.categories_of(ticket),
         "unfollow_url": unfollow_url,
+        # A ticket closed as a duplicate: where its conversation goes on.
+        "original_url": external_url("flasket.ticket", ticket_id=ticket.duplicate_of_id)
+        if event == CLOSED and ticket.duplicate_of_id is not None
+        else None,
     }
     with i18n.force_locale(reader):
         return (
@@ -225,18 +265,20 @@ def event_reader_key(outbox_event: Any) -> tuple[str, str]:
 
 
 def render_for(
-    outbox_event: Any, ticket: TicketBase, reader: i18n.Reader
+    outbox_event: Any, ticket: TicketBase, reader: i18n.Reader, staff_copy: str | None = None
 ) -> tuple[str, str, str] | None:
     """An event's mail written again for another reader, at fan-out (never in the request).
 
-    The ticket is read as it is now; the reply (``reply_id``) and the actor
-    (``actor_key``) are looked up again; the time is the event's. Unfollow links keep the
+    The ticket is read as it is now; the reply (``reply_id``), the note (``note_id``) and
+    the actor (``actor_key``) are looked up again; the time is the event's. Unfollow links keep the
     placeholder token, which each copy's own link replaces when it is sent.
 
     :param outbox_event: the event's ``OutboxEvent`` row.
     :param ticket: the ticket it is about.
     :param reader: the recipients' language and time zone.
-    :return: ``(subject, text, html)``; None when the reply is gone, the event predates
+    :param staff_copy: write it for staff who do not follow (:attr:`Copy.staff_copy`): no
+        unfollow link, their own footer.
+    :return: ``(subject, text, html)``; None when the reply or note is gone, the event predates
         the columns this needs (``locale`` is null), or a template fails (logged): those
         recipients then get the event's own rendering.
     """
@@ -248,6 +290,11 @@ def render_for(
         reply = current_flasket.session.get(models.Reply, outbox_event.reply_id)
         if reply is None:
             return None
+    note = None
+    if outbox_event.note_id is not None:
+        note = current_flasket.session.get(models.Note, outbox_event.note_id)
+        if note is None:
+            return None
     actor = _user_by_key(models, outbox_event.actor_key)
     try:
         with _request_for_templates():
@@ -258,7 +305,9 @@ def render_for(
                 actor,
                 reply,
                 outbox_event.created_at,
-                outbox_event.unfollow_url,
+                None if staff_copy else outbox_event.unfollow_url,
+                staff_copy,
+                note,
             )
     except Exception:
         log.exception(
@@ -270,7 +319,10 @@ def render_for(
 
 
 def recipients_of(outbox_event: Any, ticket: TicketBase) -> list[Copy]:
-    """Who gets a copy of ``outbox_event`` now: staff for a new ticket, else the followers.
+    """Who gets a copy of ``outbox_event`` now: staff for a new ticket, the one user an
+    event is addressed to (``recipient_key``: the new assignee), the followers who are staff
+    for an internal note, else the followers (and, for a requester's follow-up, the
+    assignee or the staff addresses).
 
     Worked out when the event is fanned out, so someone who stopped following
     or lost access since the event gets nothing. Each follower's copy has its own
@@ -291,8 +343,19 @@ def recipients_of(outbox_event: Any, ticket: TicketBase) -> list[Copy]:
             Copy(recipient=address, message_id=thread_id(ticket), reader=site)
             for address in staff_addresses(actor)
         ]
+    staff_copies: list[Copy] = []
+    if outbox_event.recipient_key is not None:
+        addressed = _user_by_key(models, outbox_event.recipient_key)
+        users = [] if addressed is None else _readers(models, ticket, [addressed], actor)
+    else:
+        users = follower_recipients(models, ticket, actor, outbox_event.created_at)
+        if outbox_event.event == NOTE:
+            # Internal: the followers who are staff, and nobody else.
+            users = [u for u in users if policy.may_read_notes(models, u, ticket)]
+        elif outbox_event.event == REPLIED and _by_requester(models, outbox_event, ticket):
+            users, staff_copies = _staff_for_follow_up(models, ticket, actor, users)
     copies = []
-    for user in follower_recipients(models, ticket, actor, outbox_event.created_at):
+    for user in users:
         # The event's link was rendered once with a placeholder: only the token is new.
         token = make_token(ticket.mail_key, models.user_id(user))
         link = (outbox_event.unfollow_url or "").replace(TOKEN_PLACEHOLDER, token) or None
@@ -313,7 +376,58 @@ def recipients_of(outbox_event: Any, ticket: TicketBase) -> list[Copy]:
                 reader=i18n.user_reader(user),
             )
         )
-    return copies
+    return copies + staff_copies
+
+
+def _by_requester(models: Models, outbox_event: Any, ticket: TicketBase) -> bool:
+    """Whether the event's actor is the ticket's requester."""
+    return (
+        outbox_event.actor_key is not None
+        and ticket.author_id is not None
+        and outbox_event.actor_key == str(ticket.author_id)
+    )
+
+
+def _staff_for_follow_up(
+    models: Models, ticket: TicketBase, actor: Any, followers: list[Any]
+) -> tuple[list[Any], list[Copy]]:
+    """Who of staff hears of a requester's follow-up, besides the followers.
+
+    The assignee, even after they stopped following (in their own language, with a footer
+    that says why, and no unfollow link); while nobody is assigned, the
+    ``FLASKET_STAFF_RECIPIENTS`` addresses when ``FLASKET_STAFF_FOLLOW_UPS`` is on. Nobody
+    twice (:func:`mailbox_key`), never the actor.
+
+    :return: the followers, and the copies for staff who do not follow.
+    """
+    taken = {mailbox_key(email_of(user)) for user in followers}
+    if ticket.assignee_id is not None:
+        assignee = current_flasket.session.get(models.user, ticket.assignee_id)
+        extra = [] if assignee is None else _readers(models, ticket, [assignee], actor)
+        return followers, [
+            Copy(
+                recipient=email_of(user),
+                message_id=copy_message_id(ticket),
+                user_id=models.user_id(user),
+                reader=i18n.user_reader(user),
+                staff_copy=TO_ASSIGNEE,
+            )
+            for user in extra
+            if mailbox_key(email_of(user)) not in taken
+        ]
+    if not config_value("staff_follow_ups"):
+        return followers, []
+    site = i18n.default_reader()
+    return followers, [
+        Copy(
+            recipient=address,
+            message_id=copy_message_id(ticket),
+            reader=site,
+            staff_copy=TO_STAFF_ADDRESS,
+        )
+        for address in staff_addresses(actor)
+        if mailbox_key(address) not in taken
+    ]
 
 
 def _user_by_key(models: Models, key: str | None) -> Any:
@@ -412,7 +526,12 @@ def follower_recipients(
     )
     if followed_by is not None:
         query = query.where(models.Follow.created_at <= followed_by)
-    users = current_flasket.session.scalars(query).all()
+    return _readers(models, ticket, current_flasket.session.scalars(query).all(), actor)
+
+
+def _readers(models: Models, ticket: TicketBase, users: Iterable[Any], actor: Any) -> list[Any]:
+    """``users`` but the actor, those without a valid address or who may no longer read
+    the ticket, one per mailbox (:func:`mailbox_key`), in the order given."""
     actor_id = models.user_id(actor) if actor is not None else None
     seen: set[str] = set()
     chosen = []

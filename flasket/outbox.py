@@ -247,7 +247,7 @@ def _fan_out_one(event_id: int) -> list[int]:
     shared = json.loads(found.headers or "{}")
     rows = []
     for copy in copies:
-        own = written.get(copy.reader.key) if copy.reader is not None else None
+        own = written.get(_rendering_key(copy)) if copy.reader is not None else None
         subject, text, html = own if own is not None else (found.subject, None, None)
         rows.append(
             models.Outbox(
@@ -277,18 +277,27 @@ def _fan_out_one(event_id: int) -> list[int]:
 
 def _renderings(
     found: Any, ticket: Any, copies: Sequence[notify.Copy]
-) -> dict[tuple[str, str], tuple[str, str, str] | None]:
+) -> dict[tuple[Any, ...], tuple[str, str, str] | None]:
     """The event's mail written once per other language and time zone its recipients read.
 
     Recipients who read what the event was rendered in (the site's) share its bodies; each
     other ``(locale, time zone)`` is rendered once, however many recipients read it.
     """
     own = notify.event_reader_key(found)
-    readers: dict[tuple[str, str], i18n.Reader] = {}
+    readers: dict[tuple[Any, ...], tuple[i18n.Reader, str | None]] = {}
     for copy in copies:
-        if copy.reader is not None and copy.reader.key != own:
-            readers.setdefault(copy.reader.key, copy.reader)
-    return {key: notify.render_for(found, ticket, reader) for key, reader in readers.items()}
+        if copy.reader is not None and (copy.staff_copy or copy.reader.key != own):
+            readers.setdefault(_rendering_key(copy), (copy.reader, copy.staff_copy))
+    return {
+        key: notify.render_for(found, ticket, reader, staff_copy=staff)
+        for key, (reader, staff) in readers.items()
+    }
+
+
+def _rendering_key(copy: notify.Copy) -> tuple[Any, ...]:
+    """Which rendering a copy reads: its reader's, and a staff address's own footer."""
+    assert copy.reader is not None
+    return (*copy.reader.key, copy.staff_copy)
 
 
 def _share_user_rows(session: Any, models: Any, keys: Sequence[Any]) -> set[Any] | None:

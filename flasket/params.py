@@ -37,6 +37,10 @@ UNSUPPORTED_CHARSET_MESSAGE = lazy_gettext("Form data must be sent as UTF-8.")
 FILE_MESSAGE = lazy_gettext("Flasket's forms take no files.")
 
 
+#: The form fields an endpoint takes more than once: the bulk form's ticked tickets.
+REPEATABLE_FIELDS = {"flasket.bulk": frozenset({"ticket"})}
+
+
 def reject_hostile_input() -> None:
     """Refuse oversized bodies, bodies that are not a form, repeated parameters and NUL characters.
 
@@ -48,7 +52,8 @@ def reject_hostile_input() -> None:
     :raises werkzeug.exceptions.UnsupportedMediaType: (415) for a body that is not a form
         (see :func:`reject_non_form_body`).
     :raises werkzeug.exceptions.BadRequest: (400) for a query or form parameter given
-        more than once, a NUL character in a parameter or URL part, or an uploaded file.
+        more than once (but :data:`REPEATABLE_FIELDS`), a NUL character in a parameter or
+        URL part, or an uploaded file.
     """
     cap = request_size_cap()
     if request.content_length is not None and request.content_length > cap:
@@ -56,9 +61,12 @@ def reject_hostile_input() -> None:
     cap_unsized_body(cap)
     if request.method in BODY_METHODS:
         reject_non_form_body()
+    repeatable = REPEATABLE_FIELDS.get(request.endpoint or "", frozenset())
     for source in (request.args, request.form):
         for name in source:
-            if len(source.getlist(name)) > 1:
+            if len(source.getlist(name)) > 1 and not (
+                source is request.form and name in repeatable
+            ):
                 abort(
                     400, gettext("The parameter “%(name)s” was given more than once.", name=name)
                 )

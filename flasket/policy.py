@@ -1,5 +1,6 @@
-"""Who may read, reply to, follow, close, reopen and set the status of a ticket: the one
-place that decides.
+"""Who may read, reply to, follow, close, reopen, set the status of and assign a ticket, who
+reads and writes its internal notes, and who works the staff queues: the one place that
+decides.
 
 Views ask these functions before they change or show anything; templates only
 use the answers to decide which buttons to draw. Each ``may_*`` function takes
@@ -10,12 +11,13 @@ context for the ``FLASKET_*`` options it reads.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from .config import RESOLUTIONS, Status, config_value
-from .models import CLOSED, OPEN, Models, TicketBase
+from .config import DUPLICATE, RESOLUTIONS, Status, config_value
+from .models import CLOSED, OPEN, Models, ReplyBase, TicketBase, utcnow
 from .proxies import current_flasket
 
 
@@ -62,8 +64,20 @@ def may_close(models: Models, user: Any, ticket: TicketBase) -> bool:
 
 
 def may_reopen(models: Models, user: Any, ticket: TicketBase) -> bool:
-    """:func:`may_change_status`, for a closed ticket."""
+    """:func:`may_change_status`, for a closed ticket; a duplicate only by staff (its
+    conversation goes on in the original)."""
+    if ticket.duplicate_of_id is not None and not is_staff(user):
+        return False
     return ticket.state == CLOSED and may_change_status(models, user, ticket)
+
+
+def may_send_reopen(models: Models, user: Any, ticket: TicketBase) -> bool:
+    """Whether a reopen request from ``user`` is theirs to send: :func:`may_change_status`,
+    and for a closed ticket :func:`may_reopen` (one already open is answered "already
+    open")."""
+    if ticket.state == CLOSED:
+        return may_reopen(models, user, ticket)
+    return may_change_status(models, user, ticket)
 
 
 def settable_statuses(models: Models, user: Any, ticket: TicketBase) -> list[Status]:
@@ -84,6 +98,8 @@ def settable_statuses(models: Models, user: Any, ticket: TicketBase) -> list[Sta
     statuses = current_flasket.statuses()
     if is_staff(user):
         return [s for s in statuses if s.name != ticket.status]
+    if ticket.state == CLOSED and not may_reopen(models, user, ticket):
+        return []
     wanted = CLOSED if ticket.state == OPEN else OPEN
     return [current_flasket.first_status(wanted)]
 
@@ -96,12 +112,104 @@ def may_set_status(models: Models, user: Any, ticket: TicketBase, name: str) -> 
 
 def settable_resolutions(user: Any) -> list[str]:
     """The resolutions ``user`` may close a ticket with: every one for staff
-    (``config.RESOLUTIONS``); "solved" for the requester, who closes what is solved for them.
+    (``config.RESOLUTIONS``) but "duplicate", which closing as a duplicate sets
+    (:func:`may_mark_duplicate`); "solved" for the requester, who closes what is solved
+    for them.
 
     :param user: the host user.
     :return: resolution keys, the default first.
     """
-    return list(RESOLUTIONS) if is_staff(user) else ["solved"]
+    if not is_staff(user):
+        return ["solved"]
+    return [key for key in RESOLUTIONS if key != DUPLICATE]
+
+
+def may_mark_duplicate(
+    models: Models, user: Any, ticket: TicketBase, original: TicketBase | None = None
+) -> bool:
+    """Staff close a ticket they may read as a duplicate of another they may read.
+
+    :param models: the current Flasket's models.
+    :param user: the host user.
+    :param ticket: the ticket to close as a duplicate.
+    :param original: the ticket it duplicates, or None to ask about ``ticket`` alone.
+    """
+    if not (is_staff(user) and may_read(models, user, ticket)):
+        return False
+    return original is None or may_read(models, user, original)
+
+
+def may_assign(models: Models, user: Any, ticket: TicketBase) -> bool:
+    """Staff assign, reassign and unassign the tickets they may read; nobody else does."""
+    return is_staff(user) and may_read(models, user, ticket)
+
+
+def may_be_assigned(models: Models, candidate: Any, ticket: TicketBase) -> bool:
+    """Whether ``candidate`` may be a ticket's assignee: a staff member who may read it.
+
+    ``FLASKET_ASSIGNABLE_STAFF`` only says whom the assign control offers; any staff member
+    may be assigned (a form naming one who is not offered is still checked here).
+
+    :param models: the current Flasket's models.
+    :param candidate: the host user to assign, or None.
+    :param ticket: the ticket.
+    """
+    return is_staff(candidate) and may_read(models, candidate, ticket)
+
+
+def may_edit_ticket(models: Models, user: Any, ticket: TicketBase) -> bool:
+    """Staff who may read a ticket edit its title and categories."""
+    return is_staff(user) and may_read(models, user, ticket)
+
+
+def may_edit_text(
+    models: Models, user: Any, ticket: TicketBase, reply: ReplyBase | None = None
+) -> bool:
+    """Authors edit their own ticket's description, or their own reply (``reply``), for
+    ``FLASKET_EDIT_WINDOW`` seconds after writing it (None: always; 0: never). A hidden
+    reply is not its author's to edit.
+
+    :param models: the current Flasket's models.
+    :param user: the host user.
+    :param ticket: the ticket (whose description, or whose reply).
+    :param reply: the reply, or None for the description.
+    """
+    if not may_read(models, user, ticket):
+        return False
+    written = ticket if reply is None else reply
+    if written.author_id is None or written.author_id != models.user_id(user):
+        return False
+    if reply is not None and reply.hidden_at is not None:
+        return False
+    window = config_value("edit_window")
+    if window is None:
+        return True
+    return bool(utcnow() - written.created_at <= timedelta(seconds=window))
+
+
+def may_read_versions(models: Models, user: Any, ticket: TicketBase) -> bool:
+    """The earlier versions of edited texts, and hidden replies, are for staff."""
+    return is_staff(user) and may_read(models, user, ticket)
+
+
+def may_hide_reply(models: Models, user: Any, ticket: TicketBase) -> bool:
+    """Staff who may read a ticket hide its replies (and show them again)."""
+    return is_staff(user) and may_read(models, user, ticket)
+
+
+def may_read_notes(models: Models, user: Any, ticket: TicketBase) -> bool:
+    """Internal notes are staff's: staff read a ticket's notes; nobody else learns of them."""
+    return is_staff(user) and may_read(models, user, ticket)
+
+
+def may_add_note(models: Models, user: Any, ticket: TicketBase) -> bool:
+    """Staff who may read a ticket add internal notes to it, open or closed."""
+    return may_read_notes(models, user, ticket)
+
+
+def may_use_queues(user: Any) -> bool:
+    """The staff queues (mine, unassigned, waiting on staff...) and bulk actions are staff's."""
+    return is_staff(user)
 
 
 def reads_every_ticket(user: Any) -> bool:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,9 +20,9 @@ from sqlalchemy.orm import (
 )
 
 from . import policy, search
-from .config import config_value
+from .config import config_value, default_is_staff
 from .i18n import lazy_gettext
-from .models import CLOSED, OPEN, FollowBase, Models, ReplyBase, TicketBase
+from .models import CLOSED, OPEN, FollowBase, Models, ReplyBase, TicketBase, utcnow
 from .pagination import (
     COUNT_CAP,
     INTERSECTED_COUNT_CAP,
@@ -32,6 +34,7 @@ from .pagination import (
     paginate,
     paginate_uncounted,
 )
+from .proxies import current_flasket
 
 #: The orders a ticket list offers: the ``sort`` query parameter's value, and its label.
 SORTS = {
@@ -44,6 +47,20 @@ SORTS = {
 STATUS_FILTERS = ("open", "closed", "all")
 #: Followers the ticket page names at most (:func:`followers`); the rest are counted.
 FOLLOWERS_SHOWN = 20
+#: The staff queues, in the order the staff overview shows them (``?queue=``): open tickets
+#: assigned to the viewer, open tickets assigned to nobody, open tickets whose last public
+#: word is not staff's (the requester's, or another user's) and that do not wait on the
+#: requester, tickets in a status that waits on the requester, and tickets closed in the
+#: last :data:`RECENTLY_CLOSED_DAYS` days.
+QUEUES = ("mine", "unassigned", "waiting_on_staff", "waiting_on_requester", "recently_closed")
+#: How far back the "recently closed" queue looks, in days.
+RECENTLY_CLOSED_DAYS = 7
+#: A queue stops counting here: a desk reads "1,000+", and every count stays index-bound.
+QUEUE_COUNT_CAP = 1_000
+#: The assign control offers at most this many staff members (:func:`assignable_staff`).
+ASSIGNABLE_SHOWN = 200
+#: The ``assignee`` filter's value for tickets assigned to nobody.
+UNASSIGNED = "none"
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,12 @@ class TicketFilter:
     query: str = ""
     #: A key of :data:`SORTS`; anything else sorts as ``"updated"``.
     sort: str = "updated"
+    #: Only tickets assigned to this user (a primary key), or None for anyone's.
+    assignee_id: Any = None
+    #: Only tickets assigned to nobody (``?assignee=none``).
+    unassigned: bool = False
+    #: One of :data:`QUEUES`, whose conditions take the place of ``status``; ``""`` for none.
+    queue: str = ""
 
 
 #: The aggregate that gathers a ticket's categories into one JSON object, per database.
@@ -89,7 +112,9 @@ def _list_rows(models: Models, dialect: str) -> sa.Select[Any]:
     ``ticket.categories``.
     """
     ticket = models.Ticket
-    rows = sa.select(ticket).options(defer(ticket.body), joinedload(ticket.author))
+    rows = sa.select(ticket).options(
+        defer(ticket.body), joinedload(ticket.author), joinedload(ticket.assignee)
+    )
     aggregate = _JSON_OBJECT_AGGREGATES.get(dialect)
     if aggregate is None:
         return rows.options(selectinload(ticket.categories))
@@ -139,10 +164,16 @@ def ticket_conditions(
     """
     ticket, category = models.Ticket, models.TicketCategory
     conditions: list[Any] = [policy.readable_tickets(models, viewer)]
-    if filters.status in (OPEN, CLOSED):
+    if filters.queue:
+        conditions.extend(queue_conditions(models, viewer, filters.queue))
+    elif filters.status in (OPEN, CLOSED):
         conditions.append(ticket.state == filters.status)
     elif filters.status != "all":
         conditions.append(ticket.status == filters.status)
+    if filters.unassigned:
+        conditions.append(ticket.assignee_id.is_(None))
+    elif filters.assignee_id is not None:
+        conditions.append(ticket.assignee_id == filters.assignee_id)
     for name, value in filters.categories.items():
         conditions.append(
             ticket.id.in_(
@@ -154,6 +185,111 @@ def ticket_conditions(
     if filters.query:
         conditions.append(search.matches(dialect_name(session), models, filters.query, session))
     return conditions
+
+
+def queue_conditions(models: Models, viewer: Any, queue: str) -> list[Any]:
+    """The WHERE conditions of one staff queue (:data:`QUEUES`), as ``viewer`` works it.
+
+    Each is read through an index in its list's order: the assignee's
+    (``assignee_id, state, updated_at, id``), the "waiting on staff" one (``state,
+    awaiting_staff, updated_at, id``), the status's and the kind's.
+
+    :param models: the current Flasket's models.
+    :param viewer: the host user looking ("mine" is theirs).
+    :param queue: one of :data:`QUEUES`.
+    :return: conditions on ``models.Ticket``, to combine with AND.
+    :raises ValueError: for a name that is no queue.
+    """
+    ticket = models.Ticket
+    waiting = [s.name for s in current_flasket.statuses() if s.waiting_on_requester]
+    if queue == "mine":
+        return [ticket.assignee_id == models.user_id(viewer), ticket.state == OPEN]
+    if queue == "unassigned":
+        return [ticket.assignee_id.is_(None), ticket.state == OPEN]
+    if queue == "waiting_on_staff":
+        conditions = [ticket.state == OPEN, ticket.awaiting_staff.is_(True)]
+        if waiting:
+            conditions.append(ticket.status.not_in(waiting))
+        return conditions
+    if queue == "waiting_on_requester":
+        return [ticket.status.in_(waiting)] if waiting else [sa.false()]
+    if queue == "recently_closed":
+        since = utcnow() - timedelta(days=RECENTLY_CLOSED_DAYS)
+        return [ticket.state == CLOSED, ticket.closed_at >= since]
+    raise ValueError(f"no queue is called {queue!r}")
+
+
+def queue_counts(session: Session, models: Models, viewer: Any) -> dict[str, tuple[int, bool]]:
+    """The count of every staff queue (:data:`QUEUES`) ``viewer`` may read, in one statement.
+
+    :param session: the session to run the statement in.
+    :param models: the current Flasket's models.
+    :param viewer: the staff member looking.
+    :return: maps each queue to ``(count, capped)``, each at most :data:`QUEUE_COUNT_CAP`.
+    """
+    readable = policy.readable_tickets(models, viewer)
+    counts = count_many(session, _queue_selects(models, viewer, readable))
+    return {name: counts[f"queue_{name}"] for name in QUEUES}
+
+
+def _queue_selects(
+    models: Models, viewer: Any, readable: Any
+) -> dict[str, tuple[sa.Select[Any], int]]:
+    """Each queue's ids and cap for :func:`~flasket.pagination.count_many`, keyed
+    ``queue_<name>``."""
+    ids = sa.select(models.Ticket.id)
+    return {
+        f"queue_{name}": (
+            ids.where(readable, *queue_conditions(models, viewer, name)),
+            QUEUE_COUNT_CAP,
+        )
+        for name in QUEUES
+    }
+
+
+def assignable_staff(session: Session, models: Models) -> list[Any]:
+    """The staff members the assign control offers, by name, at most :data:`ASSIGNABLE_SHOWN`.
+
+    ``FLASKET_ASSIGNABLE_STAFF``, a callable taking no arguments, gives them when set.
+    Otherwise, with the default ``FLASKET_IS_STAFF``, the users whose mapped ``is_admin``
+    (or ``admin``) column is true are read in one statement; with a host's own
+    ``FLASKET_IS_STAFF`` and no list, nobody is offered but the reader ("Assign to me").
+    Either way only users ``FLASKET_IS_STAFF`` calls staff are kept.
+
+    :param session: the session to run the statement in.
+    :param models: the current Flasket's models.
+    :return: host users, in the order given (the default list: by name).
+    """
+    chosen = config_value("assignable_staff")
+    if chosen is not None:
+        users = list(itertools.islice(chosen(), ASSIGNABLE_SHOWN))
+    else:
+        column = _default_staff_column(models)
+        if column is None:
+            return []
+        name = getattr(models.user, config_value("user_name_attr"))
+        users = list(
+            session.scalars(
+                sa.select(models.user)
+                .where(column.is_(True))
+                .order_by(name, getattr(models.user, models.user_pk))
+                .limit(ASSIGNABLE_SHOWN)
+            )
+        )
+    return [user for user in users if policy.is_staff(user)]
+
+
+def _default_staff_column(models: Models) -> Any:
+    """The user model's boolean ``is_admin`` or ``admin`` column, when the default
+    ``FLASKET_IS_STAFF`` reads it; else None."""
+    if current_flasket.settings().is_staff is not default_is_staff:
+        return None
+    columns = sa.inspect(models.user).columns
+    for attr in ("is_admin", "admin"):
+        column = columns.get(attr)
+        if column is not None and isinstance(column.type, sa.Boolean):
+            return getattr(models.user, attr)
+    return None
 
 
 @dataclass(frozen=True)
@@ -191,6 +327,10 @@ def ticket_list(session: Session, models: Models, viewer: Any, filters: TicketFi
     """
     conditions = ticket_conditions(session, models, viewer, filters)
     order = _order(models, filters.sort)
+    if filters.queue == "recently_closed" and filters.sort == "updated":
+        # Last closed first, down the (state, closed_at, id) index: ordering a week's
+        # closings by their last update would read and sort them all.
+        order = (models.Ticket.closed_at.desc(), models.Ticket.id.desc())
     ids = sa.select(models.Ticket.id).where(*conditions)
     if len(filters.categories) > 1:
         cap = INTERSECTED_COUNT_CAP
@@ -198,6 +338,8 @@ def ticket_list(session: Session, models: Models, viewer: Any, filters: TicketFi
         cap = JOINED_COUNT_CAP
     elif filters.author_id is not None:
         cap = PERSONAL_COUNT_CAP
+    elif filters.queue:
+        cap = QUEUE_COUNT_CAP
     else:
         cap = COUNT_CAP
     return ListQuery(
@@ -267,14 +409,21 @@ class IndexCounts:
     mine_closed_capped: bool = False
     #: More followed tickets match than ``following`` says.
     following_capped: bool = False
+    #: For staff, each queue's ``(count, capped)`` (:data:`QUEUES`, at most
+    #: :data:`QUEUE_COUNT_CAP`); empty for everyone else.
+    queues: Mapping[str, tuple[int, bool]] = field(default_factory=dict)
 
 
-def index_counts(session: Session, models: Models, viewer: Any) -> IndexCounts:
+def index_counts(
+    session: Session, models: Models, viewer: Any, queues: bool = False
+) -> IndexCounts:
     """Every overview count in one statement, each bounded like the list it links to.
 
     :param session: the session to run the statement in.
     :param models: the current Flasket's models.
     :param viewer: the logged-in host user.
+    :param queues: whether to count the staff queues too (:func:`queue_counts`), in the
+        same statement.
     :return: the counts.
     """
     ticket = models.Ticket
@@ -295,6 +444,7 @@ def index_counts(session: Session, models: Models, viewer: Any) -> IndexCounts:
                 PERSONAL_COUNT_CAP,
             ),
             "following": (followed_ids(models, viewer, viewer), PERSONAL_COUNT_CAP),
+            **(_queue_selects(models, viewer, readable) if queues else {}),
         },
     )
     return IndexCounts(
@@ -308,6 +458,7 @@ def index_counts(session: Session, models: Models, viewer: Any) -> IndexCounts:
         mine_closed_capped=counts["mine_closed"][1],
         following=counts["following"][0],
         following_capped=counts["following"][1],
+        queues={name: counts[f"queue_{name}"] for name in QUEUES} if queues else {},
     )
 
 
@@ -330,7 +481,12 @@ def followed_ids(models: Models, viewer: Any, user: Any) -> sa.Select[Any]:
 
 
 def recent_tickets(
-    session: Session, models: Models, viewer: Any, limit: int, author_id: Any = None
+    session: Session,
+    models: Models,
+    viewer: Any,
+    limit: int,
+    author_id: Any = None,
+    filters: TicketFilter | None = None,
 ) -> list[TicketBase]:
     """The most recently updated tickets ``viewer`` may read, in one statement.
 
@@ -339,10 +495,15 @@ def recent_tickets(
     :param viewer: the host user looking, or an anonymous one.
     :param limit: the most tickets to return.
     :param author_id: only this author's tickets (a user primary key), or None.
-    :return: tickets, last updated first, with their author and categories, without
-        their description.
+    :param filters: only the tickets of a list's filters (its status, queue...), or None
+        for every status; their ``sort`` is not used.
+    :return: tickets, last updated first, with their author, assignee and categories,
+        without their description.
     """
-    conditions = [policy.readable_tickets(models, viewer)]
+    if filters is not None:
+        conditions = ticket_conditions(session, models, viewer, filters)
+    else:
+        conditions = [policy.readable_tickets(models, viewer)]
     if author_id is not None:
         conditions.append(models.Ticket.author_id == author_id)
     rows = _ticket_rows(session, models).where(*conditions).order_by(*_order(models, "updated"))
@@ -371,10 +532,103 @@ def ticket_with_details(
         .options(
             joinedload(ticket.author),
             joinedload(ticket.closed_by),
+            joinedload(ticket.assignee),
+            joinedload(ticket.duplicate_of).load_only(
+                ticket.id, ticket.title, ticket.author_id, ticket.state, ticket.status
+            ),
             selectinload(ticket.categories),
         )
     ).first()
     return found
+
+
+#: The duplicates a ticket page names at most.
+DUPLICATES_SHOWN = 20
+
+
+def duplicates_of(
+    session: Session, models: Models, ticket: TicketBase, viewer: Any
+) -> list[TicketBase]:
+    """The tickets closed as duplicates of ``ticket`` that ``viewer`` may read, in one
+    statement: the first :data:`DUPLICATES_SHOWN` by number.
+
+    :param session: the session to run the statement in.
+    :param models: the current Flasket's models.
+    :param ticket: the original.
+    :param viewer: the host user looking.
+    :return: the duplicates, without their descriptions.
+    """
+    found = models.Ticket
+    return list(
+        session.scalars(
+            sa.select(found)
+            .where(found.duplicate_of_id == ticket.id, policy.readable_tickets(models, viewer))
+            .options(defer(found.body))
+            .order_by(found.id)
+            .limit(DUPLICATES_SHOWN)
+        )
+    )
+
+
+def reply_position(session: Session, models: Models, reply: ReplyBase) -> int:
+    """A reply's place among its ticket's replies, 1 for the first, in one statement.
+
+    :param session: the session to run the statement in.
+    :param models: the current Flasket's models.
+    :param reply: the reply.
+    :return: how many of the ticket's replies are not newer than it.
+    """
+    Reply = models.Reply
+    found = session.scalar(
+        sa.select(sa.func.count()).where(Reply.ticket_id == reply.ticket_id, Reply.id <= reply.id)
+    )
+    return int(found or 1)
+
+
+def revisions(
+    session: Session, models: Models, ticket: TicketBase, reply: ReplyBase | None
+) -> list[Any]:
+    """The earlier texts of a ticket's description (``reply`` None) or of a reply, newest
+    first, with their editors, in one statement.
+
+    :param session: the session to run the statement in.
+    :param models: the current Flasket's models.
+    :param ticket: the ticket.
+    :param reply: the reply, or None for the description.
+    :return: ``flasket_revision`` rows.
+    """
+    revision = models.Revision
+    which = revision.reply_id.is_(None) if reply is None else revision.reply_id == reply.id
+    return list(
+        session.scalars(
+            sa.select(revision)
+            .where(revision.ticket_id == ticket.id, which)
+            .options(joinedload(revision.editor))
+            .order_by(revision.id.desc())
+        )
+    )
+
+
+def tickets_by_numbers(
+    session: Session, models: Models, numbers: list[int], viewer: Any
+) -> dict[int, TicketBase]:
+    """The tickets of ``numbers`` that ``viewer`` may read, in one statement.
+
+    :param session: the session to run the statement in.
+    :param models: the current Flasket's models.
+    :param numbers: ticket numbers.
+    :param viewer: the host user looking.
+    :return: maps each number found (and readable) to its ticket, with author and assignee.
+    """
+    if not numbers:
+        return {}
+    ticket = models.Ticket
+    found = session.scalars(
+        sa.select(ticket)
+        .where(ticket.id.in_(numbers), policy.readable_tickets(models, viewer))
+        .options(defer(ticket.body), joinedload(ticket.author), joinedload(ticket.assignee))
+    ).unique()
+    return {t.id: t for t in found}
 
 
 def reply_page(
@@ -404,6 +658,76 @@ def reply_page(
         )
     )
     return page_of_known_size(items, page, per_page, ticket.reply_count)
+
+
+#: An entry of a ticket's thread between its replies: ``("note", note)`` or
+#: ``("change", change)``.
+ThreadEntry = tuple[str, Any]
+
+
+def timeline_for_page(
+    session: Session,
+    models: Models,
+    ticket: TicketBase,
+    replies: Page[ReplyBase],
+    notes: bool,
+    staff_changes: bool,
+) -> dict[int | None, list[ThreadEntry]]:
+    """The history entries and internal notes shown on one page of a ticket's replies.
+
+    Each follows the reply that was the ticket's last when it happened (``after_reply_id``):
+    the page of that reply shows it; page 1 also shows those from before any reply (under
+    the key None). The changes are one statement, the notes another; what the reader may
+    see is the caller's to say (:func:`flasket.policy.may_read_notes`).
+
+    :param session: the session to run the statements in.
+    :param models: the current Flasket's models.
+    :param ticket: the ticket.
+    :param replies: the page of replies shown.
+    :param notes: whether to read the internal notes (staff only).
+    :param staff_changes: whether to read the changes only staff may know of too.
+    :return: maps a reply's id (or None) to the entries after it, in the order they
+        happened, with their users loaded; empty when there are none.
+    """
+    found: dict[int | None, list[tuple[Any, int, ThreadEntry]]] = {}
+
+    def placed(column: Any) -> Any:
+        where = []
+        if replies.items:
+            where.append(column.between(replies.items[0].id, replies.items[-1].id))
+        if replies.page == 1:
+            where.append(column.is_(None))
+        return sa.or_(*where) if where else None
+
+    change = models.Change
+    where = placed(change.after_reply_id)
+    if where is None:
+        return {}
+    conditions = [change.ticket_id == ticket.id, where]
+    if not staff_changes:
+        conditions.append(change.staff_only.is_(False))
+    for entry in session.scalars(
+        sa.select(change)
+        .where(*conditions)
+        .options(
+            joinedload(change.actor), joinedload(change.old_user), joinedload(change.new_user)
+        )
+        .order_by(change.id)
+    ):
+        found.setdefault(entry.after_reply_id, []).append((entry.created_at, 1, ("change", entry)))
+    if notes:
+        note = models.Note
+        for row in session.scalars(
+            sa.select(note)
+            .where(note.ticket_id == ticket.id, placed(note.after_reply_id))
+            .options(joinedload(note.author))
+            .order_by(note.id)
+        ):
+            found.setdefault(row.after_reply_id, []).append((row.created_at, 0, ("note", row)))
+    return {
+        key: [entry for _, _, entry in sorted(entries, key=lambda e: (e[0], e[1]))]
+        for key, entries in found.items()
+    }
 
 
 @dataclass(frozen=True)

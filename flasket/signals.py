@@ -36,6 +36,16 @@ ticket_reopened = _signals.signal("ticket-reopened")
 #: requester, say); keyword arguments ``ticket`` and ``user``. Closing and reopening send
 #: :data:`ticket_closed` and :data:`ticket_reopened`.
 ticket_status_changed = _signals.signal("ticket-status-changed")
+#: Sent after staff assign, reassign or unassign a ticket, with ``ticket``, ``user`` (who
+#: did it) and ``assignee`` (the host user now assigned, or None when unassigned).
+ticket_assigned = _signals.signal("ticket-assigned")
+#: Sent after staff edit a ticket's title or categories, with ``ticket``, ``user`` and
+#: ``changes`` (the names of what changed: ``"title"`` and category names).
+ticket_edited = _signals.signal("ticket-edited")
+#: Sent after staff add an internal note, with ``ticket``, ``note`` and ``user``. Its own
+#: signal, not :data:`ticket_replied`: a receiver that publishes replies must not publish
+#: notes.
+note_added = _signals.signal("note-added")
 #: Sent after someone starts following a ticket, with ``ticket`` and ``user`` (who now
 #: follows it). Nothing is sent when they stop.
 ticket_followed = _signals.signal("ticket-followed")

@@ -20,7 +20,20 @@ from markupsafe import Markup, escape
 from . import i18n, params, policy
 from .config import RESOLUTIONS, Category, config_value
 from .i18n import gettext, ngettext, pgettext
-from .models import OPEN, TicketBase
+from .models import (
+    ASSIGNEE_CHANGE,
+    CATEGORY_CHANGE,
+    DUPLICATE_CHANGE,
+    DUPLICATED_CHANGE,
+    EDIT_CHANGE,
+    HIDE_CHANGE,
+    OPEN,
+    STATUS_CHANGE,
+    TITLE_CHANGE,
+    UNHIDE_CHANGE,
+    ChangeBase,
+    TicketBase,
+)
 from .pagination import Page
 from .proxies import current_flasket
 from .user_keys import key_text, needs_query_form
@@ -279,6 +292,8 @@ CLASSES: dict[str, dict[str, str]] = {
         "replies": "flasket-replies",
         "followers": "flasket-followers",
         "status_form": "flasket-filters flasket-status-form",
+        "note": "flasket-post flasket-note",
+        "change": "flasket-change",
     },
     "bootstrap5": {
         "visually_hidden": "visually-hidden",
@@ -307,6 +322,8 @@ CLASSES: dict[str, dict[str, str]] = {
         "replies": "list-unstyled",
         "followers": "d-flex flex-wrap column-gap-3 list-unstyled",
         "status_form": "row g-2 align-items-end mb-3",
+        "note": "card mb-3 border-warning bg-warning-subtle flasket-note",
+        "change": "flasket-change text-body-secondary small ms-3 mb-3",
     },
 }
 
@@ -512,6 +529,117 @@ def _count_forms(kind: str, total: int, capped: bool, **v: str) -> str:
     )
 
 
+def change_line(change: ChangeBase) -> Markup:
+    """One entry of a ticket's history, as the thread shows it: who changed what, when.
+
+    "admin changed the status from Open to Waiting for requester 5 minutes ago",
+    "admin assigned this ticket to sam 1 hour ago" and the like, in the reader's words;
+    names are links to the users' pages, and what people wrote is escaped.
+
+    :param change: a ``flasket_ticket_change`` row, its users loaded.
+    :return: the escaped sentence.
+    """
+    values: dict[str, Any] = {
+        "user": user_link(change.actor),
+        "time": time_tag(change.created_at),
+    }
+    if change.field == STATUS_CHANGE:
+        values["new"] = status_label(change.new_value or "")
+        if change.old_value:
+            values["old"] = status_label(change.old_value)
+            pattern = gettext("%(user)s changed the status from %(old)s to %(new)s %(time)s")
+        else:
+            pattern = gettext("%(user)s set the status to %(new)s %(time)s")
+        line = escape(pattern) % values
+        if change.detail:
+            resolution = gettext(
+                "Resolution: %(resolution)s", resolution=resolution_label(change.detail)
+            )
+            line = Markup("{} · {}").format(line, resolution)
+        return line
+    if change.field == ASSIGNEE_CHANGE:
+        # A side is somebody when its key was recorded, even if the user is deleted since.
+        had_old = change.old_user_id is not None or change.old_value is not None
+        has_new = change.new_user_id is not None or change.new_value is not None
+        if not has_new and not had_old:
+            pattern = gettext("%(user)s removed the assignee %(time)s")
+        elif not has_new:
+            values["old"] = user_link(change.old_user)
+            pattern = gettext("%(user)s removed %(old)s as the assignee %(time)s")
+        elif not had_old:
+            values["assignee"] = user_link(change.new_user)
+            pattern = gettext("%(user)s assigned this ticket to %(assignee)s %(time)s")
+        else:
+            values["old"] = user_link(change.old_user)
+            values["assignee"] = user_link(change.new_user)
+            pattern = gettext(
+                "%(user)s reassigned this ticket from %(old)s to %(assignee)s %(time)s"
+            )
+        return escape(pattern) % values
+    if change.field == TITLE_CHANGE:
+        values["old"], values["new"] = change.old_value or "", change.new_value or ""
+        pattern = gettext("%(user)s changed the title from “%(old)s” to “%(new)s” %(time)s")
+        return escape(pattern) % values
+    if change.field == CATEGORY_CHANGE:
+        return _category_change(change, values)
+    if change.field == EDIT_CHANGE:
+        if change.detail == "ticket":
+            pattern = gettext("%(user)s edited the description %(time)s")
+        else:
+            values["reply"] = _reply_link(change)
+            pattern = gettext("%(user)s edited %(reply)s %(time)s")
+        return escape(pattern) % values
+    if change.field in (HIDE_CHANGE, UNHIDE_CHANGE):
+        values["reply"] = _reply_link(change)
+        if change.field == HIDE_CHANGE:
+            pattern = gettext("%(user)s hid %(reply)s %(time)s")
+        else:
+            pattern = gettext("%(user)s showed %(reply)s again %(time)s")
+        return escape(pattern) % values
+    if (
+        change.field in (DUPLICATE_CHANGE, DUPLICATED_CHANGE)
+        and (change.new_value or "").isdigit()
+    ):
+        number = int(change.new_value or 0)
+        values["ticket"] = Markup('<a href="{}">#{}</a>').format(ticket_link(number), number)
+        if change.field == DUPLICATE_CHANGE:
+            pattern = gettext("%(user)s closed this ticket as a duplicate of %(ticket)s %(time)s")
+        else:
+            pattern = gettext("%(user)s closed %(ticket)s as a duplicate of this ticket %(time)s")
+        return escape(pattern) % values
+    # A change of a kind this release does not know (written by a later one): said plainly.
+    return escape(gettext("%(user)s changed this ticket %(time)s")) % values
+
+
+def _reply_link(change: ChangeBase) -> Markup:
+    """The words "a reply", linked to the reply's own address, which finds its page."""
+    words = escape(gettext("a reply"))
+    if not (change.new_value or "").isdigit():
+        return words
+    url = url_for("flasket.reply", ticket_id=change.ticket_id, reply_id=int(change.new_value or 0))
+    return Markup('<a href="{}">{}</a>').format(url, words)
+
+
+def _category_change(change: ChangeBase, values: dict[str, Any]) -> Markup:
+    """:func:`change_line` of a category's new value, in the category's own words."""
+    category = next((c for c in current_flasket.categories() if c.name == change.detail), None)
+    values["category"] = str(category.label) if category else change.detail or ""
+
+    def label(value: str | None) -> str:
+        return str(category.label_for(value or "")) if category else value or ""
+
+    if change.new_value is None:
+        values["old"] = label(change.old_value)
+        pattern = gettext("%(user)s cleared %(category)s (it was %(old)s) %(time)s")
+    elif change.old_value is None:
+        values["new"] = label(change.new_value)
+        pattern = gettext("%(user)s set %(category)s to %(new)s %(time)s")
+    else:
+        values["old"], values["new"] = label(change.old_value), label(change.new_value)
+        pattern = gettext("%(user)s changed %(category)s from %(old)s to %(new)s %(time)s")
+    return escape(pattern) % values
+
+
 def count_line(page: Page[Any], kind: str) -> str:
     """A list's count line: ``"1–25 of 1,234 open tickets"``, in the reader's language.
 
@@ -681,6 +809,7 @@ def register_template_helpers(app: Flask) -> None:
     app.add_template_global(status_waits, "flasket_status_waits")
     app.add_template_global(resolution_label, "flasket_resolution_label")
     app.add_template_global(count_line, "flasket_count_line")
+    app.add_template_global(change_line, "flasket_change_line")
     app.add_template_global(look, "flasket_look")
     app.add_template_global(css_class, "flasket_class")
     app.add_template_global(i18n.template_gettext, "flasket_gettext")

@@ -7,9 +7,12 @@ The routes and the request hooks of the ``flasket`` blueprint. What the template
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
+from urllib.parse import parse_qsl, urlencode
 
+from babel.lists import format_list
 from flask import (
     Blueprint,
     Response,
@@ -39,14 +42,22 @@ from .config import RESOLUTIONS, Status, config_value
 from .forms import (
     ACTION_CSRF_MESSAGE,
     FORM_KEY_MESSAGE,
+    NOTE_CSRF_MESSAGE,
     REPLY_CSRF_MESSAGE,
+    REVISE_CSRF_MESSAGE,
     SUBMIT_CSRF_MESSAGE,
     ActionForm,
+    AssignForm,
+    BulkForm,
+    DuplicateForm,
+    NoteForm,
     ReplyForm,
+    ReviseForm,
     StatusForm,
+    edit_form,
     ticket_form,
 )
-from .i18n import Text, gettext, lazy_gettext
+from .i18n import Text, gettext, lazy_gettext, ngettext
 from .models import TicketBase
 from .pagination import Page, PageNotFound
 from .proxies import current_flasket
@@ -62,6 +73,7 @@ from .templating import (
 from .user_keys import (
     MAX_KEY_LENGTH,
     fits_key_column,
+    key_text,
     needs_query_form,
     parse_user_key,
     sa_python_type,
@@ -91,6 +103,9 @@ class TicketNumberConverter(IntegerConverter):
 
     regex = r"[1-9][0-9]*"
 
+
+#: A ticket number as a form sends it: what :class:`TicketNumberConverter` takes in a URL.
+TICKET_NUMBER = re.compile(TicketNumberConverter.regex, re.ASCII)
 
 #: The converter's name in the app's URL map, added when the blueprint is registered.
 TICKET_NUMBER_CONVERTER = "flasket_ticket_number"
@@ -252,11 +267,21 @@ def index() -> ResponseReturnValue:
     """
     session, models = current_flasket.session, current_flasket.models
     me = models.user_id(current_user)
+    staff = policy.may_use_queues(current_user)
+    if staff:
+        # Staff see what is theirs to do: the open tickets assigned to them.
+        mine = queries.recent_tickets(
+            session, models, current_user, limit=5, filters=queries.TicketFilter(queue="mine")
+        )
+    else:
+        mine = queries.recent_tickets(session, models, current_user, limit=5, author_id=me)
     return render_template(
         "flasket/index.html",
-        counts=queries.index_counts(session, models, current_user),
+        counts=queries.index_counts(session, models, current_user, queues=staff),
         recent=queries.recent_tickets(session, models, current_user, limit=10),
-        mine=queries.recent_tickets(session, models, current_user, limit=5, author_id=me),
+        mine=mine,
+        staff=staff,
+        queues=QUEUE_LISTS,
     )
 
 
@@ -496,17 +521,25 @@ def reply_posted(posted: actions.Posted) -> ResponseReturnValue:
     )
 
 
-def render_ticket(found: TicketBase, form: ReplyForm) -> str:
-    """The ticket page: the ticket, one page of its replies (``?page=``), the reply form.
+def render_ticket(found: TicketBase, form: ReplyForm, note_form: NoteForm | None = None) -> str:
+    """The ticket page: the ticket, one page of its replies (``?page=``), the reply form;
+    for staff, the internal notes among the replies and the note form.
 
     :param found: the ticket, which the reader may read.
     :param form: the reply form, empty or as sent.
+    :param note_form: the note form as sent, or None for an empty one.
     :return: the rendered ``flasket/ticket.html``.
     :raises werkzeug.exceptions.HTTPException: a 404 for a page past the last.
     """
     session, models = current_flasket.session, current_flasket.models
     status_form = StatusForm(formdata=None, from_status=found.status)
     offer_statuses(status_form, found, keep=False)
+    may_assign = policy.may_assign(models, current_user, found)
+    assign_form = None
+    if may_assign:
+        current = "" if found.assignee_id is None else key_text(found.assignee_id)
+        assign_form = AssignForm(formdata=None, assignee=current, from_assignee=current)
+        assign_form.offer(assignee_choices(found.assignee))
     page = params.page_arg()
     try:
         replies = queries.reply_page(
@@ -519,10 +552,19 @@ def render_ticket(found: TicketBase, form: ReplyForm) -> str:
                 "Ticket #%(number)s has no page %(page)s of replies.", number=found.id, page=page
             ),
         )
+    may_add_note = policy.may_add_note(models, current_user, found)
+    staff = policy.may_read_notes(models, current_user, found)
+    timeline = queries.timeline_for_page(
+        session, models, found, replies, notes=staff, staff_changes=staff
+    )
+    if may_add_note and note_form is None:
+        note_form = NoteForm(formdata=None)
     return render_template(
         "flasket/ticket.html",
         ticket=found,
         replies=replies,
+        timeline=timeline,
+        note_form=note_form if may_add_note else None,
         form=form,
         action_form=ActionForm(),
         followers=queries.followers(session, models, found),
@@ -535,7 +577,75 @@ def render_ticket(found: TicketBase, form: ReplyForm) -> str:
         status_form=status_form,
         may_follow=policy.may_follow(models, current_user, found),
         categories=categories_of(found),
+        may_assign=may_assign,
+        assign_form=assign_form,
+        assigned_to_me=found.assignee_id is not None
+        and found.assignee_id == models.user_id(current_user),
+        my_key=key_text(models.user_id(current_user)),
+        duplicates=queries.duplicates_of(session, models, found, current_user),
+        ticket_editable=policy.may_edit_text(models, current_user, found),
+        editable={
+            reply.id
+            for reply in replies.items
+            if policy.may_edit_text(models, current_user, found, reply)
+        },
+        may_read_versions=policy.may_read_versions(models, current_user, found),
+        may_hide=policy.may_hide_reply(models, current_user, found),
+        edit_form=edit_form(
+            current_flasket.categories(),
+            formdata=None,
+            data={"title": found.title, **found.category_values()},
+        )
+        if policy.may_edit_ticket(models, current_user, found)
+        else None,
+        original_readable=found.duplicate_of is not None
+        and policy.may_read(models, current_user, found.duplicate_of),
+        duplicate_form=DuplicateForm(formdata=None)
+        if found.duplicate_of_id is None and policy.may_mark_duplicate(models, current_user, found)
+        else None,
     )
+
+
+@bp.route(f"/{TICKET_ID}/note", methods=["POST"])
+def note(ticket_id: int) -> ResponseReturnValue:
+    """Add an internal note (staff only), once per form; POST only.
+
+    :param ticket_id: the ticket's number, from the URL.
+    :return: a 303 redirect to the note; else the ticket page with the note form as sent,
+        status 400 (it did not validate) or 409 (its key was used for another note).
+    :raises werkzeug.exceptions.HTTPException: 403 for a reader who is not staff, 404 for
+        a ticket the reader may not read.
+    """
+    found = _load_ticket(ticket_id)
+    if not policy.may_add_note(current_flasket.models, current_user, found):
+        abort(403, gettext("Only staff can add internal notes."))
+    form = NoteForm()
+    status = 400
+    if not form.validate_on_submit():
+        refuse_invalid_form(form, NOTE_CSRF_MESSAGE)
+    else:
+        try:
+            posted = actions.add_note_once(
+                found, current_user, form.note.data, form.sent_form_key()
+            )
+        except actions.FormKeyUsedError as error:
+            status = refuse_form_key(form, error)
+        else:
+            flash_once(gettext("Your internal note was added. Only staff see it."), "success")
+            last_page = max(1, -(-posted.reply_number // config_value("replies_per_page")))
+            page_arg = {"page": last_page} if last_page > 1 else {}
+            return redirect(
+                url_for(
+                    "flasket.ticket",
+                    ticket_id=ticket_id,
+                    **page_arg,
+                    _anchor=f"note-{posted.reply_id}",
+                ),
+                303,
+            )
+    reply_form = ReplyForm(formdata=None)
+    offer_statuses(reply_form, found, keep=True)
+    return render_ticket(found, reply_form, note_form=form), status
 
 
 def ticket_action(
@@ -544,6 +654,7 @@ def ticket_action(
     done: Text,
     unchanged: Text,
     refusal: Text | None = None,
+    allowed: Callable[[Any, Any, TicketBase], bool] = policy.may_change_status,
 ) -> ResponseReturnValue:
     """Close, reopen, follow or unfollow: the same checks, then a flash and a redirect.
 
@@ -553,14 +664,15 @@ def ticket_action(
     :param done: the message when it did, a lazy string; ``%(number)s`` is the ticket's
         number.
     :param unchanged: the message when it did not.
-    :param refusal: the 403 message for users the policy does not let change the status;
+    :param refusal: the 403 message for users the policy does not let act (``allowed``);
         None for actions anyone who may read the ticket may take.
+    :param allowed: the policy's check, taking models, the user and the ticket.
     :return: a 303 redirect to the ticket.
     :raises werkzeug.exceptions.HTTPException: 400 (a stale form), 403, or 404.
     """
     found = _load_ticket(ticket_id)
     require_action_form(found)
-    if refusal and not policy.may_change_status(current_flasket.models, current_user, found):
+    if refusal and not allowed(current_flasket.models, current_user, found):
         abort(403, str(refusal))
     changed = act(found, current_user)
     # Committed: the answer needs nothing from the database (``found`` may be expired).
@@ -597,7 +709,10 @@ def reopen(ticket_id: int) -> ResponseReturnValue:
         actions.reopen_ticket,
         lazy_gettext("Ticket #%(number)s is open again."),
         lazy_gettext("Ticket #%(number)s was already open."),
-        refusal=lazy_gettext("Only the ticket's author or staff can reopen this ticket."),
+        refusal=lazy_gettext(
+            "Only the ticket's author or staff can reopen this ticket; a duplicate, only staff."
+        ),
+        allowed=policy.may_send_reopen,
     )
 
 
@@ -652,6 +767,496 @@ def set_status(ticket_id: int) -> ResponseReturnValue:
         message = gettext(
             "Ticket #%(number)s changed meanwhile; nothing was changed. Look at it again.",
             number=ticket_id,
+        )
+    flash_once(message, "success" if changed else "info")
+    return redirect(url_for("flasket.ticket", ticket_id=ticket_id), 303)
+
+
+def assignee_choices(current: Any) -> list[tuple[str, str]]:
+    """The assign control's choices: nobody, the reader, then the assignable staff.
+
+    :param current: the ticket's assignee (offered even when no longer listed), or None.
+    :return: ``(key, label)`` pairs; ``""`` is nobody.
+    """
+    session, models = current_flasket.session, current_flasket.models
+    me = current_user._get_current_object()
+    people = [me, *queries.assignable_staff(session, models)]
+    if current is not None:
+        people.append(current)
+    choices = [("", gettext("Nobody"))]
+    seen = set()
+    for person in people:
+        key = key_text(models.user_id(person))
+        if key in seen:
+            continue
+        seen.add(key)
+        label = user_name(person)
+        if person is me:
+            label = gettext("Me (%(name)s)", name=label)
+        choices.append((key, label))
+    return choices
+
+
+def find_assignee(key: str, found: TicketBase | None) -> Any:
+    """The staff member a form names by key, checked by policy; None for ``""`` (nobody).
+
+    :param key: the key the form sent, stripped.
+    :param found: the ticket to assign, or None to check only that they are staff.
+    :return: the host user, or None.
+    :raises werkzeug.exceptions.HTTPException: a 400 for a key that is no user's, or a user
+        who may not be assigned (not staff, or may not read the ticket).
+    """
+    if not key:
+        return None
+    models = current_flasket.models
+    parsed = parse_user_key(key) if len(key) <= MAX_KEY_LENGTH else None
+    person = None
+    if parsed is not None:
+        person = queries.user_by_key(current_flasket.session, models, parsed)
+    if person is None:
+        abort(400, gettext("There is no such user."))
+    allowed = (
+        policy.may_be_assigned(models, person, found)
+        if found is not None
+        else policy.is_staff(person)
+    )
+    if not allowed:
+        abort(
+            400,
+            gettext(
+                "%(name)s is not staff, so tickets cannot be assigned to them.",
+                name=user_name(person),
+            ),
+        )
+    return person
+
+
+@bp.route(f"/{TICKET_ID}/assign", methods=["POST"])
+def assign(ticket_id: int) -> ResponseReturnValue:
+    """Assign a ticket to a staff member, or to nobody (staff only); POST only.
+
+    The form names the assignee by key (``assignee``, ``""`` for nobody) and the assignee
+    the page showed (``from_assignee``): sent twice, or after someone else reassigned the
+    ticket, it changes nothing and says so.
+
+    :param ticket_id: the ticket's number, from the URL.
+    :return: a 303 redirect to the ticket.
+    :raises werkzeug.exceptions.HTTPException: 400 (a stale form, or an assignee who is
+        no user or not staff), 403 (the reader is not staff) or 404.
+    """
+    found = _load_ticket(ticket_id)
+    require_action_form(found)
+    models = current_flasket.models
+    if not policy.may_assign(models, current_user, found):
+        abort(403, gettext("Only staff can assign tickets."))
+    form = AssignForm()
+    assignee = find_assignee((form.assignee.data or "").strip(), found)
+    seen: Any = actions.LOADED
+    if form.from_assignee.raw_data:
+        shown = form.from_assignee.data.strip()
+        seen = parse_user_key(shown) if shown else None
+        if shown and seen is None:
+            abort(400, gettext("There is no such user."))
+    wanted = None if assignee is None else models.user_id(assignee)
+    changed = actions.assign_ticket(found, current_user, assignee, from_assignee=seen)
+    if changed or found.assignee_id == wanted:
+        message = assigned_message(ticket_id, assignee)
+    else:
+        message = gettext(
+            "Ticket #%(number)s changed meanwhile; nothing was changed. Look at it again.",
+            number=ticket_id,
+        )
+    flash_once(message, "success" if changed else "info")
+    return redirect(url_for("flasket.ticket", ticket_id=ticket_id), 303)
+
+
+def assigned_message(number: int, assignee: Any) -> str:
+    """What the reader is told once ticket ``number`` is assigned to ``assignee``.
+
+    :param number: the ticket's number.
+    :param assignee: the host user now assigned, or None.
+    :return: the message, translated.
+    """
+    if assignee is None:
+        return gettext("Ticket #%(number)s is assigned to nobody now.", number=number)
+    models = current_flasket.models
+    if models.user_id(assignee) == models.user_id(current_user):
+        return gettext("Ticket #%(number)s is assigned to you now.", number=number)
+    return gettext(
+        "Ticket #%(number)s is assigned to %(name)s now.", number=number, name=user_name(assignee)
+    )
+
+
+#: The most tickets one bulk action changes: a list's largest page.
+MAX_BULK = 100
+
+
+@bp.route("/bulk", methods=["POST"])
+def bulk() -> ResponseReturnValue:
+    """Assign, or set the status of, the tickets ticked on a list (staff only); POST only.
+
+    Every ticket is checked by policy on its own and changed in its own transaction, with
+    its own mail and signal, as if changed from its page; a ticket the reader may not
+    change, or that has the status or assignee already, is left as it is and named.
+
+    :return: a 303 redirect to the list the form was sent from.
+    :raises werkzeug.exceptions.HTTPException: 400 (a stale form, numbers that are no
+        ticket's, more than :data:`MAX_BULK` tickets, an unknown status, resolution or
+        assignee), 403 (the reader is not staff).
+    """
+    if not policy.may_use_queues(current_user):
+        abort(403, gettext("Only staff can change several tickets at once."))
+    form = BulkForm()
+    back_url = list_url(form.back.data or "")
+    back = (back_url, gettext("Back to the list"))
+
+    def refuse(message: Text) -> NoReturn:
+        abort(Response(errors.error_page(400, message, back), 400))
+
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            refuse(ACTION_CSRF_MESSAGE)
+        refuse(gettext("Choose what to do with the tickets."))
+    numbers = ticked_numbers()
+    if not numbers:
+        flash_once(gettext("Tick the tickets to change first."), "error")
+        return redirect(back_url, 303)
+    session, models = current_flasket.session, current_flasket.models
+    found = queries.tickets_by_numbers(session, models, numbers, current_user)
+    if form.action.data == "assign":
+        assignee = find_assignee((form.assignee.data or "").strip(), None)
+
+        def change(ticket: TicketBase) -> bool:
+            if not policy.may_assign(models, current_user, ticket):
+                return False
+            if assignee is not None and not policy.may_be_assigned(models, assignee, ticket):
+                return False
+            return actions.assign_ticket(ticket, current_user, assignee)
+
+    else:
+        status = current_flasket.status_named(form.status.data or "")
+        if status is None:
+            refuse(gettext("Choose one of the statuses in the list."))
+        resolution = (form.resolution.data or "solved") if status.kind == "closed" else None
+        if resolution is not None and resolution not in policy.settable_resolutions(current_user):
+            refuse(gettext("Choose one of the resolutions in the list."))
+
+        def change(ticket: TicketBase) -> bool:
+            if not policy.may_set_status(models, current_user, ticket, status.name):
+                return False
+            return actions.set_status(ticket, current_user, status, resolution)
+
+    changed: list[int] = []
+    unchanged: list[int] = []
+    for number in numbers:
+        ticket = found.get(number)
+        (changed if ticket is not None and change(ticket) else unchanged).append(number)
+    if changed:
+        flash_once(
+            ngettext(
+                "%(num)s ticket changed: %(numbers)s.",
+                "%(num)s tickets changed: %(numbers)s.",
+                len(changed),
+                numbers=ticket_numbers(changed),
+            ),
+            "success",
+        )
+    if unchanged:
+        flash_once(
+            ngettext(
+                "%(num)s ticket was left as it was (it had that already, or you cannot"
+                " change it): %(numbers)s.",
+                "%(num)s tickets were left as they were (they had that already, or you"
+                " cannot change them): %(numbers)s.",
+                len(unchanged),
+                numbers=ticket_numbers(unchanged),
+            ),
+            "info",
+        )
+    return redirect(back_url, 303)
+
+
+def ticked_numbers() -> list[int]:
+    """The ticket numbers a bulk form ticked (``ticket``, repeated), in order, once each.
+
+    :return: the numbers.
+    :raises werkzeug.exceptions.HTTPException: a 400 for a value that is no ticket number,
+        or more than :data:`MAX_BULK` of them.
+    """
+    values = request.form.getlist("ticket")
+    if len(values) > MAX_BULK:
+        abort(
+            400,
+            gettext("At most %(max)s tickets can be changed at once.", max=MAX_BULK),
+        )
+    numbers: list[int] = []
+    for value in values:
+        if not TICKET_NUMBER.fullmatch(value) or int(value) > MAX_TICKET_ID:
+            abort(400, gettext("The tickets to change must be given by their numbers."))
+        if int(value) not in numbers:
+            numbers.append(int(value))
+    return numbers
+
+
+def ticket_numbers(numbers: Iterable[int]) -> str:
+    """``"#3, #7 and #12"``, in the reader's language.
+
+    :param numbers: ticket numbers.
+    :return: the list, as Babel joins one.
+    """
+    return format_list([f"#{number}" for number in numbers], locale=i18n.current_reader().locale)
+
+
+def list_url(query: str) -> str:
+    """The ticket list with ``query`` (a list's query string), rebuilt from its parameters.
+
+    Only the list's own parameters are kept (:func:`list_parameters`), so nothing but the
+    list can be the address.
+
+    :param query: ``"status=open&queue=mine"`` and the like, as a bulk form carries it.
+    :return: the list's URL.
+    """
+    allowed = list_parameters()
+    pairs = [(k, v) for k, v in parse_qsl(query[:2000]) if k in allowed]
+    url = url_for("flasket.all_tickets")
+    return f"{url}?{urlencode(pairs)}" if pairs else url
+
+
+REPLY_ID = f"<{TICKET_NUMBER_CONVERTER}(max={MAX_TICKET_ID}):reply_id>"
+
+
+def _load_reply(found: TicketBase, reply_id: int) -> Any:
+    """Reply ``reply_id`` of ``found``; a 404 for a number that is not one of its replies."""
+    reply = current_flasket.session.get(current_flasket.models.Reply, reply_id)
+    if reply is None or reply.ticket_id != found.id:
+        abort(404, gettext("Ticket #%(number)s has no such reply.", number=found.id))
+    return reply
+
+
+@bp.route(f"/{TICKET_ID}/replies/{REPLY_ID}")
+def reply(ticket_id: int, reply_id: int) -> ResponseReturnValue:
+    """A reply's own address: a redirect to the page of the ticket that shows it.
+
+    The history's links to a reply, and the pages that change one, go here: which page of
+    replies holds a reply depends on the replies before it.
+
+    :param ticket_id: the ticket's number, from the URL.
+    :param reply_id: the reply's number, from the URL.
+    :return: a 302 redirect to the ticket's page of the reply, at the reply.
+    :raises werkzeug.exceptions.HTTPException: a 404 for a ticket the reader may not read,
+        or a number that is not one of its replies.
+    """
+    found = _load_ticket(ticket_id)
+    shown = _load_reply(found, reply_id)
+    position = queries.reply_position(current_flasket.session, current_flasket.models, shown)
+    page = max(1, -(-position // config_value("replies_per_page")))
+    page_arg = {"page": page} if page > 1 else {}
+    return redirect(
+        url_for("flasket.ticket", ticket_id=ticket_id, **page_arg, _anchor=f"reply-{reply_id}"),
+        302,
+    )
+
+
+@bp.route(f"/{TICKET_ID}/revise", methods=["GET", "POST"])
+@bp.route(f"/{TICKET_ID}/replies/{REPLY_ID}/revise", methods=["GET", "POST"])
+def revise(ticket_id: int, reply_id: int | None = None) -> ResponseReturnValue:
+    """Edit one's own ticket description, or one's own reply (``FLASKET_EDIT_WINDOW``).
+
+    :param ticket_id: the ticket's number, from the URL.
+    :param reply_id: the reply's number, or None for the description.
+    :return: the form (GET, or a POST that did not validate: 400); a 303 redirect to the
+        text once stored.
+    :raises werkzeug.exceptions.HTTPException: 403 when the reader may not edit it (not
+        theirs, or too late), 404 for a ticket or reply that is not there.
+    """
+    found = _load_ticket(ticket_id)
+    reply = None if reply_id is None else _load_reply(found, reply_id)
+    models = current_flasket.models
+    if not policy.may_edit_text(models, current_user, found, reply):
+        abort(
+            403,
+            gettext("Only its author can edit this text, for a while after writing it."),
+        )
+    written: Any = found if reply is None else reply
+    form = ReviseForm(data={"body": written.body})
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.validate_on_submit():
+            changed = actions.revise_text(found, reply, current_user, form.body.data)
+            flash_once(
+                gettext("Your text was changed.") if changed else gettext("Nothing was changed."),
+                "success" if changed else "info",
+            )
+            if reply is not None:
+                return redirect(
+                    url_for("flasket.reply", ticket_id=ticket_id, reply_id=reply.id), 303
+                )
+            return redirect(
+                url_for("flasket.ticket", ticket_id=ticket_id, _anchor="flasket-ticket-title"),
+                303,
+            )
+        refuse_invalid_form(form, REVISE_CSRF_MESSAGE)
+    return render_template("flasket/revise.html", ticket=found, reply=reply, form=form), status
+
+
+@bp.route(f"/{TICKET_ID}/versions")
+@bp.route(f"/{TICKET_ID}/replies/{REPLY_ID}/versions")
+def versions(ticket_id: int, reply_id: int | None = None) -> ResponseReturnValue:
+    """The earlier versions of a ticket's description or of a reply, and a hidden reply's
+    text (staff only).
+
+    :param ticket_id: the ticket's number, from the URL.
+    :param reply_id: the reply's number, or None for the description.
+    :return: the page, newest version first.
+    :raises werkzeug.exceptions.HTTPException: 403 for a reader who is not staff, 404 for a
+        ticket or reply that is not there.
+    """
+    found = _load_ticket(ticket_id)
+    reply = None if reply_id is None else _load_reply(found, reply_id)
+    models = current_flasket.models
+    if not policy.may_read_versions(models, current_user, found):
+        abort(403, gettext("Only staff can read earlier versions."))
+    return render_template(
+        "flasket/versions.html",
+        ticket=found,
+        reply=reply,
+        revisions=queries.revisions(current_flasket.session, models, found, reply),
+    )
+
+
+@bp.route(f"/{TICKET_ID}/replies/{REPLY_ID}/hide", methods=["POST"])
+def hide(ticket_id: int, reply_id: int) -> ResponseReturnValue:
+    """Hide a reply (staff only): its text is kept for staff; POST only.
+
+    :param ticket_id: the ticket's number, from the URL.
+    :param reply_id: the reply's number, from the URL.
+    :return: a 303 redirect to the reply.
+    :raises werkzeug.exceptions.HTTPException: 400 (a stale form), 403 or 404.
+    """
+    return _hide(ticket_id, reply_id, hide=True)
+
+
+@bp.route(f"/{TICKET_ID}/replies/{REPLY_ID}/unhide", methods=["POST"])
+def unhide(ticket_id: int, reply_id: int) -> ResponseReturnValue:
+    """Show a hidden reply again (staff only); POST only.
+
+    :param ticket_id: the ticket's number, from the URL.
+    :param reply_id: the reply's number, from the URL.
+    :return: a 303 redirect to the reply.
+    :raises werkzeug.exceptions.HTTPException: 400 (a stale form), 403 or 404.
+    """
+    return _hide(ticket_id, reply_id, hide=False)
+
+
+def _hide(ticket_id: int, reply_id: int, hide: bool) -> ResponseReturnValue:
+    found = _load_ticket(ticket_id)
+    reply = _load_reply(found, reply_id)
+    require_action_form(found)
+    if not policy.may_hide_reply(current_flasket.models, current_user, found):
+        abort(403, gettext("Only staff can hide replies."))
+    changed = actions.hide_reply(found, reply, current_user, hide=hide)
+    if hide:
+        message = (
+            gettext("The reply is hidden.")
+            if changed
+            else gettext("The reply was hidden already.")
+        )
+    else:
+        message = (
+            gettext("The reply is shown again.")
+            if changed
+            else gettext("The reply was shown already.")
+        )
+    flash_once(message, "success" if changed else "info")
+    return redirect(url_for("flasket.reply", ticket_id=ticket_id, reply_id=reply_id), 303)
+
+
+@bp.route(f"/{TICKET_ID}/edit", methods=["POST"])
+def edit(ticket_id: int) -> ResponseReturnValue:
+    """Change a ticket's title and categories (staff only); POST only.
+
+    :param ticket_id: the ticket's number, from the URL.
+    :return: a 303 redirect to the ticket.
+    :raises werkzeug.exceptions.HTTPException: 400 (a stale form, a title or category
+        value that is not valid, with what is wrong), 403 (the reader is not staff) or 404.
+    """
+    found = _load_ticket(ticket_id)
+    require_action_form(found)
+    models = current_flasket.models
+    if not policy.may_edit_ticket(models, current_user, found):
+        abort(403, gettext("Only staff can edit a ticket's title and categories."))
+    form = edit_form(current_flasket.categories())
+    if not form.validate():
+        forget_oversized_input(form)
+        abort(400, " ".join(str(e) for errors in form.errors.values() for e in errors))
+    # A category the form leaves out keeps its value (a field missing is not "none").
+    values = found.category_values()
+    sent = form.category_values()
+    for name in form.category_names:
+        if name in request.form:
+            if name in sent:
+                values[name] = sent[name]
+            else:
+                values.pop(name, None)
+    changed = actions.edit_ticket(found, current_user, form.title.data, values)
+    if changed:
+        flash_once(gettext("Ticket #%(number)s is updated.", number=ticket_id), "success")
+    else:
+        flash_once(gettext("Nothing was changed."), "info")
+    return redirect(url_for("flasket.ticket", ticket_id=ticket_id), 303)
+
+
+@bp.route(f"/{TICKET_ID}/duplicate", methods=["POST"])
+def duplicate(ticket_id: int) -> ResponseReturnValue:
+    """Close a ticket as a duplicate of another (staff only); POST only.
+
+    The form names the original by number (``original``, "7" or "#7").
+
+    :param ticket_id: the ticket's number, from the URL.
+    :return: a 303 redirect to the ticket.
+    :raises werkzeug.exceptions.HTTPException: 400 (a stale form, a number that is no
+        ticket the reader may read, the ticket itself, or a ticket that is a duplicate
+        itself), 403 (the reader is not staff), or 404.
+    """
+    found = _load_ticket(ticket_id)
+    require_action_form(found)
+    models = current_flasket.models
+    if not policy.may_mark_duplicate(models, current_user, found):
+        abort(403, gettext("Only staff can close a ticket as a duplicate."))
+    form = DuplicateForm()
+    typed = (form.original.data or "").strip().removeprefix("#")
+    if not form.validate() or not TICKET_NUMBER.fullmatch(typed) or int(typed) > MAX_TICKET_ID:
+        abort(400, gettext("Give the number of the ticket this one duplicates."))
+    number = int(typed)
+    original = queries.ticket_with_details(current_flasket.session, models, number, current_user)
+    if original is None or not policy.may_mark_duplicate(models, current_user, found, original):
+        abort(400, gettext("There is no ticket #%(number)s.", number=number))
+    try:
+        changed = actions.close_as_duplicate(found, current_user, original)
+    except actions.DuplicateError as error:
+        if error.original_of is None:
+            message = gettext("A ticket cannot be a duplicate of itself.")
+        else:
+            message = gettext(
+                "Ticket #%(number)s is itself a duplicate of #%(original)s: close this one as"
+                " a duplicate of #%(original)s.",
+                number=number,
+                original=error.original_of,
+            )
+        abort(400, message)
+    if changed:
+        message = gettext(
+            "Ticket #%(number)s is closed as a duplicate of #%(original)s; its followers now"
+            " follow #%(original)s.",
+            number=ticket_id,
+            original=number,
+        )
+    else:
+        message = gettext(
+            "Ticket #%(number)s was already a duplicate of #%(original)s.",
+            number=ticket_id,
+            original=number,
         )
     flash_once(message, "success" if changed else "info")
     return redirect(url_for("flasket.ticket", ticket_id=ticket_id), 303)
@@ -791,6 +1396,17 @@ def all_tickets() -> ResponseReturnValue:
         value = params.choice_arg(category.name, category.values, default="")
         if value:
             chosen[category.name] = value
+    staff = policy.may_use_queues(current_user)
+    queue = params.choice_arg("queue", queries.QUEUES, default="")
+    if queue and not staff:
+        abort(403, gettext("Only staff can open the queues."))
+    assignee_key = params.text_arg("assignee", max_length=MAX_KEY_LENGTH)
+    assignee = None
+    if assignee_key and assignee_key != queries.UNASSIGNED:
+        parsed = parse_user_key(assignee_key)
+        assignee = queries.user_by_key(session, models, parsed) if parsed is not None else None
+        if assignee is None:
+            abort(400, gettext("There is no such user."))
     author, namesakes, author_name = find_author()
     status_filters = queries.STATUS_FILTERS + tuple(
         s.name for s in current_flasket.statuses() if s.name not in queries.STATUS_FILTERS
@@ -801,6 +1417,9 @@ def all_tickets() -> ResponseReturnValue:
         author_id=models.user_id(author) if author is not None else None,
         query=params.text_arg("q"),
         sort=params.choice_arg("sort", queries.SORTS, default="updated"),
+        assignee_id=models.user_id(assignee) if assignee is not None else None,
+        unassigned=assignee_key == queries.UNASSIGNED,
+        queue=queue,
     )
     page = params.page_arg()
     per_page = params.per_page_arg(config_value("per_page"))
@@ -814,12 +1433,25 @@ def all_tickets() -> ResponseReturnValue:
             tickets = queries.ticket_page(session, models, current_user, filters, page, per_page)
         except PageNotFound:
             abort(404, gettext("There is no page %(page)s of this list.", page=page))
-    words = STATUS_LISTS.get(filters.status) or ListWords(
-        status_label(filters.status),
-        lazy_gettext("There are no tickets with this status."),
-        lazy_gettext("No tickets with this status match these filters."),
-    )
-    empty = words.no_match if chosen or author_name or filters.query else words.none
+    if queue:
+        words = QUEUE_LISTS[queue]
+    else:
+        words = STATUS_LISTS.get(filters.status) or ListWords(
+            status_label(filters.status),
+            lazy_gettext("There are no tickets with this status."),
+            lazy_gettext("No tickets with this status match these filters."),
+        )
+    filtered = chosen or author_name or filters.query or assignee_key
+    empty = words.no_match if filtered else words.none
+    assignees = assignee_choices(None) if staff else []
+    bulk_form = None
+    if staff and tickets.items:
+        bulk_form = BulkForm(formdata=None, back=request.query_string.decode("latin-1"))
+        bulk_form.offer(
+            assignees,
+            status_choices(current_flasket.statuses()),
+            resolution_choices(policy.settable_resolutions(current_user)),
+        )
     return render_template(
         "flasket/all.html",
         tickets=tickets,
@@ -833,8 +1465,20 @@ def all_tickets() -> ResponseReturnValue:
         statuses=queries.STATUS_FILTERS,
         status_filters=[(value, filter_label(value)) for value in status_filters],
         heading=words.heading,
-        noun=filters.status if filters.status in STATUS_LISTS else "all",
+        noun=filters.status if filters.status in STATUS_LISTS and not queue else "tickets",
         empty=empty,
+        staff=staff,
+        queue=queue,
+        queues=QUEUE_LISTS,
+        assignee_filters=[
+            ("", gettext("Anyone")),
+            (queries.UNASSIGNED, gettext("Nobody (unassigned)")),
+            *assignees[1:],
+        ]
+        if staff
+        else [],
+        assignee_key=assignee_key,
+        bulk_form=bulk_form,
     )
 
 
@@ -918,6 +1562,47 @@ STATUS_LISTS = {
         lazy_gettext("No tickets match these filters."),
     ),
 }
+
+
+#: The staff queues' headings and empty-list sentences (:data:`flasket.queries.QUEUES`).
+QUEUE_LISTS = {
+    "mine": ListWords(
+        lazy_gettext("Assigned to me"),
+        lazy_gettext("No open ticket is assigned to you."),
+        lazy_gettext("No open ticket assigned to you matches these filters."),
+    ),
+    "unassigned": ListWords(
+        lazy_gettext("Unassigned"),
+        lazy_gettext("Every open ticket is assigned."),
+        lazy_gettext("No unassigned ticket matches these filters."),
+    ),
+    "waiting_on_staff": ListWords(
+        lazy_gettext("Waiting on staff"),
+        lazy_gettext("No ticket waits on staff: every requester has an answer."),
+        lazy_gettext("No ticket waiting on staff matches these filters."),
+    ),
+    "waiting_on_requester": ListWords(
+        lazy_gettext("Waiting on the requester"),
+        lazy_gettext("No ticket waits on its requester."),
+        lazy_gettext("No ticket waiting on its requester matches these filters."),
+    ),
+    "recently_closed": ListWords(
+        lazy_gettext("Recently closed"),
+        lazy_gettext("No ticket was closed in the last 7 days."),
+        lazy_gettext("No ticket closed in the last 7 days matches these filters."),
+    ),
+}
+
+
+def list_parameters() -> frozenset[str]:
+    """The query parameters of the ticket list a bulk form returns to: its filters, order
+    and page size. Not its page: the tickets changed may have left the list, and a page past
+    its end would be a 404.
+
+    :return: their names, each configured category's included.
+    """
+    fixed = {"status", "queue", "assignee", "author", "author_id", "q", "sort", "per_page"}
+    return frozenset({*fixed, *(c.name for c in current_flasket.categories())})
 
 
 class UserTab(NamedTuple):

@@ -1,6 +1,7 @@
 """Take the screenshots the README and the docs show, in headless Chromium.
 
 - ``<page>-<device>.png``: the seeded demo, as alice sees it in the demo's own layout;
+- ``staff-<page>-<device>.png``: the seeded demo as admin, one of its staff, sees it;
 - ``bootstrap-<page>-<device>[-dark].png``: the Bootstrap 5 test host (tests/hosts, Bootstrap
   served from node_modules) with ``FLASKET_LOOK = "bootstrap5"``, in Bootstrap's light colour
   mode and, for the ticket, its dark one (``data-bs-theme="dark"``).
@@ -39,6 +40,12 @@ PAGES = {
     "all-tickets": "/ticket/all?status=all&application=Website&sort=created",
     "user": "/ticket/user/alice",
 }
+#: File name -> page, as admin (staff) sees it in the demo's own layout.
+STAFF_PAGES = {
+    "staff-overview": "/ticket/",
+    "staff-queue": "/ticket/all?queue=waiting_on_staff",
+    "staff-ticket": "/ticket/{ticket}",
+}
 #: File name -> page of the Bootstrap host in the Bootstrap look, and the colour modes shown.
 BOOTSTRAP_PAGES = {
     "bootstrap-overview": ("/ticket/", ("light",)),
@@ -50,15 +57,19 @@ BOOTSTRAP_TICKET = hosts.TICKETS[3][1]
 
 
 def take(
-    demo: LiveDemo, output: Path, pages: dict[str, tuple[str, tuple[str, ...]]], ticket: str
+    demo: LiveDemo,
+    output: Path,
+    pages: dict[str, tuple[str, tuple[str, ...]]],
+    ticket: str,
+    user: str = "alice",
 ) -> list[Path]:
-    """Screenshots of ``pages`` (name -> path, colour modes) on each device, as alice."""
+    """Screenshots of ``pages`` (name -> path, colour modes) on each device, as ``user``."""
     number = ticket_id(demo, ticket)
     taken = []
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         login = browser.new_context()
-        log_in(login.new_page(), demo, "alice")
+        log_in(login.new_page(), demo, user)
         state = login.storage_state()
         login.close()
         for device, width in WIDTHS.items():
@@ -100,6 +111,10 @@ def main() -> int:
         with serve_demo(Path(directory) / "demo") as demo:
             demo_pages = {name: (path, ("light",)) for name, path in PAGES.items()}
             taken = take(demo, OUTPUT, demo_pages, "Password reset e-mail never arrives")
+            staff_pages = {name: (path, ("light",)) for name, path in STAFF_PAGES.items()}
+            taken += take(
+                demo, OUTPUT, staff_pages, "Password reset e-mail never arrives", user="admin"
+            )
         with serve_host(Path(directory) / "bootstrap", "bootstrap5", "bootstrap5") as host:
             taken += take(host, OUTPUT, BOOTSTRAP_PAGES, BOOTSTRAP_TICKET)
     for path in taken:

@@ -31,6 +31,9 @@ EXAMPLE_DIR = ROOT / "examples" / "microblog_app"
 FLASKET_TABLES = (
     "flasket_ticket",
     "flasket_reply",
+    "flasket_note",
+    "flasket_ticket_change",
+    "flasket_revision",
     "flasket_follow",
     "flasket_ticket_category",
     "flasket_outbox_event",

@@ -255,7 +255,9 @@ def test_a_good_reply_is_stored_and_mails_the_followers(
 
     assert response.status_code == 303
     assert len(reply_rows(app)) == 2
-    assert [m.envelope_to for m in inbox.messages] == [["bob@example.test"]]
+    # The follower, and the staff address: the requester's follow-up on an unassigned
+    # ticket (FLASKET_STAFF_FOLLOW_UPS, on by default).
+    assert sorted(m.envelope_to for m in inbox.messages) == [["bob@example.test"], [STAFF]]
 
 
 REPLY_ERRORS = {
@@ -381,6 +383,15 @@ def test_the_largest_per_page_is_accepted(alice: Client, ticket_id: int) -> None
         ("author", "a" * 201, "“author” may be at most 200 characters long."),
         ("q", "print\x00er", NUL_MESSAGE),
         ("author", "ali\x00ce", NUL_MESSAGE),
+        (
+            "queue",
+            "everything",
+            "“queue” must be one of: mine, unassigned, waiting_on_staff, waiting_on_requester,"
+            " recently_closed.",
+        ),
+        ("assignee", "nobody", "There is no such user."),
+        ("assignee", "a" * 321, "“assignee” may be at most 320 characters long."),
+        ("assignee", "no\x00ne", NUL_MESSAGE),
     ],
 )
 def test_a_bad_list_filter_is_400_with_a_message(
@@ -390,6 +401,16 @@ def test_a_bad_list_filter_is_400_with_a_message(
 
     assert response.status_code == 400
     assert message in text(response)
+
+
+@pytest.mark.parametrize("value", ["99999", "2147483647", "-1", "0"])
+def test_an_assignee_filter_naming_no_user_is_400(
+    alice: Client, admin: Client, ticket_id: int, value: str
+) -> None:
+    for client in (alice, admin):
+        response = client.get("/ticket/all", query_string={"assignee": value})
+        assert response.status_code == 400
+        assert "There is no such user." in text(response)
 
 
 @pytest.mark.one_database
@@ -523,6 +544,38 @@ def test_a_one_megabyte_reply_is_413_with_a_readable_page_and_stores_nothing(
     assert inbox.messages == []
 
 
+@pytest.mark.parametrize("encoding", ENCODINGS)
+@pytest.mark.parametrize(
+    ("url", "fields"),
+    [
+        ("/ticket/{id}/assign", {"assignee": "4" * MEGABYTE, "from_assignee": ""}),
+        ("/ticket/bulk", {"ticket": "{id}", "action": "status", "back": "b" * MEGABYTE}),
+        ("/ticket/{id}/note", {"note": "n" * MEGABYTE}),
+        ("/ticket/{id}/edit", {"title": "t" * MEGABYTE, "urgency": "Low"}),
+        ("/ticket/{id}/duplicate", {"original": "1" * MEGABYTE}),
+    ],
+    ids=["assign", "bulk", "note", "edit", "duplicate"],
+)
+def test_a_one_megabyte_staff_form_is_413_and_changes_nothing(
+    app: Flask,
+    admin: Client,
+    inbox: Inbox,
+    ticket_id: int,
+    encoding: str,
+    url: str,
+    fields: dict[str, str],
+) -> None:
+    before = stored_state(app)
+    fields = {name: value.format(id=ticket_id) for name, value in fields.items()}
+
+    response = post_encoded(admin, url.format(id=ticket_id), fields, encoding)
+
+    assert response.status_code == 413
+    assert "What you sent is too large. Shorten it and try again." in text(response)
+    assert stored_state(app) == before
+    assert inbox.messages == []
+
+
 # Request bodies that are not a form: refused before any form reads them
 
 FORM_ONLY_MESSAGE = (
@@ -534,16 +587,42 @@ NO_FILES_MESSAGE = "Flasket's forms take no files."
 
 #: Every POST endpoint of the blueprint: its URL, who posts (None: the link in an e-mail,
 #: without logging in), the fields of a good form, and the status when it works. Each one
-#: changes a row when it works, so a refusal that stored anything shows.
+#: changes a row when it works, so a refusal that stored anything shows. In the URL and the
+#: fields, ``{id}`` is the ticket's number, ``{admin}`` the admin's user key, ``{reply}``
+#: Bob's reply to the ticket and ``{other}`` another ticket (see :func:`target_values`).
 POST_TARGETS: dict[str, tuple[str, str | None, dict[str, str], int]] = {
     "submit": ("/ticket/submit", "alice", GOOD_TICKET, 303),
     "reply": ("/ticket/{id}", "alice", {"body": "A fine reply"}, 303),
     "close": ("/ticket/{id}/close", "alice", {}, 303),
     "reopen": ("/ticket/{id}/reopen", "alice", {}, 303),
     "status": ("/ticket/{id}/status", "admin", {"status": "waiting", "resolution": "solved"}, 303),
+    "assign": ("/ticket/{id}/assign", "admin", {"assignee": "{admin}", "from_assignee": ""}, 303),
+    "bulk": (
+        "/ticket/bulk",
+        "admin",
+        {"ticket": "{id}", "action": "status", "status": "waiting", "back": "queue=mine"},
+        303,
+    ),
     "follow": ("/ticket/{id}/follow", "carol", {}, 303),
     "unfollow": ("/ticket/{id}/unfollow", "bob", {}, 303),
     "unfollow link": ("", None, {"List-Unsubscribe": "One-Click"}, 200),
+    "note": ("/ticket/{id}/note", "admin", {"note": "Called them: the tray is bent."}, 303),
+    "edit": (
+        "/ticket/{id}/edit",
+        "admin",
+        {"title": "Printer is cold", "urgency": "Low", "application": "Website", "topic": "Other"},
+        303,
+    ),
+    "revise": ("/ticket/{id}/revise", "alice", {"body": "Flames, and smoke."}, 303),
+    "revise reply": (
+        "/ticket/{id}/replies/{reply}/revise",
+        "bob",
+        {"body": "Following along, closely."},
+        303,
+    ),
+    "hide": ("/ticket/{id}/replies/{reply}/hide", "admin", {}, 303),
+    "unhide": ("/ticket/{id}/replies/{reply}/unhide", "admin", {}, 303),
+    "duplicate": ("/ticket/{id}/duplicate", "admin", {"original": "#{other}"}, 303),
 }
 
 
@@ -553,20 +632,39 @@ POST_ENDPOINTS = {
     "close": "flasket.close",
     "reopen": "flasket.reopen",
     "status": "flasket.set_status",
+    "assign": "flasket.assign",
+    "bulk": "flasket.bulk",
     "follow": "flasket.follow",
     "unfollow": "flasket.unfollow",
     "unfollow link": "flasket.unfollow_link",
+    "note": "flasket.note",
+    "edit": "flasket.edit",
+    "revise": "flasket.revise",
+    "revise reply": "flasket.revise",
+    "hide": "flasket.hide",
+    "unhide": "flasket.unhide",
+    "duplicate": "flasket.duplicate",
 }
 
 
 def test_the_targets_below_are_every_post_endpoint_of_the_blueprint() -> None:
-    posted = {
-        rule.endpoint
-        for rule in create_app().url_map.iter_rules()
+    url_map = create_app().url_map
+    rules = {
+        rule.rule: rule.endpoint
+        for rule in url_map.iter_rules()
         if rule.endpoint.startswith("flasket.") and "POST" in (rule.methods or ())
     }
-    assert posted == set(POST_ENDPOINTS.values())
+    assert set(rules.values()) == set(POST_ENDPOINTS.values())
     assert set(POST_ENDPOINTS) == set(POST_TARGETS)
+    # And every rule has its target (revise has two: the description's and a reply's).
+    adapter = url_map.bind("host.test")
+    reached = {}
+    for name, (route, *_) in POST_TARGETS.items():
+        url = route.format(id=1, reply=2, admin=1) or "/ticket/unfollow/a-token"
+        rule, _ = adapter.match(url, method="POST", return_rule=True)
+        assert rule.endpoint == POST_ENDPOINTS[name], name
+        reached[rule.rule] = rule.endpoint
+    assert reached == rules
 
 
 @dataclass
@@ -587,32 +685,76 @@ def unfollow_link(app: Flask, ticket_id: int, username: str) -> str:
         return f"/ticket/unfollow/{unfollow.make_token(ticket.mail_key, user_id)}"
 
 
+def target_values(
+    app: Flask, login: Any, inbox: Inbox, ticket_id: int, *templates: Any
+) -> dict[str, Any]:
+    """The values of the placeholders in a target's URL and fields: ``{id}`` the ticket,
+    ``{admin}`` the admin's user key, ``{reply}`` Bob's reply to the ticket, and ``{other}``
+    a second ticket (Carol's), made only when one of ``templates`` names it."""
+    (reply,) = rows(app, ext_models(app).Reply, ticket_id=ticket_id)
+    values = {"id": ticket_id, "admin": user_key(app, "admin"), "reply": reply.id}
+    if "{other}" in repr(templates):
+        values["other"] = login("carol").submit("Printer is cold", "It will not warm up.")
+        inbox.clear()
+    return values
+
+
+def prepare(target: str, login: Any, inbox: Inbox, values: dict[str, Any]) -> None:
+    """Bring the ticket where a good form to ``target`` changes it: closed to reopen it,
+    the reply hidden to show it again."""
+    ticket = f"/ticket/{values['id']}"
+    if target == "reopen":
+        assert login("alice").post(f"{ticket}/close").status_code == 303
+    elif target == "unhide":
+        assert login("admin").post(f"{ticket}/replies/{values['reply']}/hide").status_code == 303
+    inbox.clear()
+
+
 @pytest.fixture(params=list(POST_TARGETS))
 def poster(
     request: pytest.FixtureRequest, app: Flask, login: Any, inbox: Inbox, ticket_id: int
 ) -> Poster:
     route, username, fields, done_status = POST_TARGETS[request.param]
-    if request.param == "reopen":
-        assert login("alice").post(f"/ticket/{ticket_id}/close").status_code == 303
-        inbox.clear()
+    values = target_values(app, login, inbox, ticket_id, route, fields)
+    prepare(request.param, login, inbox, values)
     if username is None:
         url = unfollow_link(app, ticket_id, "bob")
         return Poster(app.test_client(), url, dict(fields), done_status)
     client = login(username)
+    fields = {name: value.format(**values) for name, value in fields.items()}
     fields = {**fields, "csrf_token": client.csrf()}
-    return Poster(client.http, route.format(id=ticket_id), fields, done_status)
+    return Poster(client.http, route.format(**values), fields, done_status)
 
 
-def stored_state(app: Flask) -> tuple[list[Any], list[Any], list[Any]]:
-    """Every ticket, reply and follow, as far as a POST to the blueprint could change them."""
+def user_key(app: Flask, username: str) -> str:
+    with app.app_context():
+        return str(db.session.scalar(sa.select(User.id).where(User.username == username)))
+
+
+def stored_state(app: Flask) -> tuple[list[Any], ...]:
+    """Every ticket, reply, follow, category value and internal note, as far as a POST to
+    the blueprint could change them (a note changes nothing else: no follow, no
+    ``updated_at``)."""
     models = ext_models(app)
     tickets = [
-        (t.id, t.status, t.title, t.reply_count, t.follower_count, t.updated_at)
+        (
+            t.id,
+            t.status,
+            t.title,
+            t.body,
+            t.reply_count,
+            t.follower_count,
+            t.updated_at,
+            t.assignee_id,
+            t.duplicate_of_id,
+        )
         for t in rows(app, models.Ticket)
     ]
-    replies = [(r.id, r.body) for r in rows(app, models.Reply)]
+    replies = [(r.id, r.body, r.hidden_at) for r in rows(app, models.Reply)]
     follows = [(f.ticket_id, f.user_id) for f in rows(app, models.Follow)]
-    return sorted(tickets), sorted(replies), sorted(follows)
+    categories = [(c.ticket_id, c.name, c.value) for c in rows(app, models.TicketCategory)]
+    notes = [(n.id, n.body) for n in rows(app, models.Note)]
+    return sorted(tickets), sorted(replies), sorted(follows), sorted(categories), sorted(notes)
 
 
 def as_multipart(fields: dict[str, Any], subtype: str = "form-data") -> dict[str, Any]:
@@ -760,7 +902,7 @@ def test_an_empty_one_click_post_without_a_content_type_unfollows(
     response = app.test_client().post(unfollow_link(app, ticket_id, "bob"))
 
     assert response.status_code == 200
-    *_, follows = stored_state(app)
+    follows = stored_state(app)[2]
     assert len(follows) == len(before[2]) - 1
 
 
@@ -799,16 +941,32 @@ HOSTILE = {
     "repeated": None,
 }
 
-FORM_TARGETS = {
+#: The forms people post, as they post them: the URL, who posts, a good form (placeholders
+#: as in :data:`POST_TARGETS`), and the fields that get the hostile values.
+FORM_TARGETS: dict[str, tuple[str, str, dict[str, str], list[str]]] = {
     "submit": (
         "/ticket/submit",
+        "alice",
+        GOOD_TICKET,
         ["csrf_token", "title", "body", "urgency", "application", "topic", "extra"],
     ),
-    "reply": ("/ticket/{id}", ["csrf_token", "body", "page"]),
-    "close": ("/ticket/{id}/close", ["csrf_token"]),
-    "reopen": ("/ticket/{id}/reopen", ["csrf_token"]),
-    "follow": ("/ticket/{id}/follow", ["csrf_token"]),
-    "unfollow": ("/ticket/{id}/unfollow", ["csrf_token"]),
+    "reply": ("/ticket/{id}", "alice", {"body": "A fine reply"}, ["csrf_token", "body", "page"]),
+    "close": ("/ticket/{id}/close", "alice", {}, ["csrf_token"]),
+    "reopen": ("/ticket/{id}/reopen", "alice", {}, ["csrf_token"]),
+    "follow": ("/ticket/{id}/follow", "alice", {}, ["csrf_token"]),
+    "unfollow": ("/ticket/{id}/unfollow", "alice", {}, ["csrf_token"]),
+    "revise": (
+        "/ticket/{id}/revise",
+        "alice",
+        {"body": "Flames, and smoke."},
+        ["csrf_token", "body", "extra"],
+    ),
+    "revise reply": (
+        "/ticket/{id}/replies/{reply}/revise",
+        "bob",
+        {"body": "Following along, closely."},
+        ["csrf_token", "body", "extra"],
+    ),
 }
 QUERY_TARGETS = {
     "index": ("/ticket/", ["page", "q"]),
@@ -816,11 +974,67 @@ QUERY_TARGETS = {
     "ticket": ("/ticket/{id}", ["page", "per_page"]),
     "all": (
         "/ticket/all",
-        ["q", "status", "sort", "author", "page", "per_page", "urgency", "application", "topic"],
+        [
+            "q",
+            "status",
+            "sort",
+            "author",
+            "page",
+            "per_page",
+            "urgency",
+            "application",
+            "topic",
+            "queue",
+            "assignee",
+        ],
     ),
     "user": ("/ticket/user/1", ["show", "page", "per_page"]),
 }
 NEVER_500 = {200, 303, 400, 404, 405, 409, 413}
+#: The staff's forms, as admin posts them: the URL, a good form (``{id}``: the ticket,
+#: ``{admin}``: the admin's key), and the fields that get the hostile values.
+STAFF_FORM_TARGETS: dict[str, tuple[str, dict[str, str], list[str]]] = {
+    "assign": (
+        "/ticket/{id}/assign",
+        {"assignee": "{admin}", "from_assignee": ""},
+        ["csrf_token", "assignee", "from_assignee", "extra"],
+    ),
+    "bulk": (
+        "/ticket/bulk",
+        {
+            "ticket": "{id}",
+            "action": "assign",
+            "assignee": "{admin}",
+            "status": "waiting",
+            "resolution": "solved",
+            "back": "queue=mine",
+        },
+        ["csrf_token", "ticket", "action", "assignee", "status", "resolution", "back", "extra"],
+    ),
+    "note": (
+        "/ticket/{id}/note",
+        {"note": "Called them: the tray is bent."},
+        ["csrf_token", "note", "form_key", "extra"],
+    ),
+    "edit": (
+        "/ticket/{id}/edit",
+        {"title": "Printer is cold", "urgency": "Low", "application": "Website", "topic": "Other"},
+        ["csrf_token", "title", "urgency", "application", "topic", "extra"],
+    ),
+    "hide": ("/ticket/{id}/replies/{reply}/hide", {}, ["csrf_token", "extra"]),
+    "unhide": ("/ticket/{id}/replies/{reply}/unhide", {}, ["csrf_token", "extra"]),
+    "duplicate": (
+        "/ticket/{id}/duplicate",
+        {"original": "#{other}"},
+        ["csrf_token", "original", "extra"],
+    ),
+}
+#: The staff's view of the pages with staff-only parameters.
+STAFF_QUERY_TARGETS = {
+    "index": ("/ticket/", ["page"]),
+    "ticket": ("/ticket/{id}", ["page"]),
+    "all": ("/ticket/all", ["queue", "assignee", "status", "q", "sort", "page", "per_page"]),
+}
 
 
 def encoded(fields: dict[str, str], name: str, hostile: str | None) -> str:
@@ -834,26 +1048,41 @@ def encoded(fields: dict[str, str], name: str, hostile: str | None) -> str:
     return "&".join(parts)
 
 
-@pytest.mark.parametrize(
-    ("target", "field"),
-    [(target, field) for target, (_, fields) in FORM_TARGETS.items() for field in fields],
-)
-def test_no_hostile_form_value_causes_a_server_error(
-    app: Flask, alice: Client, ticket_id: int, target: str, field: str
-) -> None:
-    route, _ = FORM_TARGETS[target]
-    url = route.format(id=ticket_id)
-    good = {"submit": GOOD_TICKET, "reply": {"body": "A fine reply"}}.get(target, {})
-    good = {**good, "csrf_token": alice.csrf()}
-    failures = []
+def hostile_failures(
+    app: Flask, client: Client, inbox: Inbox, url: str, good: dict[str, str], field: str
+) -> list[tuple[str, int | str]]:
+    """Post ``good`` with each hostile value in ``field``: what answered a 5xx (or another
+    status no page should), and what was refused yet changed something or sent mail."""
+    good = {**good, "csrf_token": client.csrf()}
+    failures: list[tuple[str, int | str]] = []
     for label, hostile in HOSTILE.items():
+        before, mails = stored_state(app), len(inbox.messages)
         body = encoded(good, field, hostile)
-        response = alice.http.post(
+        response = client.http.post(
             url, data=body, content_type="application/x-www-form-urlencoded"
         )
         if response.status_code not in NEVER_500:
             failures.append((label, response.status_code))
-    assert failures == []
+        elif response.status_code >= 400 and (
+            stored_state(app) != before or len(inbox.messages) != mails
+        ):
+            failures.append((label, "refused, yet changed something"))
+    return failures
+
+
+@pytest.mark.parametrize(
+    ("target", "field"),
+    [(target, field) for target, (*_, fields) in FORM_TARGETS.items() for field in fields],
+)
+def test_no_hostile_form_value_causes_a_server_error(
+    app: Flask, login: Any, inbox: Inbox, ticket_id: int, target: str, field: str
+) -> None:
+    route, username, good, _ = FORM_TARGETS[target]
+    values = target_values(app, login, inbox, ticket_id, route, good)
+    prepare(target, login, inbox, values)
+    url = route.format(**values)
+    good = {name: value.format(**values) for name, value in good.items()}
+    assert hostile_failures(app, login(username), inbox, url, good, field) == []
 
 
 @pytest.mark.parametrize(
@@ -873,14 +1102,82 @@ def test_no_hostile_query_argument_causes_a_server_error(
     assert failures == []
 
 
+def staff_form_cases() -> list[Any]:
+    return [
+        pytest.param(target, field, id=f"{target}-{field}")
+        for target, (_, _, fields) in STAFF_FORM_TARGETS.items()
+        for field in fields
+    ]
+
+
+@pytest.mark.parametrize(("target", "field"), staff_form_cases())
+def test_no_hostile_staff_form_value_causes_a_server_error_or_changes_anything_when_refused(
+    app: Flask, login: Any, admin: Client, ticket_id: int, inbox: Inbox, target: str, field: str
+) -> None:
+    route, good, _ = STAFF_FORM_TARGETS[target]
+    values = target_values(app, login, inbox, ticket_id, route, good)
+    prepare(target, login, inbox, values)
+    url = route.format(**values)
+    good = {name: value.format(**values) for name, value in good.items()}
+    assert hostile_failures(app, admin, inbox, url, good, field) == []
+
+
+@pytest.mark.parametrize(
+    ("target", "arg"),
+    [(target, arg) for target, (_, args) in STAFF_QUERY_TARGETS.items() for arg in args],
+)
+def test_no_hostile_staff_query_argument_causes_a_server_error(
+    admin: Client, ticket_id: int, target: str, arg: str
+) -> None:
+    route, _ = STAFF_QUERY_TARGETS[target]
+    url = route.format(id=ticket_id)
+    failures = []
+    for label, hostile in HOSTILE.items():
+        response = admin.get(url, query_string=encoded({}, arg, hostile))
+        if response.status_code not in NEVER_500:
+            failures.append((label, response.status_code))
+    assert failures == []
+
+
 @pytest.mark.parametrize("label", list(HOSTILE))
 def test_no_hostile_path_value_causes_a_server_error(
-    alice: Client, ticket_id: int, label: str
+    app: Flask, alice: Client, admin: Client, ticket_id: int, label: str
 ) -> None:
     hostile = HOSTILE[label] or "1"
     for url in (f"/ticket/user/{hostile}", f"/ticket/{hostile}", f"/ticket/{hostile}/close"):
         response = alice.get(url)
         assert response.status_code in NEVER_500, url
+    for url in (f"/ticket/{hostile}/assign", f"/ticket/bulk/{hostile}"):
+        response = admin.post(url)
+        assert response.status_code in NEVER_500, url
+    # A reply's address: where the value is "1" it names the ticket or Bob's reply, so the
+    # reply's own address redirects (302) to the ticket's page and Alice may not edit it (403).
+    (reply,) = rows(app, ext_models(app).Reply, ticket_id=ticket_id)
+    replies = f"/ticket/{ticket_id}/replies"
+    answered = NEVER_500 | {302, 403}
+    for url in (
+        f"/ticket/{hostile}/revise",
+        f"/ticket/{hostile}/replies/{reply.id}",
+        f"{replies}/{hostile}",
+        f"{replies}/{hostile}/revise",
+    ):
+        assert alice.get(url).status_code in answered, url
+        assert alice.post(url).status_code in answered, url
+    for url in (
+        f"/ticket/{hostile}/versions",
+        f"/ticket/{hostile}/replies/{reply.id}/versions",
+        f"{replies}/{hostile}/versions",
+    ):
+        assert admin.get(url).status_code in NEVER_500, url
+    for url in (
+        f"/ticket/{hostile}/note",
+        f"/ticket/{hostile}/edit",
+        f"/ticket/{hostile}/duplicate",
+        f"/ticket/{hostile}/replies/{reply.id}/hide",
+        f"{replies}/{hostile}/hide",
+        f"{replies}/{hostile}/unhide",
+    ):
+        assert admin.post(url).status_code in NEVER_500, url
 
 
 # A stale form token: the message says what is true, and doing what it says works
@@ -939,3 +1236,16 @@ def test_a_ticket_has_one_address_and_other_spellings_of_its_number_are_404(
     assert "That page does not exist." in text(response)
     canonical = f"/ticket/{ticket_id}{action}"
     assert (alice.post(canonical) if action else alice.get(canonical)).status_code in (200, 303)
+
+
+@pytest.mark.one_database
+@pytest.mark.parametrize("number", ["007", "\uff11", "0", "+1", "1.0", str(2**31)])
+def test_the_assign_address_takes_only_the_tickets_one_spelling_of_its_number(
+    app: Flask, admin: Client, ticket_id: int, number: str
+) -> None:
+    assert ticket_id == 1
+    form = {"assignee": user_key(app, "admin"), "from_assignee": ""}
+    response = admin.post(f"/ticket/{quote(number)}/assign", form)
+    assert response.status_code == 404
+    assert "That page does not exist." in text(response)
+    assert admin.post(f"/ticket/{ticket_id}/assign", form).status_code == 303

@@ -85,9 +85,9 @@ def test_seed_fills_the_demo_once_and_a_second_run_changes_nothing(
         "follows": count(app, tickets.Follow),
         "mails": count(app, models.DemoMail),
     }
-    assert before["users"] == 4
-    assert before["tickets"] == 8
-    assert count(app, tickets.Ticket, tickets.Ticket.status == "closed") == 2
+    assert before["users"] == 6
+    assert before["tickets"] == 11
+    assert count(app, tickets.Ticket, tickets.Ticket.status == "closed") == 3
     assert before["replies"] >= 5
     assert before["follows"] > before["tickets"]
     assert count(app, models.DemoMail, models.DemoMail.recipient == "admin@example.com") >= 8

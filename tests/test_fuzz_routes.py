@@ -14,7 +14,13 @@ Every person (anonymous, alice, bob, admin) sends ``FLASKET_FUZZ_EXAMPLES`` (50)
 to each route on SQLite, about a minute in all; PostgreSQL and MariaDB get a fifth as many,
 drawn over every route at once. The examples are derandomized: every run sends the same ones.
 Raise the number for a longer local run. A 5xx found and reported but not yet fixed is in
-``KNOWN_FAULTS``: the fuzz lets it pass, and its own xfail(strict) test shows it.
+``KNOWN_FAULTS``, a long value a page shows whole in ``KNOWN_ECHOES``: the fuzz lets it
+pass, and its own xfail(strict) test shows it.
+
+The routes' arguments are drawn from what the app holds (tickets; replies, half the time
+with their own ticket), and the forms' fields from a good value of every field some form
+has (ticket, reply, note, edit, duplicate, assign, bulk), so each route gets past its
+first checks as well as being refused.
 """
 
 from __future__ import annotations
@@ -41,7 +47,9 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 
 from flasket import delivery, queries, unfollow
+from flasket.config import RESOLUTIONS
 from flasket.forms import ReplyForm, ticket_form
+from flasket.views import TICKET_NUMBER_CONVERTER
 from tests.databases import selected_backends
 from tests.helpers import Client, Inbox, ext_models
 from tests.hostapp import User, create_app, db
@@ -61,11 +69,11 @@ SERVER_SHARE = 5
 #: Methods tried on every route besides those it allows: each must be a 405, never a 5xx.
 OTHER_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "PROPFIND")
 #: Query parameters some page reads, and names that mean something to url_for or nobody.
-QUERY_NAMES = ("page", "per_page", "status", "sort", "q", "author", "show")
+QUERY_NAMES = ("page", "per_page", "status", "sort", "q", "author", "show", "queue", "assignee")
 FOREIGN_NAMES = ("endpoint", "_external", "_anchor", "_method", "next", "name", "ticket_id")
 #: How much of a value sent in a form field may come back: twice the field's length limit
 #: (views.ECHO_FACTOR); any other value, in a field, the query or the path, far less.
-ECHO_ALLOWED = {"title": 400, "body": 40_000}
+ECHO_ALLOWED = {"title": 400, "body": 40_000, "note": 40_000}
 OTHER_ECHO_ALLOWED = 1_000
 #: A refusal page: the page itself (a ticket page shows at most five replies here) and what
 #: it may echo, far below the 400,000 bytes of body a request may send under the cap.
@@ -159,6 +167,9 @@ class World:
     #: The CSRF token of each person's session; the anonymous visitor has none of their own.
     tokens: dict[str, str]
     ticket_ids: list[int]
+    #: (ticket, reply) of Alice's and Bob's replies to the first ticket, and of staff's
+    #: hidden one to the second.
+    replies: list[tuple[int, int]]
     unfollow_tokens: list[str]
     form_fields: list[str]
     #: Fields each new form fills with a fresh value (a one-time key): drawn afresh too.
@@ -193,7 +204,9 @@ def world(app: Flask, inbox: Inbox) -> Iterator[World]:
     # Words the search folds, splits or scans for, so fuzzed queries find something.
     searched = "Still burning: Straße, élan, foo_bar, İstanbul, 中文"
     assert alice.reply(mine, searched).status_code == 303
+    assert bob.reply(mine, "Mine does that too.").status_code == 303
     theirs = bob.submit("Bob cannot log in")
+    assert admin.reply(theirs, "Call me on 555 0100.").status_code == 303
     closed = admin.submit("A closed ticket")
     assert admin.post(f"/ticket/{closed}/close").status_code == 303
     tokens = {role: client.csrf() for role, client in clients.items() if role != "anonymous"}
@@ -206,6 +219,9 @@ def world(app: Flask, inbox: Inbox) -> Iterator[World]:
         defaults = [{f.name: f.data for f in form if f.name != "csrf_token"} for form in forms]
         users = {u.username: u.id for u in db.session.scalars(sa.select(User))}
         keys = {t.id: t.mail_key for t in db.session.scalars(sa.select(models.Ticket))}
+        replies = sorted(
+            (reply.ticket_id, reply.id) for reply in db.session.scalars(sa.select(models.Reply))
+        )
         unfollow_tokens = [
             unfollow.make_token(keys[mine], users["bob"]),
             unfollow.make_token(keys[theirs], users["alice"]),
@@ -224,6 +240,8 @@ def world(app: Flask, inbox: Inbox) -> Iterator[World]:
             unfollow.make_token(keys[mine], " 2_0 "),
             unfollow.make_token(keys[mine], ""),
         ]
+    (hidden,) = [reply for ticket, reply in replies if ticket == theirs]
+    assert admin.post(f"/ticket/{theirs}/replies/{hidden}/hide").status_code == 303
     world = World(
         app=app,
         inbox=inbox,
@@ -232,9 +250,15 @@ def world(app: Flask, inbox: Inbox) -> Iterator[World]:
         clients=clients,
         tokens=tokens,
         ticket_ids=[mine, theirs, closed],
+        replies=replies,
         unfollow_tokens=unfollow_tokens,
-        form_fields=[*dict.fromkeys([*(n for d in defaults for n in d), "form_key"])],
-        good_form=good_form(defaults[0] | defaults[1], categories),
+        form_fields=[
+            *dict.fromkeys([*(n for d in defaults for n in d), "form_key", *STAFF_FIELDS])
+        ],
+        good_form={
+            **staff_form(users, mine, theirs),
+            **good_form(defaults[0] | defaults[1], categories),
+        },
         one_time_fields={n for n in defaults[0] | defaults[1] if not same_default(defaults, n)},
         category_values={c.name: tuple(c.values) for c in categories},
         routes=blueprint_routes(app)
@@ -247,6 +271,25 @@ def world(app: Flask, inbox: Inbox) -> Iterator[World]:
     got_request_exception.connect(record, app)
     yield world
     got_request_exception.disconnect(record, app)
+
+
+#: Fields of the staff's assign, bulk, note and duplicate forms that the ticket and reply
+#: forms lack (the edit form's are the ticket form's; the revise form's, the reply form's).
+STAFF_FIELDS = ("assignee", "from_assignee", "action", "ticket", "back", "note", "original")
+
+
+def staff_form(users: dict[str, int], ticket_id: int, original: int) -> dict[str, str]:
+    """A value each of :data:`STAFF_FIELDS` accepts: assign the admin to the first ticket,
+    write a note, or close a ticket as a duplicate of ``original``."""
+    return {
+        "assignee": str(users["admin"]),
+        "from_assignee": "",
+        "action": "assign",
+        "ticket": str(ticket_id),
+        "back": "queue=mine",
+        "note": "Found by the fuzzer, for staff.",
+        "original": str(original),
+    }
 
 
 def good_form(defaults: dict[str, Any], categories: Any) -> dict[str, str]:
@@ -349,8 +392,27 @@ def known_values(world: World, name: str) -> st.SearchStrategy[bytes]:
 
 
 def make_known_values(world: World, name: str) -> st.SearchStrategy[bytes]:
+    people = tuple(str(key) for key in world.user_ids.values())
     choices: dict[str, tuple[str, ...]] = {
-        "status": queries.STATUS_FILTERS,
+        "status": (*queries.STATUS_FILTERS, "waiting"),
+        "queue": queries.QUEUES,
+        "assignee": (*people, queries.UNASSIGNED, ""),
+        "from_assignee": (*people, ""),
+        "action": ("assign", "status"),
+        "ticket": tuple(str(number) for number in world.ticket_ids),
+        "original": (
+            *(str(number) for number in world.ticket_ids),
+            *(f" #{number} " for number in world.ticket_ids),
+        ),
+        "note": ("A note.", "Line\r\nline"),
+        "back": (
+            "",
+            "queue=mine",
+            "status=closed&q=printer",
+            "//evil.example/x",
+            "queue=mine&x=1",
+        ),
+        "resolution": tuple(RESOLUTIONS),
         "sort": tuple(queries.SORTS),
         "show": queries.USER_LISTS,
         "page": ("1", "2", "3", "100"),
@@ -510,8 +572,9 @@ def make_path_values(world: World, converter: str, name: str) -> st.SearchStrate
         texts.map(lambda b: quote_from_bytes(b, safe="")),
         lengths.map(lambda n: long_value(n).decode()),
     )
-    if converter == "int":
-        ids = st.sampled_from(world.ticket_ids).map(str)
+    if converter in {"int", TICKET_NUMBER_CONVERTER}:
+        known = [r for _, r in world.replies] if name == "reply_id" else world.ticket_ids
+        ids = st.sampled_from(known).map(str)
         numbers = st.sampled_from(
             ["0", "01", "2147483647", "2147483648", "9" * 30, "-1", "1.0", "%D9%A3", "+1"]
         )
@@ -648,8 +711,13 @@ def requests(draw: st.DrawFn, world: World, role: str, routes: list[Route]) -> F
     )
     path = route.rule
     sent: list[Sent] = []
+    chosen: dict[str, str] = {}
+    if "reply_id" in dict(route.arguments) and draw(st.booleans()):
+        # Half the time a reply and its own ticket, so the request gets past the 404.
+        ticket_id, reply_id = draw(st.sampled_from(world.replies))
+        chosen = {"ticket_id": str(ticket_id), "reply_id": str(reply_id)}
     for name, converter in route.arguments:
-        value = draw(path_values(world, converter, name))
+        value = chosen.get(name) or draw(path_values(world, converter, name))
         sent.append(Sent(value.encode(), 200, True))
         path = re.sub(rf"<(?:[^<>]*:)?{name}>", lambda _: value, path, count=1)  # noqa: B023
     query_fields = draw(query_pairs(world))
@@ -720,7 +788,11 @@ def check(world: World, request: FuzzRequest) -> None:
     # A redirect may name the URL asked for (the login view's ?next=, Werkzeug's merged
     # slashes): a URL reaches the app only as long as the web server in front allows.
     redirect = 300 <= status < 400
-    shown = html.unescape(body.decode(errors="replace"))
+    page = body.decode(errors="replace")
+    for echo in KNOWN_ECHOES.values():
+        if request.path == echo.path:
+            page = echo.place.sub("", page)  # reported, and its own test below fails
+    shown = html.unescape(page)
     for sent in request.sent:
         if len(sent.value) > sent.allowed and not (redirect and sent.in_url):
             piece = sent.value[: sent.allowed + 1].decode(errors="replace")
@@ -774,6 +846,30 @@ OUT_OF_RANGE = (
     ("DataError", "out of range"),
     ("OverflowError", "too large to convert to SQLite INTEGER"),
 )
+
+
+def staff_form_request(path: Callable[[World], str], fields: dict[str, str]) -> Any:
+    """Admin's POST of ``fields`` (with admin's CSRF token) to ``path(world)``."""
+
+    def reproduce(world: World) -> FuzzRequest:
+        sent = [(b"csrf_token", world.tokens["admin"].encode())]
+        sent += [(name.encode(), value.encode()) for name, value in fields.items()]
+        content_type = "application/x-www-form-urlencoded"
+        body = urlencoded(sent)
+        return FuzzRequest("admin", "POST", path(world), "", {}, content_type, body, False, [])
+
+    return reproduce
+
+
+#: What ``session.get(User, None)`` warns, a 500 while warnings are errors.
+NULL_IDENTITY = (("SAWarning", "fully NULL primary key identity"),)
+ASSIGNEE_KEY_REASON = (
+    "views.find_assignee passed the None that parse_user_key returns for an assignee that is "
+    "no user key ('abc', '042', 30 nines) to session.get(User, None): SQLAlchemy's SAWarning "
+    "'fully NULL primary key identity cannot load any object', a 500 under "
+    "warnings-as-errors, instead of a 400 'There is no such user.'"
+)
+
 #: Faults the fuzz found, now fixed: each request stays a test of its own, on every backend.
 FIXED_FAULTS: dict[str, KnownFault] = {
     "unfollow-ticket-number-out-of-range": KnownFault(
@@ -795,10 +891,76 @@ FIXED_FAULTS: dict[str, KnownFault] = {
         ("sqlite", "postgresql"),
         unfollow_request(a_ticket, 2**63),
     ),
+    "assign-assignee-not-a-key": KnownFault(
+        ASSIGNEE_KEY_REASON,
+        "flasket.assign",
+        NULL_IDENTITY,
+        ("sqlite", "postgresql", "mariadb"),
+        staff_form_request(
+            lambda world: f"/ticket/{world.ticket_ids[0]}/assign",
+            {"assignee": "abc", "from_assignee": ""},
+        ),
+    ),
+    "bulk-assignee-not-a-key": KnownFault(
+        ASSIGNEE_KEY_REASON,
+        "flasket.bulk",
+        NULL_IDENTITY,
+        ("sqlite", "postgresql", "mariadb"),
+        staff_form_request(
+            lambda world: "/ticket/bulk",
+            {"ticket": "1", "action": "assign", "assignee": "abc"},
+        ),
+    ),
 }
+
 
 #: Faults found and not fixed yet: the fuzz lets them pass, and each has an xfail(strict) test.
 KNOWN_FAULTS: dict[str, KnownFault] = {}
+
+
+@dataclass(frozen=True)
+class KnownEcho:
+    """A long value the fuzzer found a page showing whole, and the request showing it.
+
+    The fuzz lets the value show in that one place of that page (it has been reported); its
+    own test below is an xfail(strict) that turns into a failure once the page no longer
+    shows it, so the entry is removed then.
+    """
+
+    reason: str
+    #: The page's path, as requested.
+    path: str
+    #: Where the page shows the value: the markup as sent (before entities are decoded).
+    place: re.Pattern[str]
+    reproduce: Callable[[World], FuzzRequest]
+
+
+def long_query_request(role: str, path: str, name: str) -> Callable[[World], FuzzRequest]:
+    """A GET of ``path`` with a query parameter ``name`` of 1,001 bytes (allowed: 200)."""
+
+    def reproduce(world: World) -> FuzzRequest:
+        value = long_value(1_001)
+        query = urlencoded([(name.encode(), value)]).decode()
+        sent = [Sent(value, 200, True)]
+        return FuzzRequest(role, "GET", path, query, {}, None, None, False, sent)
+
+    return reproduce
+
+
+#: Long values found echoed and not fixed yet: the fuzz lets each pass in its place, and
+#: each has an xfail(strict) test.
+KNOWN_ECHOES: dict[str, KnownEcho] = {
+    "bulk-form-back": KnownEcho(
+        "views.all_tickets puts the whole query string of the staff's ticket list, unknown "
+        "parameters included, into the bulk form's hidden 'back' field, so "
+        "/ticket/all?endpoint=<any length> shows the value whole; views.list_url keeps only "
+        "the list's own parameters (of the first 2,000 characters) when the form comes "
+        "back, and the field could carry just those",
+        "/ticket/all",
+        re.compile(r'<input id="back" name="back" type="hidden" value="[^"]*">'),
+        long_query_request("admin", "/ticket/all", "endpoint"),
+    ),
+}
 
 
 def known_fault(endpoint: str | None, error: BaseException) -> bool:
@@ -919,3 +1081,24 @@ def test_a_request_the_fuzzer_found_is_not_a_server_error(world: World, fault: s
     response = request.send(world.clients[request.role])
 
     assert response.status_code < 500, request.curl()
+
+
+def known_echo_cases() -> list[Any]:
+    return [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=echo.reason), id=name)
+        for name, echo in KNOWN_ECHOES.items()
+    ]
+
+
+@pytest.mark.parametrize("backend", SQLITE, indirect=True)
+@pytest.mark.parametrize("echo", known_echo_cases())
+def test_a_long_value_the_fuzzer_found_echoed_is_not_shown_whole(world: World, echo: str) -> None:
+    request = KNOWN_ECHOES[echo].reproduce(world)
+
+    response = request.send(world.clients[request.role])
+
+    assert response.status_code == 200, request.curl()
+    shown = html.unescape(response.get_data(as_text=True))
+    for sent in request.sent:
+        piece = sent.value[: sent.allowed + 1].decode(errors="replace")
+        assert piece not in shown, request.curl()

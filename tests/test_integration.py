@@ -169,6 +169,9 @@ def test_every_flasket_table_and_index_is_prefixed(app: Flask) -> None:
         for model in (
             models.Ticket,
             models.Reply,
+            models.Note,
+            models.Change,
+            models.Revision,
             models.Follow,
             models.OutboxEvent,
             models.Outbox,

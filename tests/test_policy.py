@@ -340,7 +340,7 @@ def test_a_reader_who_is_neither_author_nor_staff_cannot_close_or_reopen(
     response = bob.post(f"/ticket/{ticket_id}/{action}")
 
     assert response.status_code == 403
-    assert f"Only the ticket's author or staff can {action} this ticket." in text(response)
+    assert f"Only the ticket's author or staff can {action} this ticket" in text(response)
     assert ticket_row(app, ticket_id).status == status_before
     assert snapshot(app) == before
     assert inbox.messages == []

@@ -351,3 +351,93 @@ def test_postgresql_knows_each_category_value_belongs_to_one_name(
     estimated = plan["Plan"]["Plan Rows"]
     assert actual == LARGE // 3
     assert actual / 1.5 <= estimated <= actual * 1.5, (estimated, actual)
+
+
+# The staff's pages: queues, the assignee filter, the bulk form and the assign control
+
+#: Staff pages; ``{admin}`` is the admin's key, ``{ticket}`` a ticket alice wrote.
+STAFF_PAGES = [
+    "/ticket/",
+    "/ticket/all",
+    "/ticket/all?queue=mine",
+    "/ticket/all?queue=unassigned",
+    "/ticket/all?queue=waiting_on_staff",
+    "/ticket/all?queue=waiting_on_requester",
+    "/ticket/all?queue=recently_closed",
+    "/ticket/all?queue=waiting_on_staff&page=2&per_page=1",
+    "/ticket/all?queue=waiting_on_staff&urgency=High&sort=oldest",
+    "/ticket/all?assignee=none",
+    "/ticket/all?assignee={admin}&status=all",
+    "/ticket/all?queue=mine&q=printer",
+    "/ticket/{ticket}",
+]
+
+
+def seed_desk(app: Flask, size: int) -> int:
+    """:func:`seed`, then staff at work: every seeded user is staff; a third of the tickets
+    are the admin's, a third each another staff member's, some wait on their requester, and
+    the closed ones were closed in the last ten days."""
+    ticket_id = seed(app, size)
+    models = ext_models(app)
+    ticket = models.Ticket
+    now = datetime.now(timezone.utc)
+    with app.app_context():
+        db.session.execute(
+            sa.update(User).where(User.username.like("user%")).values(is_admin=True)
+        )
+        staff = list(db.session.scalars(sa.select(User.id).where(User.username.like("user%"))))
+        admin = db.session.scalars(sa.select(User.id).filter_by(username="admin")).one()
+        ids = list(db.session.scalars(sa.select(ticket.id).order_by(ticket.id)))
+        for n, number in enumerate(ids):
+            closed = n % 4 == 3
+            values: dict[str, Any] = {
+                "assignee_id": [None, admin, staff[n % len(staff)]][n % 3],
+                "state": "closed" if closed else "open",
+                "closed_at": now - timedelta(days=n % 10) if closed else None,
+            }
+            if n % 4 == 1:
+                values["status"] = "waiting"
+            db.session.execute(sa.update(ticket).where(ticket.id == number).values(**values))
+        db.session.commit()
+    return ticket_id
+
+
+def admin_key(app: Flask) -> str:
+    with app.app_context():
+        return str(db.session.scalars(sa.select(User.id).filter_by(username="admin")).one())
+
+
+@pytest.mark.parametrize("url", STAFF_PAGES)
+def test_staff_page_runs_the_same_number_of_statements_whatever_the_size(
+    app: Flask, admin: Client, url: str
+) -> None:
+    counts, shown = {}, {}
+    for size in (SMALL, LARGE):
+        ticket_id = seed_desk(app, size)
+        page = url.format(ticket=ticket_id, admin=admin_key(app))
+        statements = statements_for(app, admin, page)
+        counts[size] = len(statements)
+        # The page shows what these statements are for: tickets, or the ticket's controls.
+        body = admin.get(page).get_data(as_text=True)
+        shown[size] = len(re.findall(r'href="/ticket/\d+"', body))
+        shown[size] += body.count('id="flasket-assignee"')
+        clear(app)
+    assert counts[SMALL] == counts[LARGE], counts
+    assert counts[LARGE] <= MOST_STATEMENTS, counts
+    assert shown[LARGE] > 0, "the page showed nothing to count statements for"
+
+
+def test_the_staff_overview_counts_every_queue_in_the_statement_of_its_other_counts(
+    app: Flask, admin: Client, alice: Client
+) -> None:
+    seed_desk(app, SMALL)
+    staff = statements_for(app, admin, "/ticket/")
+    counted = [s for s in staff if "mine_open" in s]
+    assert len(counted) == 1, staff
+    for name in ("queue_mine", "queue_unassigned", "queue_waiting_on_staff"):
+        assert name in counted[0], name
+    assert not any("queue_" in s for s in staff if s is not counted[0])
+    # Everyone else's overview counts no queue.
+    others = statements_for(app, alice, "/ticket/")
+    assert [s for s in others if "mine_open" in s]
+    assert not any("queue_" in s for s in others)

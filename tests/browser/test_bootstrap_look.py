@@ -35,7 +35,16 @@ CLOSED_TICKET = hosts.TICKETS[2][1]  # alice's, closed
 AUTHOR_REPLIED = hosts.TICKETS[3][1]  # bob's, with a reply of his own
 STATIC = "/ticket/static/flasket/"
 #: Classes on Flasket's elements that no stylesheet styles: hooks for a host's own CSS.
-HOOKS = {"flasket", "flasket-nav", "flasket-ticket", "flasket-ticket-header"}
+HOOKS = {
+    "flasket",
+    "flasket-nav",
+    "flasket-ticket",
+    "flasket-ticket-header",
+    # A history entry and the note form: Bootstrap's utilities style them; the names are
+    # there for a host's own rules.
+    "flasket-change",
+    "flasket-note-form",
+}
 
 
 def submit_empty_form(page: Any) -> None:

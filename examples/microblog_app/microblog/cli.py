@@ -19,7 +19,9 @@ from .extensions import db
 from .models import DemoMail, Post, User, utcnow
 
 DEMO_PASSWORD = "demo"
-DEMO_USERS = ("admin", "alice", "bob", "carol")
+DEMO_USERS = ("admin", "sam", "lee", "alice", "bob", "carol")
+#: The demo's support team: staff, who see every ticket and work the queues.
+STAFF = ("admin", "sam", "lee")
 
 POSTS = (
     ("alice", "First post! Setting up my microblog profile."),
@@ -38,9 +40,19 @@ TICKETS: tuple[dict[str, Any], ...] = (
         "body": "I asked for a password reset twice this morning, but no e-mail came. "
         "It is not in my spam folder either.",
         "categories": {"urgency": "High", "application": "Website", "topic": "Account"},
+        "assignee": ("admin", "sam"),
         "replies": [
-            ("admin", "Thanks for the report. I am checking the mail server logs now."),
+            ("sam", "Thanks for the report. I am checking the mail server logs now."),
             ("alice", "Still nothing an hour later, in case that helps."),
+        ],
+        # Internal notes: only staff read them.
+        "notes": [
+            (
+                "sam",
+                "The reset mails bounce: our SPF record does not list the new mail relay."
+                " Asked ops to add it.",
+            ),
+            ("admin", "Ops added the relay to SPF at 11:40; resends should arrive now."),
         ],
         "followers": ["bob"],
     },
@@ -50,9 +62,10 @@ TICKETS: tuple[dict[str, Any], ...] = (
         "body": "Steps: open the app, write a post, tap the camera icon, pick a photo. "
         "The app closes immediately.",
         "categories": {"urgency": "High", "application": "Mobile app", "topic": "Bug report"},
+        "assignee": ("lee", "lee"),
         "replies": [
             ("carol", "Same here on my phone, with any photo."),
-            ("admin", "Reproduced. A fix is in testing; I will post here when it ships."),
+            ("lee", "Reproduced. A fix is in testing; I will post here when it ships."),
         ],
     },
     {
@@ -92,6 +105,7 @@ TICKETS: tuple[dict[str, Any], ...] = (
         "title": "Can I change my username?",
         "body": "I registered as carol but would prefer carol_writes. Is that possible?",
         "categories": {"urgency": "Low", "application": "Website", "topic": "Account"},
+        "assignee": ("admin", "admin"),
         "replies": [("admin", "Yes, if it is free. Do you also want your old posts renamed?")],
         # Staff wait for carol's answer; her reply puts the ticket back to open.
         "status": ("admin", "waiting"),
@@ -111,6 +125,29 @@ TICKETS: tuple[dict[str, Any], ...] = (
         "categories": {"urgency": "Low", "application": "Website", "topic": "Other"},
         "followers": ["admin"],
     },
+    {
+        "author": "carol",
+        "title": "Spam account posting links to a shop",
+        "body": "The account deals4u posts the same shop link under every post I write.",
+        "categories": {"urgency": "High", "application": "Website", "topic": "Other"},
+        "assignee": ("sam", "sam"),
+        "replies": [("sam", "Thanks! The account is suspended while we look at it.")],
+        "notes": [("sam", "Same shop link from two more new accounts; all three suspended.")],
+    },
+    {
+        "author": "bob",
+        "title": "No e-mail when I reset my password",
+        "body": "The reset page says an e-mail is on its way, but nothing arrives.",
+        "categories": {"urgency": "Medium", "application": "Website", "topic": "Account"},
+        # Staff close it as a duplicate: bob now follows the first report.
+        "duplicate_of": ("sam", "Password reset e-mail never arrives"),
+    },
+    {
+        "author": "alice",
+        "title": "Search does not find posts with hashtags",
+        "body": "Searching for #flask finds nothing, although I posted with that tag today.",
+        "categories": {"urgency": "Medium", "application": "Website", "topic": "Bug report"},
+    },
 )
 
 
@@ -122,7 +159,7 @@ def seed_demo_data() -> dict[str, int] | None:
         return None
     users = {}
     for name in DEMO_USERS:
-        user = User(username=name, email=f"{name}@example.com", is_admin=name == "admin")
+        user = User(username=name, email=f"{name}@example.com", is_admin=name in STAFF)
         user.set_password(DEMO_PASSWORD)
         users[name] = user
     db.session.add_all(users.values())
@@ -134,16 +171,26 @@ def seed_demo_data() -> dict[str, int] | None:
     db.session.commit()
 
     # Through Flasket's own services, so counters, follows and notification mail are real.
+    by_title = {}
     for spec in TICKETS:
         ticket = actions.create_ticket(
             users[spec["author"]], spec["title"], spec["body"], spec["categories"]
         )
         for name in spec.get("followers", []):
             actions.follow_ticket(ticket, users[name])
+        if "assignee" in spec:
+            actor, assignee = spec["assignee"]
+            actions.assign_ticket(ticket, users[actor], users[assignee])
         for name, body in spec.get("replies", []):
             actions.post_reply(ticket, users[name], body)
+        for name, body in spec.get("notes", []):
+            actions.add_note_once(ticket, users[name], body, form_key=None)
         if "closed_by" in spec:
             actions.close_ticket(ticket, users[spec["closed_by"]], spec.get("resolution"))
+        by_title[spec["title"]] = ticket
+        if "duplicate_of" in spec:
+            name, title = spec["duplicate_of"]
+            actions.close_as_duplicate(ticket, users[name], by_title[title])
         if "status" in spec:
             name, status_name = spec["status"]
             status = current_flasket.status_named(status_name)
@@ -185,7 +232,7 @@ def seed_command(base_url: str | None) -> None:
     )
     click.echo(f"Log in at {base_url}/auth/login as one of (password '{DEMO_PASSWORD}'):")
     for name in DEMO_USERS:
-        role = " (staff: sees and manages every ticket)" if name == "admin" else ""
+        role = " (staff: works the queues, sees and manages every ticket)" if name in STAFF else ""
         click.echo(f"  {name}{role}")
 
 

@@ -470,19 +470,7 @@ class TicketEditFormBase(FlaskForm):
     select per category."""
 
     #: The title, checked as the new-ticket form checks it.
-    title = StringField(
-        lazy_gettext("Title"),
-        filters=[_strip],
-        validators=[
-            Required(lazy_gettext("Give your ticket a title.")),
-            Length(
-                max=TITLE_MAX_LENGTH,
-                message=lazy_gettext("The title may be at most %(max)d characters."),
-            ),
-            single_line,
-        ],
-        render_kw={"maxlength": TITLE_MAX_LENGTH, "autocomplete": "off"},
-    )
+    title = TicketFormBase.title
 
     #: The names of the category fields, in config order (set by :func:`edit_form`).
     category_names: tuple[str, ...] = ()

@@ -781,7 +781,9 @@ def edit_ticket(
     session, models = current_flasket.session, current_flasket.models
     Ticket, Category = models.Ticket, models.TicketCategory
     locked = _lock_ticket(session, models, ticket.id)
-    session.refresh(ticket, with_for_update=True)  # a locking read: the latest title
+    session.refresh(
+        ticket, with_for_update={"of": models.Ticket}
+    )  # a locking read: the latest title
     now = utcnow()
     changed: list[str] = []
     if ticket.title != title:
@@ -871,7 +873,9 @@ def revise_text(ticket: TicketBase, reply: ReplyBase | None, editor: Any, body: 
     session, models = current_flasket.session, current_flasket.models
     locked = _lock_ticket(session, models, ticket.id)
     written: Any = ticket if reply is None else reply
-    session.refresh(written, with_for_update=True)  # a locking read: the latest text
+    session.refresh(
+        written, with_for_update={"of": type(written)}
+    )  # a locking read: the latest text
     if written.body == body or (reply is not None and reply.hidden_at is not None):
         # The same text; or hidden by staff since the editor was let in: not theirs now.
         session.rollback()
@@ -937,7 +941,9 @@ def hide_reply(ticket: TicketBase, reply: ReplyBase, actor: Any, hide: bool = Tr
     """
     session, models = current_flasket.session, current_flasket.models
     locked = _lock_ticket(session, models, ticket.id)
-    session.refresh(reply, with_for_update=True)  # a locking read: hidden meanwhile?
+    session.refresh(
+        reply, with_for_update={"of": models.Reply}
+    )  # a locking read: hidden meanwhile?
     if (reply.hidden_at is not None) == hide:
         session.rollback()
         return False
@@ -1043,7 +1049,7 @@ def close_as_duplicate(ticket: TicketBase, actor: Any, original: TicketBase) -> 
     locks[second] = _lock_ticket(session, models, second)
     # Read under the locks (a locking read: MariaDB's plain one would see the transaction's
     # older snapshot), so a change committed meanwhile is seen.
-    session.refresh(original, with_for_update=True)
+    session.refresh(original, with_for_update={"of": Ticket})
     if original.duplicate_of_id is not None:
         session.rollback()
         raise DuplicateError(original.duplicate_of_id)

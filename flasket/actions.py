@@ -178,6 +178,20 @@ def _lock_ticket(session: Session, models: Models, ticket_id: int) -> Locked:
     return Locked(None, None) if found is None else Locked(found[0], found[1])
 
 
+def _reread(session: Session, obj: Any) -> None:
+    """Read ``obj``'s row again with a lock (a locking read sees what was committed since,
+    where MariaDB's plain read would see the transaction's older snapshot), without the
+    joins it was loaded with: PostgreSQL refuses FOR UPDATE on an outer join, and MariaDB
+    would lock the joined users' rows too."""
+    cls = type(obj)
+    session.execute(
+        sa.select(cls)
+        .where(cls.id == obj.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
 def _record(
     session: Session,
     models: Models,
@@ -781,9 +795,7 @@ def edit_ticket(
     session, models = current_flasket.session, current_flasket.models
     Ticket, Category = models.Ticket, models.TicketCategory
     locked = _lock_ticket(session, models, ticket.id)
-    session.refresh(
-        ticket, with_for_update={"of": models.Ticket}
-    )  # a locking read: the latest title
+    _reread(session, ticket)  # a locking read: the latest title
     now = utcnow()
     changed: list[str] = []
     if ticket.title != title:
@@ -873,9 +885,7 @@ def revise_text(ticket: TicketBase, reply: ReplyBase | None, editor: Any, body: 
     session, models = current_flasket.session, current_flasket.models
     locked = _lock_ticket(session, models, ticket.id)
     written: Any = ticket if reply is None else reply
-    session.refresh(
-        written, with_for_update={"of": type(written)}
-    )  # a locking read: the latest text
+    _reread(session, written)  # a locking read: the latest text
     if written.body == body or (reply is not None and reply.hidden_at is not None):
         # The same text; or hidden by staff since the editor was let in: not theirs now.
         session.rollback()
@@ -941,9 +951,7 @@ def hide_reply(ticket: TicketBase, reply: ReplyBase, actor: Any, hide: bool = Tr
     """
     session, models = current_flasket.session, current_flasket.models
     locked = _lock_ticket(session, models, ticket.id)
-    session.refresh(
-        reply, with_for_update={"of": models.Reply}
-    )  # a locking read: hidden meanwhile?
+    _reread(session, reply)  # a locking read: hidden meanwhile?
     if (reply.hidden_at is not None) == hide:
         session.rollback()
         return False
@@ -1049,7 +1057,7 @@ def close_as_duplicate(ticket: TicketBase, actor: Any, original: TicketBase) -> 
     locks[second] = _lock_ticket(session, models, second)
     # Read under the locks (a locking read: MariaDB's plain one would see the transaction's
     # older snapshot), so a change committed meanwhile is seen.
-    session.refresh(original, with_for_update={"of": Ticket})
+    _reread(session, original)
     if original.duplicate_of_id is not None:
         session.rollback()
         raise DuplicateError(original.duplicate_of_id)

@@ -44,6 +44,7 @@ from .models import (
     HIDE_CHANGE,
     OPEN,
     PENDING,
+    REPOINTED,
     STATUS_CHANGE,
     TITLE_CHANGE,
     UNHIDE_CHANGE,
@@ -1082,11 +1083,12 @@ def close_as_duplicate(ticket: TicketBase, actor: Any, original: TicketBase) -> 
         session.refresh(ticket)
         return False
     # Its own duplicates now point at the original: no chain of duplicates (their followers
-    # followed this ticket, and move on with its own below).
+    # followed this ticket, and move on with its own below). Each one's history says so.
+    _record_repointed(session, models, ticket.id, original.id, actor, now)
     session.execute(
         sa.update(Ticket)
         .where(Ticket.duplicate_of_id == ticket.id)
-        .values(duplicate_of_id=original.id)
+        .values(duplicate_of_id=original.id, updated_at=_touch(models, now))
         .execution_options(synchronize_session=False)
     )
     session.refresh(ticket)
@@ -1130,6 +1132,32 @@ def close_as_duplicate(ticket: TicketBase, actor: Any, original: TicketBase) -> 
     _commit(session)
     _after_commit(outbox_ids, signals.ticket_closed, ticket=ticket, user=actor)
     return True
+
+
+def _record_repointed(
+    session: Session, models: Models, old_id: int, new_id: int, actor: Any, now: Any
+) -> None:
+    """One history entry on each duplicate of ticket ``old_id``, in one statement: it is a
+    duplicate of ``new_id`` from now on (``detail`` :data:`REPOINTED`, ``old_value`` the
+    ticket it duplicated)."""
+    Ticket, Reply, Change = models.Ticket, models.Reply, models.Change
+    last_reply = sa.select(sa.func.max(Reply.id)).where(Reply.ticket_id == Ticket.id)
+    actor_id = None if actor is None else models.user_id(actor)
+    columns = Change.__table__.c
+    rows = sa.select(
+        Ticket.id,
+        sa.null() if actor_id is None else sa.literal(actor_id, columns.actor_id.type),
+        sa.literal(now, columns.created_at.type),
+        last_reply.scalar_subquery(),
+        sa.literal(DUPLICATE_CHANGE, columns.field.type),
+        sa.literal(REPOINTED, columns.detail.type),
+        sa.literal(str(old_id), columns.old_value.type),
+        sa.literal(str(new_id), columns.new_value.type),
+        sa.literal(False, columns.staff_only.type),
+    ).where(Ticket.duplicate_of_id == old_id)
+    names = ["ticket_id", "actor_id", "created_at", "after_reply_id", "field", "detail"]
+    names += ["old_value", "new_value", "staff_only"]
+    session.execute(sa.insert(Change).from_select(names, rows))
 
 
 #: :func:`assign_ticket`'s ``from_assignee`` when the change is from the loaded assignee.

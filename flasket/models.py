@@ -147,6 +147,8 @@ class TicketBase:
         assignee: Mapped[Any]
         categories: Mapped[list[TicketCategoryBase]]
         listed_categories: Mapped[dict[str, str] | None]
+        viewer_follows: Mapped[bool | None]
+        has_duplicates: Mapped[bool | None]
 
         def __init__(self, **kwargs: Any) -> None: ...
 
@@ -322,6 +324,7 @@ class ChangeBase:
     staff_only: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default="0")
 
     if TYPE_CHECKING:
+        __table__: sa.Table
         actor_id: Mapped[Any]
         old_user_id: Mapped[Any]
         new_user_id: Mapped[Any]
@@ -354,8 +357,12 @@ TITLE_CHANGE = "title"
 #: ``old_value`` and ``new_value``: its values, None for none).
 CATEGORY_CHANGE = "category"
 #: :attr:`ChangeBase.field` of a ticket closed as a duplicate (``new_value``: the original's
-#: number), on the duplicate.
+#: number; ``old_value`` the status it left), on the duplicate; or, with ``detail``
+#: :data:`REPOINTED`, of a duplicate whose original was itself closed as a duplicate, so it
+#: now duplicates that one (``old_value``: the number of the ticket it duplicated).
 DUPLICATE_CHANGE = "duplicate"
+#: :attr:`ChangeBase.detail` of a :data:`DUPLICATE_CHANGE` that moved a duplicate on.
+REPOINTED = "repointed"
 #: :attr:`ChangeBase.field` on the original, when another ticket was closed as its duplicate
 #: (``new_value``: the duplicate's number).
 DUPLICATED_CHANGE = "duplicated"
@@ -732,6 +739,11 @@ def _declare(db: SQLAlchemy, user_model: type[Any]) -> Models:
         )
         #: ``{name: value}`` of every category, when a list's query loads it with the row.
         listed_categories: Mapped[dict[str, str] | None] = query_expression()
+        #: Whether the reader follows the ticket, when the ticket page's query loads it.
+        viewer_follows: Mapped[bool | None] = query_expression()
+        #: Whether any ticket is a duplicate of this one, when the ticket page's query
+        #: loads it.
+        has_duplicates: Mapped[bool | None] = query_expression()
 
     class FlasketReply(ReplyBase, base):  # type: ignore[misc]
         __table_args__ = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -47,7 +46,7 @@ class Page(Generic[T]):
     @property
     def pages(self) -> int:
         """The number of pages ``total`` fills, at least 1 (an empty list has one page)."""
-        return max(1, math.ceil(self.total / self.per_page))
+        return page_holding(self.total, self.per_page)
 
     @property
     def first(self) -> int:
@@ -219,3 +218,13 @@ def page_of_known_size(items: list[T], page: int, per_page: int, total: int) -> 
     if page > 1 and (page - 1) * per_page >= total:
         raise PageNotFound(page)
     return Page(items=items, page=page, per_page=per_page, total=total)
+
+
+def page_holding(position: int, per_page: int) -> int:
+    """The page, counted from 1, that holds the row at ``position`` of a list.
+
+    :param position: the row's place in the list, counted from 1; 0 or less is on page 1.
+    :param per_page: rows a page holds, at least 1.
+    :return: the page number, at least 1.
+    """
+    return max(1, -(-position // per_page))

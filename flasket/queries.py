@@ -115,9 +115,19 @@ def _list_rows(models: Models, dialect: str) -> sa.Select[Any]:
     rows = sa.select(ticket).options(
         defer(ticket.body), joinedload(ticket.author), joinedload(ticket.assignee)
     )
+    listed = _listed_categories(models, dialect)
+    if listed is None:
+        return rows.options(selectinload(ticket.categories))
+    return rows.options(with_expression(ticket.listed_categories, listed))
+
+
+def _listed_categories(models: Models, dialect: str) -> Any:
+    """The ticket's categories as one JSON object of its row (``listed_categories``), on the
+    databases that aggregate to JSON; None on the others."""
+    ticket = models.Ticket
     aggregate = _JSON_OBJECT_AGGREGATES.get(dialect)
     if aggregate is None:
-        return rows.options(selectinload(ticket.categories))
+        return None
     category = models.TicketCategory
     listed = (
         sa.select(getattr(sa.func, aggregate)(category.name, category.value))
@@ -126,7 +136,7 @@ def _list_rows(models: Models, dialect: str) -> sa.Select[Any]:
     )
     # No category gives NULL on PostgreSQL and MariaDB: an empty object, not "not loaded".
     found = sa.func.coalesce(listed, sa.literal_column("'{}'"))
-    return rows.options(with_expression(ticket.listed_categories, sa.type_coerce(found, sa.JSON)))
+    return sa.type_coerce(found, sa.JSON)
 
 
 def _order(models: Models, sort: str) -> tuple[Any, ...]:
@@ -511,9 +521,10 @@ def recent_tickets(
 
 
 def ticket_with_details(
-    session: Session, models: Models, ticket_id: int, viewer: Any
+    session: Session, models: Models, ticket_id: int, viewer: Any, for_page: bool = False
 ) -> TicketBase | None:
-    """Ticket ``ticket_id`` with its author, closer and categories, if ``viewer`` may read it.
+    """Ticket ``ticket_id`` with its author, closer, assignee, original and categories, if
+    ``viewer`` may read it.
 
     Readability is part of the query: a ticket the viewer may not read is not found, by the
     same statements as a missing one, so neither the answer nor the work done to give it
@@ -523,23 +534,52 @@ def ticket_with_details(
     :param models: the current Flasket's models.
     :param ticket_id: the ticket's number.
     :param viewer: the host user looking, or an anonymous one.
+    :param for_page: load what the ticket page asks besides, in the same statement:
+        ``viewer_follows``, ``has_duplicates`` and (on PostgreSQL and MariaDB/MySQL) the
+        categories as ``listed_categories``; one statement instead of four.
     :return: the ticket, or None when it does not exist or ``viewer`` may not read it.
     """
     ticket = models.Ticket
+    following = for_page and bool(getattr(viewer, "is_authenticated", False))
+    rows = _ticket_with_details(models, dialect_name(session), for_page, following)
+    params = {"flasket_viewer_id": models.user_id(viewer)} if following else {}
     found: TicketBase | None = session.scalars(
-        sa.select(ticket)
-        .where(ticket.id == ticket_id, policy.readable_tickets(models, viewer))
-        .options(
-            joinedload(ticket.author),
-            joinedload(ticket.closed_by),
-            joinedload(ticket.assignee),
-            joinedload(ticket.duplicate_of).load_only(
-                ticket.id, ticket.title, ticket.author_id, ticket.state, ticket.status
-            ),
-            selectinload(ticket.categories),
-        )
+        rows.where(ticket.id == ticket_id, policy.readable_tickets(models, viewer)), params
     ).first()
     return found
+
+
+@functools.cache
+def _ticket_with_details(
+    models: Models, dialect: str, for_page: bool, following: bool
+) -> sa.Select[Any]:
+    """:func:`ticket_with_details`'s statement but its WHERE clause, built once per database
+    and kind (the reader's key is the bound parameter ``flasket_viewer_id``)."""
+    ticket = models.Ticket
+    loads: list[Any] = [
+        joinedload(ticket.author),
+        joinedload(ticket.closed_by),
+        joinedload(ticket.assignee),
+        joinedload(ticket.duplicate_of).load_only(
+            ticket.id, ticket.title, ticket.author_id, ticket.state, ticket.status
+        ),
+    ]
+    listed = _listed_categories(models, dialect) if for_page else None
+    if listed is None:
+        loads.append(selectinload(ticket.categories))
+    else:
+        loads.append(with_expression(ticket.listed_categories, listed))
+    if for_page:
+        duplicate = sa.orm.aliased(ticket)
+        duplicates = sa.select(duplicate.id).where(duplicate.duplicate_of_id == ticket.id)
+        loads.append(with_expression(ticket.has_duplicates, duplicates.exists()))
+    if following:
+        follows = sa.select(models.Follow.ticket_id).where(
+            models.Follow.ticket_id == ticket.id,
+            models.Follow.user_id == sa.bindparam("flasket_viewer_id"),
+        )
+        loads.append(with_expression(ticket.viewer_follows, follows.exists()))
+    return sa.select(ticket).options(*loads)
 
 
 #: The duplicates a ticket page names at most.
@@ -646,18 +686,28 @@ def reply_page(
     :return: the page of replies.
     :raises flasket.pagination.PageNotFound: when ``page`` is past the last page.
     """
-    reply = models.Reply
-    items = list(
-        session.scalars(
-            sa.select(reply)
-            .where(reply.ticket_id == ticket.id)
-            .options(joinedload(reply.author))
-            .order_by(reply.id)
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        )
-    )
+    params = {
+        "flasket_ticket_id": ticket.id,
+        "flasket_limit": per_page,
+        "flasket_offset": (page - 1) * per_page,
+    }
+    items = list(session.scalars(_reply_page(models), params))
     return page_of_known_size(items, page, per_page, ticket.reply_count)
+
+
+@functools.cache
+def _reply_page(models: Models) -> sa.Select[Any]:
+    """:func:`reply_page`'s statement, built once; bound parameters ``flasket_ticket_id``,
+    ``flasket_limit``, ``flasket_offset``."""
+    reply = models.Reply
+    return (
+        sa.select(reply)
+        .where(reply.ticket_id == sa.bindparam("flasket_ticket_id"))
+        .options(joinedload(reply.author))
+        .order_by(reply.id)
+        .limit(sa.bindparam("flasket_limit", type_=sa.Integer))
+        .offset(sa.bindparam("flasket_offset", type_=sa.Integer))
+    )
 
 
 #: An entry of a ticket's thread between its replies: ``("note", note)`` or
@@ -690,44 +740,65 @@ def timeline_for_page(
         happened, with their users loaded; empty when there are none.
     """
     found: dict[int | None, list[tuple[Any, int, ThreadEntry]]] = {}
+    in_range, before_replies = bool(replies.items), replies.page == 1
+    if not in_range and not before_replies:
+        return {}
+    changes, notes_statement = _timeline_statements(
+        models, in_range, before_replies, staff_changes
+    )
+    params: dict[str, Any] = {"flasket_ticket_id": ticket.id}
+    if in_range:
+        params.update(flasket_first=replies.items[0].id, flasket_last=replies.items[-1].id)
+    for entry in session.scalars(changes, params):
+        found.setdefault(entry.after_reply_id, []).append((entry.created_at, 1, ("change", entry)))
+    if notes:
+        for row in session.scalars(notes_statement, params):
+            found.setdefault(row.after_reply_id, []).append((row.created_at, 0, ("note", row)))
+    return {
+        key: [entry for _, _, entry in sorted(entries, key=lambda e: (e[0], e[1]))]
+        for key, entries in found.items()
+    }
+
+
+@functools.cache
+def _timeline_statements(
+    models: Models, in_range: bool, before_replies: bool, staff_changes: bool
+) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """:func:`timeline_for_page`'s two statements (changes, notes), built once per kind of
+    page; bound parameters ``flasket_ticket_id``, ``flasket_first``, ``flasket_last``."""
 
     def placed(column: Any) -> Any:
         where = []
-        if replies.items:
-            where.append(column.between(replies.items[0].id, replies.items[-1].id))
-        if replies.page == 1:
+        if in_range:
+            where.append(
+                column.between(sa.bindparam("flasket_first"), sa.bindparam("flasket_last"))
+            )
+        if before_replies:
             where.append(column.is_(None))
-        return sa.or_(*where) if where else None
+        return sa.or_(*where)
 
-    change = models.Change
-    where = placed(change.after_reply_id)
-    if where is None:
-        return {}
-    conditions = [change.ticket_id == ticket.id, where]
+    change, note = models.Change, models.Note
+    conditions = [
+        change.ticket_id == sa.bindparam("flasket_ticket_id"),
+        placed(change.after_reply_id),
+    ]
     if not staff_changes:
         conditions.append(change.staff_only.is_(False))
-    for entry in session.scalars(
+    changes = (
         sa.select(change)
         .where(*conditions)
         .options(
             joinedload(change.actor), joinedload(change.old_user), joinedload(change.new_user)
         )
         .order_by(change.id)
-    ):
-        found.setdefault(entry.after_reply_id, []).append((entry.created_at, 1, ("change", entry)))
-    if notes:
-        note = models.Note
-        for row in session.scalars(
-            sa.select(note)
-            .where(note.ticket_id == ticket.id, placed(note.after_reply_id))
-            .options(joinedload(note.author))
-            .order_by(note.id)
-        ):
-            found.setdefault(row.after_reply_id, []).append((row.created_at, 0, ("note", row)))
-    return {
-        key: [entry for _, _, entry in sorted(entries, key=lambda e: (e[0], e[1]))]
-        for key, entries in found.items()
-    }
+    )
+    notes = (
+        sa.select(note)
+        .where(note.ticket_id == sa.bindparam("flasket_ticket_id"), placed(note.after_reply_id))
+        .options(joinedload(note.author))
+        .order_by(note.id)
+    )
+    return changes, notes
 
 
 @dataclass(frozen=True)

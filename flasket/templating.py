@@ -28,6 +28,7 @@ from .models import (
     EDIT_CHANGE,
     HIDE_CHANGE,
     OPEN,
+    REPOINTED,
     STATUS_CHANGE,
     TITLE_CHANGE,
     UNHIDE_CHANGE,
@@ -602,7 +603,14 @@ def change_line(change: ChangeBase) -> Markup:
     ):
         number = int(change.new_value or 0)
         values["ticket"] = Markup('<a href="{}">#{}</a>').format(ticket_link(number), number)
-        if change.field == DUPLICATE_CHANGE:
+        old = change.old_value or ""
+        if change.field == DUPLICATE_CHANGE and change.detail == REPOINTED and old.isdigit():
+            values["old"] = Markup('<a href="{}">#{}</a>').format(ticket_link(int(old)), old)
+            pattern = gettext(
+                "%(user)s closed %(old)s as a duplicate of %(ticket)s, so this ticket is now a"
+                " duplicate of %(ticket)s %(time)s"
+            )
+        elif change.field == DUPLICATE_CHANGE:
             pattern = gettext("%(user)s closed this ticket as a duplicate of %(ticket)s %(time)s")
         else:
             pattern = gettext("%(user)s closed %(ticket)s as a duplicate of this ticket %(time)s")

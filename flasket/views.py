@@ -59,7 +59,7 @@ from .forms import (
 )
 from .i18n import Text, gettext, lazy_gettext, ngettext
 from .models import TicketBase
-from .pagination import Page, PageNotFound
+from .pagination import Page, PageNotFound, page_holding
 from .proxies import current_flasket
 from .templating import (
     categories_of,
@@ -228,10 +228,15 @@ def add_response_headers(response: Response) -> Response:
     return response
 
 
-def _load_ticket(ticket_id: int) -> TicketBase:
-    """The ticket if the current user may read it; otherwise the same 404 as a missing one."""
+def _load_ticket(ticket_id: int, for_page: bool = False) -> TicketBase:
+    """The ticket if the current user may read it; otherwise the same 404 as a missing one.
+
+    ``for_page``: with what the ticket page shows besides (see
+    :func:`flasket.queries.ticket_with_details`)."""
     models = current_flasket.models
-    ticket = queries.ticket_with_details(current_flasket.session, models, ticket_id, current_user)
+    ticket = queries.ticket_with_details(
+        current_flasket.session, models, ticket_id, current_user, for_page
+    )
     if ticket is None or not policy.may_read(models, current_user, ticket):
         abort(404, gettext("There is no ticket #%(number)s.", number=ticket_id))
     return ticket
@@ -384,7 +389,7 @@ def ticket(ticket_id: int) -> ResponseReturnValue:
         form did not validate), or 409 (the ticket is closed, or the form's key was used).
     :raises werkzeug.exceptions.HTTPException: a 404 for a ticket the reader may not read.
     """
-    found = _load_ticket(ticket_id)
+    found = _load_ticket(ticket_id, for_page=request.method == "GET")
     form = ReplyForm()
     offer_statuses(form, found, keep=True)
     status = 200
@@ -513,12 +518,22 @@ def reply_posted(posted: actions.Posted) -> ResponseReturnValue:
     :return: a 303 redirect.
     """
     flash_once(gettext("Your reply was posted."), "success")
-    last_page = max(1, -(-posted.reply_number // config_value("replies_per_page")))
-    page_arg = {"page": last_page} if last_page > 1 else {}
-    anchor = f"reply-{posted.reply_id}"
     return redirect(
-        url_for("flasket.ticket", ticket_id=posted.ticket_id, **page_arg, _anchor=anchor), 303
+        thread_url(posted.ticket_id, posted.reply_number, f"reply-{posted.reply_id}"), 303
     )
+
+
+def thread_url(ticket_id: int, position: int, anchor: str) -> str:
+    """The address of the ticket's page of replies holding the one at ``position``.
+
+    :param ticket_id: the ticket's number.
+    :param position: the reply's (or note's) place in the thread, counted from 1.
+    :param anchor: the element to scroll to, ``"reply-12"`` or ``"note-3"``.
+    :return: the URL, with ``?page=`` past the first page (``replies_per_page`` a page).
+    """
+    page = page_holding(position, config_value("replies_per_page"))
+    page_arg: dict[str, Any] = {"page": page} if page > 1 else {}
+    return url_for("flasket.ticket", ticket_id=ticket_id, **page_arg, _anchor=anchor)
 
 
 def render_ticket(found: TicketBase, form: ReplyForm, note_form: NoteForm | None = None) -> str:
@@ -568,7 +583,9 @@ def render_ticket(found: TicketBase, form: ReplyForm, note_form: NoteForm | None
         form=form,
         action_form=ActionForm(),
         followers=queries.followers(session, models, found),
-        following=queries.is_following(session, models, found, current_user),
+        following=queries.is_following(session, models, found, current_user)
+        if found.viewer_follows is None
+        else found.viewer_follows,
         may_reply=policy.may_reply(models, current_user, found),
         may_close=policy.may_close(models, current_user, found),
         may_reopen=policy.may_reopen(models, current_user, found),
@@ -582,7 +599,9 @@ def render_ticket(found: TicketBase, form: ReplyForm, note_form: NoteForm | None
         assigned_to_me=found.assignee_id is not None
         and found.assignee_id == models.user_id(current_user),
         my_key=key_text(models.user_id(current_user)),
-        duplicates=queries.duplicates_of(session, models, found, current_user),
+        duplicates=queries.duplicates_of(session, models, found, current_user)
+        if found.has_duplicates is not False
+        else [],
         ticket_editable=policy.may_edit_text(models, current_user, found),
         editable={
             reply.id
@@ -632,16 +651,8 @@ def note(ticket_id: int) -> ResponseReturnValue:
             status = refuse_form_key(form, error)
         else:
             flash_once(gettext("Your internal note was added. Only staff see it."), "success")
-            last_page = max(1, -(-posted.reply_number // config_value("replies_per_page")))
-            page_arg = {"page": last_page} if last_page > 1 else {}
             return redirect(
-                url_for(
-                    "flasket.ticket",
-                    ticket_id=ticket_id,
-                    **page_arg,
-                    _anchor=f"note-{posted.reply_id}",
-                ),
-                303,
+                thread_url(ticket_id, posted.reply_number, f"note-{posted.reply_id}"), 303
             )
     reply_form = ReplyForm(formdata=None)
     offer_statuses(reply_form, found, keep=True)
@@ -1016,10 +1027,21 @@ def list_url(query: str) -> str:
     :param query: ``"status=open&queue=mine"`` and the like, as a bulk form carries it.
     :return: the list's URL.
     """
-    allowed = list_parameters()
-    pairs = [(k, v) for k, v in parse_qsl(query[:2000]) if k in allowed]
+    kept = list_query(parse_qsl(query[:2000]))
     url = url_for("flasket.all_tickets")
-    return f"{url}?{urlencode(pairs)}" if pairs else url
+    return f"{url}?{kept}" if kept else url
+
+
+def list_query(pairs: Iterable[tuple[str, str]]) -> str:
+    """The query string of a ticket list, of ``pairs`` only the list's own parameters
+    (:func:`list_parameters`): what a bulk form carries back to the list it came from.
+
+    :param pairs: ``(name, value)`` pairs, as :func:`urllib.parse.parse_qsl` or a
+        request's ``args.items(multi=True)`` give them.
+    :return: the ``application/x-www-form-urlencoded`` string, ``""`` for none.
+    """
+    allowed = list_parameters()
+    return urlencode([(k, v) for k, v in pairs if k in allowed])
 
 
 REPLY_ID = f"<{TICKET_NUMBER_CONVERTER}(max={MAX_TICKET_ID}):reply_id>"
@@ -1049,12 +1071,7 @@ def reply(ticket_id: int, reply_id: int) -> ResponseReturnValue:
     found = _load_ticket(ticket_id)
     shown = _load_reply(found, reply_id)
     position = queries.reply_position(current_flasket.session, current_flasket.models, shown)
-    page = max(1, -(-position // config_value("replies_per_page")))
-    page_arg = {"page": page} if page > 1 else {}
-    return redirect(
-        url_for("flasket.ticket", ticket_id=ticket_id, **page_arg, _anchor=f"reply-{reply_id}"),
-        302,
-    )
+    return redirect(thread_url(ticket_id, position, f"reply-{reply_id}"), 302)
 
 
 @bp.route(f"/{TICKET_ID}/revise", methods=["GET", "POST"])
@@ -1237,6 +1254,12 @@ def duplicate(ticket_id: int) -> ResponseReturnValue:
     except actions.DuplicateError as error:
         if error.original_of is None:
             message = gettext("A ticket cannot be a duplicate of itself.")
+        elif error.original_of == found.id:
+            message = gettext(
+                "Ticket #%(number)s is already a duplicate of this one. Reopen it first to"
+                " make this ticket the duplicate.",
+                number=number,
+            )
         else:
             message = gettext(
                 "Ticket #%(number)s is itself a duplicate of #%(original)s: close this one as"
@@ -1446,7 +1469,7 @@ def all_tickets() -> ResponseReturnValue:
     assignees = assignee_choices(None) if staff else []
     bulk_form = None
     if staff and tickets.items:
-        bulk_form = BulkForm(formdata=None, back=request.query_string.decode("latin-1"))
+        bulk_form = BulkForm(formdata=None, back=list_query(request.args.items(multi=True)))
         bulk_form.offer(
             assignees,
             status_choices(current_flasket.statuses()),

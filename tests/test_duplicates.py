@@ -341,7 +341,9 @@ def test_pages_of_duplicates_and_originals_run_as_many_statements_as_any_ticket_
             client.get(f"/ticket/{original}")
         )
         base, _ = counts[client.username]
-        assert statements(client, original) == base
+        # The page's own statement says whether the ticket has duplicates; one more lists
+        # them, however many there are.
+        assert statements(client, original) == base + 1
         assert statements(client, duplicate) == base
 
 
@@ -409,9 +411,14 @@ def test_an_original_that_is_itself_a_duplicate_is_refused_naming_its_original(
     ) in text(response)
     assert snapshot(app, original, duplicate, middle) == before
     assert inbox.messages == []
-    # And the other way round: the original cannot become a duplicate of its duplicate.
+    # And the other way round: the original cannot become a duplicate of its duplicate,
+    # and the refusal says what to do instead.
     response = mark(admin, original, middle)
     assert response.status_code == 400
+    assert (
+        f"Ticket #{middle} is already a duplicate of this one. Reopen it first to make this"
+        " ticket the duplicate."
+    ) in text(response)
     assert snapshot(app, original, duplicate, middle) == before
 
 
@@ -613,6 +620,7 @@ def test_closing_a_ticket_that_has_duplicates_as_a_duplicate_leaves_no_chain(
     third = carol.submit("Printer again", "Again.")
     assert mark(admin, third, duplicate).status_code == 303  # third duplicates duplicate
     inbox.clear()
+    before = ticket_row(app, third).updated_at
     response = mark(admin, duplicate, original)  # and now duplicate duplicates original
     assert flashes(admin, response) == [
         (
@@ -624,6 +632,12 @@ def test_closing_a_ticket_that_has_duplicates_as_a_duplicate_leaves_no_chain(
     assert state_of(app, duplicate) == ("closed", "closed", "duplicate", original)
     assert state_of(app, third) == ("closed", "closed", "duplicate", original)
     assert state_of(app, original) == ("open", "open", None, None)
+    # The moved duplicate's history says why it names another original now.
+    assert history(carol, third)[-1].startswith(
+        f"admin closed #{duplicate} as a duplicate of #{original}, so this ticket is now a"
+        f" duplicate of #{original}"
+    )
+    assert ticket_row(app, third).updated_at > before
     assert followers(app, original) == ["alice", "bob", "carol"]
     assert f"Duplicates: #{duplicate}, #{third}" in words(alice.get(f"/ticket/{original}"))
     shown = words(carol.get(f"/ticket/{third}"))

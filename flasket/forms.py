@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import unicodedata
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Hashable, Sequence
+from typing import Any, cast
 
 from babel.lists import format_list
 from flask_wtf import FlaskForm
@@ -597,7 +598,14 @@ def edit_form(categories: Sequence[Category], **kwargs: Any) -> TicketEditFormBa
 
 
 def _with_categories(base: type[Any], categories: Sequence[Category], selects: bool) -> Any:
-    """A subclass of ``base`` with a field per category (all selects with ``selects``)."""
+    """A subclass of ``base`` with a field per category (all selects with ``selects``),
+    made once per set of categories: making a form class costs more than using one."""
+    return _form_class(cast(Hashable, base), tuple(categories), selects)
+
+
+@functools.cache
+def _form_class(base: Any, categories: tuple[Category, ...], selects: bool) -> Any:
+    """:func:`_with_categories`, cached."""
     fields: dict[str, Any] = {"category_names": tuple(c.name for c in categories)}
     for category in categories:
         choices: list[tuple[str, Any]] = list(category.choices)

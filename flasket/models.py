@@ -696,6 +696,9 @@ def _declare(db: SQLAlchemy, user_model: type[Any]) -> Models:
                 "updated_at",
                 "id",
             ),
+            # ... and the same queues newest or oldest first: one assignee's tickets are too
+            # few among all to find by walking the tickets in number order.
+            sa.Index("ix_flasket_ticket_assignee_state_id", "assignee_id", "state", "id"),
             # With the status last, "waiting on staff" (which leaves out the statuses that
             # wait on the requester) reads only the index.
             sa.Index(

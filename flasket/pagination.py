@@ -102,17 +102,38 @@ def count_many(
     :return: maps each name of ``selects`` to its ``(count, capped)``, as
         :func:`count_matches` returns them.
     """
-    columns = [
-        sa.select(sa.func.count())
-        .select_from(ids.order_by(None).limit(cap + 1).subquery())
-        .scalar_subquery()
-        .label(name)
-        for name, (ids, cap) in selects.items()
-    ]
-    row = session.execute(sa.select(*columns)).one()
+    row = session.execute(counts_statement(selects)).one()
+    return read_counts(row, {name: cap for name, (_, cap) in selects.items()})
+
+
+def counts_statement(selects: dict[str, tuple[sa.Select[Any], int]]) -> sa.Select[Any]:
+    """:func:`count_many`'s statement: one column per count, named as in ``selects``, each
+    counting to one more than its cap.
+
+    :param selects: as :func:`count_many` takes them.
+    :return: the SELECT; nothing is run.
+    """
+    return sa.select(
+        *(
+            sa.select(sa.func.count())
+            .select_from(ids.order_by(None).limit(cap + 1).subquery())
+            .scalar_subquery()
+            .label(name)
+            for name, (ids, cap) in selects.items()
+        )
+    )
+
+
+def read_counts(row: Any, caps: dict[str, int]) -> dict[str, tuple[int, bool]]:
+    """The counts of a :func:`counts_statement` row, each with whether it hit its cap.
+
+    :param row: the row, one count per name of ``caps``, in its order.
+    :param caps: maps each count's name to its cap.
+    :return: maps each name to ``(count, capped)``.
+    """
     return {
         name: (min(total, cap), total > cap)
-        for (name, (_, cap)), total in zip(selects.items(), row, strict=True)
+        for (name, cap), total in zip(caps.items(), row, strict=True)
     }
 
 

@@ -217,13 +217,19 @@ def reads_every_ticket(user: Any) -> bool:
     return bool(config_value("visibility") == "all" or is_staff(user))
 
 
-def readable_tickets(models: Models, user: Any) -> sa.ColumnElement[bool]:
+def readable_tickets(models: Models, user: Any, key: Any = None) -> sa.ColumnElement[bool]:
     """A WHERE clause matching exactly the tickets ``user`` may read: the SQL twin of
     :func:`may_read`, which lists and counts use.
 
+    :param models: the current Flasket's models.
+    :param user: the host user reading.
+    :param key: an SQL expression standing for ``user``'s primary key (a bound parameter,
+        in a statement built once for many readers); None compares with the key itself.
     :return: a condition on ``models.Ticket``; ``sa.true()`` for a user who reads them all.
     """
     if reads_every_ticket(user):
         return sa.true()
-    own: sa.ColumnElement[bool] = models.Ticket.author_id == models.user_id(user)
+    own: sa.ColumnElement[bool] = models.Ticket.author_id == (
+        models.user_id(user) if key is None else key
+    )
     return own

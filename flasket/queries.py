@@ -30,9 +30,11 @@ from .pagination import (
     PERSONAL_COUNT_CAP,
     Page,
     count_many,
+    counts_statement,
     page_of_known_size,
     paginate,
     paginate_uncounted,
+    read_counts,
 )
 from .proxies import current_flasket
 
@@ -197,7 +199,9 @@ def ticket_conditions(
     return conditions
 
 
-def queue_conditions(models: Models, viewer: Any, queue: str) -> list[Any]:
+def queue_conditions(
+    models: Models, viewer: Any, queue: str, me: Any = None, since: Any = None
+) -> list[Any]:
     """The WHERE conditions of one staff queue (:data:`QUEUES`), as ``viewer`` works it.
 
     Each is read through an index in its list's order: the assignee's
@@ -207,13 +211,20 @@ def queue_conditions(models: Models, viewer: Any, queue: str) -> list[Any]:
     :param models: the current Flasket's models.
     :param viewer: the host user looking ("mine" is theirs).
     :param queue: one of :data:`QUEUES`.
+    :param me: an SQL expression standing for ``viewer``'s primary key (a bound parameter,
+        in a statement built once), or None for the key itself.
+    :param since: the same for the start of "recently closed", or None for
+        :data:`RECENTLY_CLOSED_DAYS` days ago.
     :return: conditions on ``models.Ticket``, to combine with AND.
     :raises ValueError: for a name that is no queue.
     """
     ticket = models.Ticket
     waiting = [s.name for s in current_flasket.statuses() if s.waiting_on_requester]
     if queue == "mine":
-        return [ticket.assignee_id == models.user_id(viewer), ticket.state == OPEN]
+        return [
+            ticket.assignee_id == (models.user_id(viewer) if me is None else me),
+            ticket.state == OPEN,
+        ]
     if queue == "unassigned":
         return [ticket.assignee_id.is_(None), ticket.state == OPEN]
     if queue == "waiting_on_staff":
@@ -224,9 +235,15 @@ def queue_conditions(models: Models, viewer: Any, queue: str) -> list[Any]:
     if queue == "waiting_on_requester":
         return [ticket.status.in_(waiting)] if waiting else [sa.false()]
     if queue == "recently_closed":
-        since = utcnow() - timedelta(days=RECENTLY_CLOSED_DAYS)
+        if since is None:
+            since = recently_closed_since()
         return [ticket.state == CLOSED, ticket.closed_at >= since]
     raise ValueError(f"no queue is called {queue!r}")
+
+
+def recently_closed_since() -> Any:
+    """The start of the "recently closed" queue: :data:`RECENTLY_CLOSED_DAYS` days ago (UTC)."""
+    return utcnow() - timedelta(days=RECENTLY_CLOSED_DAYS)
 
 
 def queue_counts(session: Session, models: Models, viewer: Any) -> dict[str, tuple[int, bool]]:
@@ -436,27 +453,16 @@ def index_counts(
         same statement.
     :return: the counts.
     """
-    ticket = models.Ticket
-    readable = policy.readable_tickets(models, viewer)
-    me = models.user_id(viewer)
-    mine = ticket.author_id == me
-    counts = count_many(
-        session,
-        {
-            "open": (sa.select(ticket.id).where(readable, ticket.state == OPEN), COUNT_CAP),
-            "closed": (sa.select(ticket.id).where(readable, ticket.state == CLOSED), COUNT_CAP),
-            "mine_open": (
-                sa.select(ticket.id).where(mine, ticket.state == OPEN),
-                PERSONAL_COUNT_CAP,
-            ),
-            "mine_closed": (
-                sa.select(ticket.id).where(mine, ticket.state == CLOSED),
-                PERSONAL_COUNT_CAP,
-            ),
-            "following": (followed_ids(models, viewer, viewer), PERSONAL_COUNT_CAP),
-            **(_queue_selects(models, viewer, readable) if queues else {}),
-        },
-    )
+    waiting = tuple(s.name for s in current_flasket.statuses() if s.waiting_on_requester)
+    shape = (models, policy.reads_every_ticket(viewer), queues, waiting)
+    built = _INDEX_COUNTS.get(shape)
+    if built is None:
+        built = _INDEX_COUNTS[shape] = _index_counts(models, queues, viewer)
+    statement, caps = built
+    params = {"flasket_me": models.user_id(viewer)}
+    if queues:
+        params["flasket_since"] = recently_closed_since()
+    counts = read_counts(session.execute(statement, params).one(), caps)
     return IndexCounts(
         open=counts["open"][0],
         open_capped=counts["open"][1],
@@ -472,21 +478,60 @@ def index_counts(
     )
 
 
-def followed_ids(models: Models, viewer: Any, user: Any) -> sa.Select[Any]:
+#: :func:`index_counts`' statements, by what shapes one: the models, whether the reader
+#: reads every ticket, whether the queues are counted, and the statuses that wait on the
+#: requester.
+_INDEX_COUNTS: dict[tuple[Any, ...], tuple[sa.Select[Any], dict[str, int]]] = {}
+
+
+def _index_counts(
+    models: Models, queues: bool, viewer: Any
+) -> tuple[sa.Select[Any], dict[str, int]]:
+    """:func:`index_counts`' statement and caps, built for the first reader of each kind
+    (``_INDEX_COUNTS``) and run for every one: the reader's key and the start of "recently
+    closed" are the bound parameters ``flasket_me`` and ``flasket_since``."""
+    ticket = models.Ticket
+    me: Any = sa.bindparam("flasket_me")
+    readable = policy.readable_tickets(models, viewer, key=me)
+    mine = ticket.author_id == me
+    selects = {
+        "open": (sa.select(ticket.id).where(readable, ticket.state == OPEN), COUNT_CAP),
+        "closed": (sa.select(ticket.id).where(readable, ticket.state == CLOSED), COUNT_CAP),
+        "mine_open": (sa.select(ticket.id).where(mine, ticket.state == OPEN), PERSONAL_COUNT_CAP),
+        "mine_closed": (
+            sa.select(ticket.id).where(mine, ticket.state == CLOSED),
+            PERSONAL_COUNT_CAP,
+        ),
+        "following": (followed_ids(models, viewer, viewer, key=me), PERSONAL_COUNT_CAP),
+    }
+    if queues:
+        since = sa.bindparam("flasket_since", type_=ticket.closed_at.type)
+        ids = sa.select(ticket.id)
+        for name in QUEUES:
+            conditions = queue_conditions(models, viewer, name, me=me, since=since)
+            selects[f"queue_{name}"] = (ids.where(readable, *conditions), QUEUE_COUNT_CAP)
+    return counts_statement(selects), {name: cap for name, (_, cap) in selects.items()}
+
+
+def followed_ids(models: Models, viewer: Any, user: Any, key: Any = None) -> sa.Select[Any]:
     """Ids of the tickets ``user`` follows that ``viewer`` may read (no join when all are).
 
     :param models: the current Flasket's models.
     :param viewer: the host user looking.
     :param user: the host user whose follows are wanted.
+    :param key: an SQL expression standing for both users' primary key (a bound parameter,
+        when ``viewer`` is ``user`` in a statement built once), or None for the keys.
     :return: an unordered SELECT of ``flasket_follow.ticket_id``; nothing is run.
     """
     follow: type[FollowBase] = models.Follow
-    followed = sa.select(follow.ticket_id).where(follow.user_id == models.user_id(user))
+    followed = sa.select(follow.ticket_id).where(
+        follow.user_id == (models.user_id(user) if key is None else key)
+    )
     if policy.reads_every_ticket(viewer):
         return followed
     ticket = models.Ticket
     return followed.join(ticket, ticket.id == follow.ticket_id).where(
-        policy.readable_tickets(models, viewer)
+        policy.readable_tickets(models, viewer, key=key)
     )
 
 

@@ -25,6 +25,7 @@ MOST_STATEMENTS_POST = 20
 QUEUES = ("mine", "unassigned", "waiting_on_staff", "waiting_on_requester", "recently_closed")
 NEW_INDEXES = (
     "ix_flasket_ticket_assignee_state_updated",
+    "ix_flasket_ticket_assignee_state_id",
     "ix_flasket_ticket_state_awaiting_updated",
     "ix_flasket_ticket_state_closed",
 )

@@ -214,6 +214,9 @@ def upgrade():
         ["assignee_id", "state", "updated_at", "id"],
     )
     op.create_index(
+        "ix_flasket_ticket_assignee_state_id", "flasket_ticket", ["assignee_id", "state", "id"]
+    )
+    op.create_index(
         "ix_flasket_ticket_state_awaiting_updated",
         "flasket_ticket",
         ["state", "awaiting_staff", "updated_at", "id", "status"],
@@ -246,6 +249,7 @@ def downgrade():
     op.drop_index("ix_flasket_ticket_duplicate_of", table_name="flasket_ticket")
     op.drop_index("ix_flasket_ticket_state_closed", table_name="flasket_ticket")
     op.drop_index("ix_flasket_ticket_state_awaiting_updated", table_name="flasket_ticket")
+    op.drop_index("ix_flasket_ticket_assignee_state_id", table_name="flasket_ticket")
     op.drop_index("ix_flasket_ticket_assignee_state_updated", table_name="flasket_ticket")
     if not sqlite:
         op.drop_column("flasket_reply", "hidden_at")

@@ -150,6 +150,17 @@ def _order(models: Models, sort: str) -> tuple[Any, ...]:
     return (ticket.updated_at.desc(), ticket.id.desc())
 
 
+def forget_statements() -> None:
+    """Drop every statement this module built once and kept: they are built again when next
+    asked for. For code that changes what shapes them while running (tests that patch this
+    module's constants)."""
+    for cached in (_list_rows, _ticket_with_details, _timeline_statements, _reply_page):
+        cached.cache_clear()
+    _default_staff.cache_clear()
+    _INDEX_COUNTS.clear()
+    _OVERVIEW_STATEMENTS.clear()
+
+
 def dialect_name(session: Session) -> str:
     """The SQLAlchemy dialect name of the database ``session`` uses.
 
@@ -294,16 +305,21 @@ def assignable_staff(session: Session, models: Models) -> list[Any]:
         column = _default_staff_column(models)
         if column is None:
             return []
-        name = getattr(models.user, config_value("user_name_attr"))
-        users = list(
-            session.scalars(
-                sa.select(models.user)
-                .where(column.is_(True))
-                .order_by(name, getattr(models.user, models.user_pk))
-                .limit(ASSIGNABLE_SHOWN)
-            )
-        )
+        statement = _default_staff(models, column, config_value("user_name_attr"))
+        users = list(session.scalars(statement))
     return [user for user in users if policy.is_staff(user)]
+
+
+@functools.cache
+def _default_staff(models: Models, column: Any, name_attr: str) -> sa.Select[Any]:
+    """:func:`assignable_staff`'s default statement, built once per app and column."""
+    name = getattr(models.user, name_attr)
+    return (
+        sa.select(models.user)
+        .where(column.is_(True))
+        .order_by(name, getattr(models.user, models.user_pk))
+        .limit(ASSIGNABLE_SHOWN)
+    )
 
 
 def _default_staff_column(models: Models) -> Any:
@@ -454,7 +470,8 @@ def index_counts(
     :return: the counts.
     """
     waiting = tuple(s.name for s in current_flasket.statuses() if s.waiting_on_requester)
-    shape = (models, policy.reads_every_ticket(viewer), queues, waiting)
+    limits = (COUNT_CAP, PERSONAL_COUNT_CAP, QUEUE_COUNT_CAP)
+    shape = (models, policy.reads_every_ticket(viewer), queues, waiting, limits)
     built = _INDEX_COUNTS.get(shape)
     if built is None:
         built = _INDEX_COUNTS[shape] = _index_counts(models, queues, viewer)
@@ -479,8 +496,8 @@ def index_counts(
 
 
 #: :func:`index_counts`' statements, by what shapes one: the models, whether the reader
-#: reads every ticket, whether the queues are counted, and the statuses that wait on the
-#: requester.
+#: reads every ticket, whether the queues are counted, the statuses that wait on the
+#: requester, and the caps.
 _INDEX_COUNTS: dict[tuple[Any, ...], tuple[sa.Select[Any], dict[str, int]]] = {}
 
 
@@ -535,34 +552,46 @@ def followed_ids(models: Models, viewer: Any, user: Any, key: Any = None) -> sa.
     )
 
 
-def recent_tickets(
-    session: Session,
-    models: Models,
-    viewer: Any,
-    limit: int,
-    author_id: Any = None,
-    filters: TicketFilter | None = None,
+#: The lists of the overview (:func:`overview_tickets`): every ticket the reader may read,
+#: the open tickets assigned to them, the tickets they submitted.
+OVERVIEW_LISTS = ("recent", "assigned", "submitted")
+_OVERVIEW_STATEMENTS: dict[tuple[Any, ...], sa.Select[Any]] = {}
+
+
+def overview_tickets(
+    session: Session, models: Models, viewer: Any, which: str, limit: int
 ) -> list[TicketBase]:
-    """The most recently updated tickets ``viewer`` may read, in one statement.
+    """One of the overview's short lists, last updated first, in one statement, built once
+    per kind of reader (the reader's key is the bound parameter ``flasket_me``).
 
     :param session: the session to run the statement in.
     :param models: the current Flasket's models.
-    :param viewer: the host user looking, or an anonymous one.
+    :param viewer: the logged-in host user.
+    :param which: one of :data:`OVERVIEW_LISTS`.
     :param limit: the most tickets to return.
-    :param author_id: only this author's tickets (a user primary key), or None.
-    :param filters: only the tickets of a list's filters (its status, queue...), or None
-        for every status; their ``sort`` is not used.
-    :return: tickets, last updated first, with their author, assignee and categories,
-        without their description.
+    :return: tickets with their author, assignee and categories, without their description.
+    :raises ValueError: for a ``which`` that is no overview list.
     """
-    if filters is not None:
-        conditions = ticket_conditions(session, models, viewer, filters)
-    else:
-        conditions = [policy.readable_tickets(models, viewer)]
-    if author_id is not None:
-        conditions.append(models.Ticket.author_id == author_id)
-    rows = _ticket_rows(session, models).where(*conditions).order_by(*_order(models, "updated"))
-    return list(session.scalars(rows.limit(limit)).unique())
+    shape = (models, dialect_name(session), policy.reads_every_ticket(viewer), which, limit)
+    statement = _OVERVIEW_STATEMENTS.get(shape)
+    if statement is None:
+        me: Any = sa.bindparam("flasket_me")
+        conditions = [policy.readable_tickets(models, viewer, key=me)]
+        if which == "assigned":
+            conditions.extend(queue_conditions(models, viewer, "mine", me=me))
+        elif which == "submitted":
+            conditions.append(models.Ticket.author_id == me)
+        elif which != "recent":
+            raise ValueError(f"no overview list is called {which!r}")
+        statement = (
+            _ticket_rows(session, models)
+            .where(*conditions)
+            .order_by(*_order(models, "updated"))
+            .limit(limit)
+        )
+        _OVERVIEW_STATEMENTS[shape] = statement
+    found = session.scalars(statement, {"flasket_me": models.user_id(viewer)})
+    return list(found.unique())
 
 
 def ticket_with_details(

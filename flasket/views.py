@@ -271,19 +271,15 @@ def index() -> ResponseReturnValue:
     :return: the rendered ``flasket/index.html``.
     """
     session, models = current_flasket.session, current_flasket.models
-    me = models.user_id(current_user)
     staff = policy.may_use_queues(current_user)
-    if staff:
-        # Staff see what is theirs to do: the open tickets assigned to them.
-        mine = queries.recent_tickets(
-            session, models, current_user, limit=5, filters=queries.TicketFilter(queue="mine")
-        )
-    else:
-        mine = queries.recent_tickets(session, models, current_user, limit=5, author_id=me)
+    # Staff see what is theirs to do: the open tickets assigned to them.
+    mine = queries.overview_tickets(
+        session, models, current_user, "assigned" if staff else "submitted", limit=5
+    )
     return render_template(
         "flasket/index.html",
         counts=queries.index_counts(session, models, current_user, queues=staff),
-        recent=queries.recent_tickets(session, models, current_user, limit=10),
+        recent=queries.overview_tickets(session, models, current_user, "recent", limit=10),
         mine=mine,
         staff=staff,
         queues=QUEUE_LISTS,

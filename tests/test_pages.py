@@ -169,6 +169,68 @@ def test_index_counts_match_the_database_and_lists_recent_tickets(
     assert bob_closed not in listed(page)
 
 
+@pytest.mark.parametrize("app_config", [{"FLASKET_VISIBILITY": "own"}, {}], ids=["own", "all"])
+def test_the_overview_built_once_answers_each_reader_with_their_own_tickets(
+    app: Flask, alice: Client, bob: Client, admin: Client
+) -> None:
+    """The overview's statements are built for the first reader of a kind and run for every
+    other one with their own key: what each reader sees must be theirs, in any order."""
+    own = app.config.get("FLASKET_VISIBILITY") == "own"
+    mine = {
+        "alice": [seed_ticket(app, "alice", f"Alice {n}", updated=hours_ago(n)) for n in range(2)],
+        "bob": [seed_ticket(app, "bob", "Bob 0", updated=hours_ago(0.5), followers=["bob"])],
+    }
+    ids = user_ids(app)
+    with app.app_context():
+        assigned = seed_ticket(app, "alice", "For admin", updated=hours_ago(3))
+        db.session.execute(
+            sa.update(ext_models(app).Ticket)
+            .where(ext_models(app).Ticket.id == assigned)
+            .values(assignee_id=ids["admin"])
+        )
+        db.session.commit()
+    mine["alice"].append(assigned)
+    for first, second in (("alice", "bob"), ("bob", "alice")):
+        queries.forget_statements()
+        pages = {
+            name: text({"alice": alice, "bob": bob}[name].get("/ticket/"))
+            for name in (first, second)
+        }
+        for name, page in pages.items():
+            expected_open = len(mine[name]) if own else 4
+            assert f"<strong>{expected_open}</strong> open</a>" in page, (name, first)
+            assert f"<strong>{len(mine[name])}</strong> of mine open</a>" in page, (name, first)
+            assert set(listed(section(page, "flasket-mine"))) == set(mine[name])
+            if own:
+                assert set(listed(section(page, "flasket-recent"))) == set(mine[name])
+    # Staff after a user, and the other way round: staff read every ticket, and "assigned to
+    # me" is the staff member's own.
+    for order in (("alice", "admin"), ("admin", "alice")):
+        queries.forget_statements()
+        for name in order:
+            page = text({"alice": alice, "admin": admin}[name].get("/ticket/"))
+            if name == "admin":
+                assert listed(section(page, "flasket-mine")) == [assigned]
+                assert "<strong>4</strong> open</a>" in page
+            else:
+                assert set(listed(section(page, "flasket-mine"))) == set(mine["alice"])
+
+
+def test_the_ticket_page_built_once_tells_each_reader_whether_they_follow(
+    app: Flask, alice: Client, bob: Client, carol: Client
+) -> None:
+    """The ticket page's statement is built for its first reader and run for the others
+    with their own key: the follow button is each reader's own, in any order."""
+    followed = seed_ticket(app, "carol", "Followed", followers=["carol", "alice"])
+    for order in (("alice", "bob"), ("bob", "alice")):
+        queries.forget_statements()
+        for name in order:
+            page = text({"alice": alice, "bob": bob}[name].get(f"/ticket/{followed}"))
+            follows = f'action="/ticket/{followed}/unfollow"' in page
+            assert follows == (name == "alice"), (name, order)
+            assert (f'action="/ticket/{followed}/follow"' in page) == (name == "bob")
+
+
 def test_index_of_a_new_user_shows_zero_counts_and_empty_lists(app: Flask, alice: Client) -> None:
     page = text(alice.get("/ticket/"))
     for label in ("open", "closed", "of mine open", "followed"):
@@ -650,10 +712,10 @@ def test_lists_show_each_tickets_categories_labelled_in_configured_order_like_th
 ) -> None:
     if aggregate == "no json":
         # A database without a JSON aggregate: lists load the category rows instead. The list
-        # query is built once per database, so it is built again, and again after the test.
+        # queries are built once per database, so they are built again, and again after it.
         monkeypatch.setattr(queries, "_JSON_OBJECT_AGGREGATES", {})
-        queries._list_rows.cache_clear()
-        request.addfinalizer(queries._list_rows.cache_clear)
+        queries.forget_statements()
+        request.addfinalizer(queries.forget_statements)
     tagged = seed_ticket(
         app,
         "alice",

@@ -519,6 +519,17 @@ def reply_posted(posted: actions.Posted) -> ResponseReturnValue:
     )
 
 
+def staff_authors(replies: Iterable[Any]) -> set[Any]:
+    """The primary keys of the replies' authors who are staff (their replies get the
+    staff tag), asking :func:`flasket.policy.is_staff` once per author.
+
+    :param replies: replies with their authors loaded.
+    :return: the authors' keys.
+    """
+    authors = {reply.author_id: reply.author for reply in replies if reply.author is not None}
+    return {key for key, author in authors.items() if policy.is_staff(author)}
+
+
 def thread_url(ticket_id: int, position: int, anchor: str) -> str:
     """The address of the ticket's page of replies holding the one at ``position``.
 
@@ -543,6 +554,7 @@ def render_ticket(found: TicketBase, form: ReplyForm, note_form: NoteForm | None
     :raises werkzeug.exceptions.HTTPException: a 404 for a page past the last.
     """
     session, models = current_flasket.session, current_flasket.models
+    reader = current_user._get_current_object()
     status_form = StatusForm(formdata=None, from_status=found.status)
     offer_statuses(status_form, found, keep=False)
     may_assign = policy.may_assign(models, current_user, found)
@@ -602,8 +614,12 @@ def render_ticket(found: TicketBase, form: ReplyForm, note_form: NoteForm | None
         editable={
             reply.id
             for reply in replies.items
-            if policy.may_edit_text(models, current_user, found, reply)
+            if reply.author_id is not None
+            and reply.author_id == models.user_id(reader)
+            and policy.may_edit_text(models, reader, found, reply)
         },
+        # Asked once per author, not once per reply: a page shows up to 100 replies.
+        staff_authors=staff_authors(replies.items),
         may_read_versions=policy.may_read_versions(models, current_user, found),
         may_hide=policy.may_hide_reply(models, current_user, found),
         edit_form=edit_form(

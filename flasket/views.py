@@ -1048,7 +1048,7 @@ def list_query(pairs: Iterable[tuple[str, str]]) -> str:
     """The query string of a ticket list, of ``pairs`` only the list's own parameters
     (:func:`list_parameters`): what a bulk form carries back to the list it came from.
 
-    :param pairs: ``(name, value)`` pairs, as :func:`urllib.parse.parse_qsl` or a
+    :param pairs: ``(name, value)`` pairs, as ``urllib.parse.parse_qsl`` or a
         request's ``args.items(multi=True)`` give them.
     :return: the ``application/x-www-form-urlencoded`` string, ``""`` for none.
     """

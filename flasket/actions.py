@@ -193,6 +193,28 @@ def _reread(session: Session, obj: Any) -> None:
     ).scalar_one()
 
 
+def _update_if(
+    session: Session, models: Models, ticket: TicketBase, condition: Any, **values: Any
+) -> bool:
+    """UPDATE the ticket's row with ``values`` where ``condition`` still holds (what the
+    change is from), then refresh ``ticket``. When nothing matched (a form sent twice, or
+    from a page older than someone else's change) the transaction ends here, committed.
+
+    :return: True when the row changed.
+    """
+    changed = session.execute(
+        sa.update(models.Ticket)
+        .where(models.Ticket.id == ticket.id, condition)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(ticket)
+    if affected_rows(changed) == 1:
+        return True
+    _commit(session)
+    return False
+
+
 def _record(
     session: Session,
     models: Models,
@@ -612,18 +634,10 @@ def _move(
     locked = _lock_ticket(session, models, ticket.id)
     now = utcnow()
     seen_state = ticket.state
-    changed = session.execute(
-        sa.update(models.Ticket)
-        .where(models.Ticket.id == ticket.id, condition)
-        .values(
-            **_status_values(models, actor, status, resolution, now),
-            updated_at=_touch(models, now),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(ticket)
-    if affected_rows(changed) != 1:
-        _commit(session)
+    values = _status_values(models, actor, status, resolution, now)
+    if not _update_if(
+        session, models, ticket, condition, **values, updated_at=_touch(models, now)
+    ):
         return False
     _record(
         session,
@@ -1196,15 +1210,9 @@ def assign_ticket(
     locked = _lock_ticket(session, models, ticket.id)
     now = utcnow()
     was = Ticket.assignee_id.is_(None) if seen is None else Ticket.assignee_id == seen
-    changed = session.execute(
-        sa.update(Ticket)
-        .where(Ticket.id == ticket.id, was)
-        .values(assignee_id=new_id, updated_at=_touch(models, now))
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(ticket)
-    if affected_rows(changed) != 1:
-        _commit(session)
+    if not _update_if(
+        session, models, ticket, was, assignee_id=new_id, updated_at=_touch(models, now)
+    ):
         return False
     _record(
         session,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import (
@@ -150,6 +150,26 @@ def _order(models: Models, sort: str) -> tuple[Any, ...]:
     return (ticket.updated_at.desc(), ticket.id.desc())
 
 
+_T = TypeVar("_T")
+
+#: Statements built once and run for every reader of a kind, by what shapes each
+#: (:func:`_kept`).
+_KEPT: dict[tuple[Any, ...], Any] = {}
+
+
+def _kept(shape: tuple[Any, ...], build: Callable[[], _T]) -> _T:
+    """What ``build`` returns, built the first time ``shape`` is asked for and kept.
+
+    For statements whose form depends on things that are not hashable or not arguments
+    (the reader's kind, decided by policy): ``shape`` names the statement and everything
+    that shapes it; what differs from one reader to the next must be a bound parameter.
+    """
+    found = _KEPT.get(shape)
+    if found is None:
+        found = _KEPT[shape] = build()
+    return cast(_T, found)
+
+
 def forget_statements() -> None:
     """Drop every statement this module built once and kept: they are built again when next
     asked for. For code that changes what shapes them while running (tests that patch this
@@ -157,8 +177,7 @@ def forget_statements() -> None:
     for cached in (_list_rows, _ticket_with_details, _timeline_statements, _reply_page):
         cached.cache_clear()
     _default_staff.cache_clear()
-    _INDEX_COUNTS.clear()
-    _OVERVIEW_STATEMENTS.clear()
+    _KEPT.clear()
 
 
 def dialect_name(session: Session) -> str:
@@ -471,11 +490,8 @@ def index_counts(
     """
     waiting = tuple(s.name for s in current_flasket.statuses() if s.waiting_on_requester)
     limits = (COUNT_CAP, PERSONAL_COUNT_CAP, QUEUE_COUNT_CAP)
-    shape = (models, policy.reads_every_ticket(viewer), queues, waiting, limits)
-    built = _INDEX_COUNTS.get(shape)
-    if built is None:
-        built = _INDEX_COUNTS[shape] = _index_counts(models, queues, viewer)
-    statement, caps = built
+    shape = ("index_counts", models, policy.reads_every_ticket(viewer), queues, waiting, limits)
+    statement, caps = _kept(shape, lambda: _index_counts(models, queues, viewer))
     params = {"flasket_me": models.user_id(viewer)}
     if queues:
         params["flasket_since"] = recently_closed_since()
@@ -495,18 +511,14 @@ def index_counts(
     )
 
 
-#: :func:`index_counts`' statements, by what shapes one: the models, whether the reader
-#: reads every ticket, whether the queues are counted, the statuses that wait on the
-#: requester, and the caps.
-_INDEX_COUNTS: dict[tuple[Any, ...], tuple[sa.Select[Any], dict[str, int]]] = {}
-
-
 def _index_counts(
     models: Models, queues: bool, viewer: Any
 ) -> tuple[sa.Select[Any], dict[str, int]]:
     """:func:`index_counts`' statement and caps, built for the first reader of each kind
-    (``_INDEX_COUNTS``) and run for every one: the reader's key and the start of "recently
-    closed" are the bound parameters ``flasket_me`` and ``flasket_since``."""
+    (by the models, whether the reader reads every ticket, whether the queues are counted,
+    the statuses that wait on the requester, and the caps) and run for every one: the
+    reader's key and the start of "recently closed" are the bound parameters
+    ``flasket_me`` and ``flasket_since``."""
     ticket = models.Ticket
     me: Any = sa.bindparam("flasket_me")
     readable = policy.readable_tickets(models, viewer, key=me)
@@ -555,7 +567,6 @@ def followed_ids(models: Models, viewer: Any, user: Any, key: Any = None) -> sa.
 #: The lists of the overview (:func:`overview_tickets`): every ticket the reader may read,
 #: the open tickets assigned to them, the tickets they submitted.
 OVERVIEW_LISTS = ("recent", "assigned", "submitted")
-_OVERVIEW_STATEMENTS: dict[tuple[Any, ...], sa.Select[Any]] = {}
 
 
 def overview_tickets(
@@ -572,24 +583,22 @@ def overview_tickets(
     :return: tickets with their author, assignee and categories, without their description.
     :raises ValueError: for a ``which`` that is no overview list.
     """
-    shape = (models, dialect_name(session), policy.reads_every_ticket(viewer), which, limit)
-    statement = _OVERVIEW_STATEMENTS.get(shape)
-    if statement is None:
+    if which not in OVERVIEW_LISTS:
+        raise ValueError(f"no overview list is called {which!r}")
+
+    def build() -> sa.Select[Any]:
         me: Any = sa.bindparam("flasket_me")
         conditions = [policy.readable_tickets(models, viewer, key=me)]
         if which == "assigned":
             conditions.extend(queue_conditions(models, viewer, "mine", me=me))
         elif which == "submitted":
             conditions.append(models.Ticket.author_id == me)
-        elif which != "recent":
-            raise ValueError(f"no overview list is called {which!r}")
-        statement = (
-            _ticket_rows(session, models)
-            .where(*conditions)
-            .order_by(*_order(models, "updated"))
-            .limit(limit)
-        )
-        _OVERVIEW_STATEMENTS[shape] = statement
+        rows = _ticket_rows(session, models).where(*conditions)
+        return rows.order_by(*_order(models, "updated")).limit(limit)
+
+    reads_all = policy.reads_every_ticket(viewer)
+    shape = ("overview", models, dialect_name(session), reads_all, which, limit)
+    statement = _kept(shape, build)
     found = session.scalars(statement, {"flasket_me": models.user_id(viewer)})
     return list(found.unique())
 

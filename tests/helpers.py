@@ -7,10 +7,11 @@ would make a second copy of its fixtures' state).
 
 from __future__ import annotations
 
+import html
 import re
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -23,7 +24,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flasket import delivery
-from tests.hostapp import db
+from tests.hostapp import User, db
 
 CSRF_FIELD = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 ROOT = Path(__file__).resolve().parents[1]
@@ -213,3 +214,68 @@ def rows(app: Flask, model: Any, **filters: Any) -> list[Any]:
 
 def ext_models(app: Flask) -> Any:
     return app.extensions["flasket"].models
+
+
+# Readers and writers the test modules share.
+
+
+def text(response: Any) -> str:
+    """The response's body, HTML entities decoded."""
+    return html.unescape(response.get_data(as_text=True))
+
+
+def words(response: Any) -> str:
+    """The page's text without its markup, white space collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", "", text(response)).split())
+
+
+def user_id(app: Flask, name: str) -> int:
+    """The primary key of the host user called ``name``."""
+    with app.app_context():
+        return int(db.session.scalars(sa.select(User.id).filter_by(username=name)).one())
+
+
+def add_staff(app: Flask, name: str) -> None:
+    """Add a host user called ``name`` whose ``is_admin`` is true (staff by default)."""
+    with app.app_context():
+        db.session.add(User(username=name, email=f"{name}@example.test", is_admin=True))
+        db.session.commit()
+
+
+def ticket_row(app: Flask, ticket_id: int) -> Any:
+    """Ticket ``ticket_id`` as stored, read in its own app context."""
+    (found,) = rows(app, ext_models(app).Ticket, id=ticket_id)
+    return found
+
+
+def elsewhere(call: Callable[[], Any]) -> Any:
+    """Run ``call`` in another thread: a request there gets its own app context and session,
+    as a request running at the same time as this code would."""
+    results: list[Any] = []
+    thread = threading.Thread(target=lambda: results.append(call()))
+    thread.start()
+    thread.join(timeout=60)
+    assert results, "the other request failed or hung"
+    return results[0]
+
+
+def delete_with_orm(app: Flask, model: Any, key: int) -> None:
+    """Delete a row as a host would through the ORM (its cascades run)."""
+    with app.app_context():
+        db.session.delete(db.session.get(model, key))
+        db.session.commit()
+
+
+def delete_in_bulk(app: Flask, model: Any, key: int) -> None:
+    """Delete a row with a bulk DELETE statement (no ORM cascades)."""
+    with app.app_context():
+        db.session.execute(sa.delete(model).where(model.id == key))
+        db.session.commit()
+
+
+def delete_with_sql(app: Flask, model: Any, key: int) -> None:
+    """Delete a row in plain SQL, as a host's script would."""
+    with app.app_context():
+        table = model.__table__.name
+        db.session.execute(sa.text(f"DELETE FROM {table} WHERE id = :key"), {"key": key})  # noqa: S608
+        db.session.commit()

@@ -21,7 +21,7 @@ from flask import Flask
 
 from flasket import signals
 from flasket.config import ConfigError
-from tests.helpers import Client, Inbox, ext_models, rows
+from tests.helpers import Client, Inbox, add_staff, ext_models, rows, text, ticket_row, user_id
 from tests.hostapp import User, create_app, db
 
 FLASH = re.compile(r'<p class="flasket-message flasket-message--(\w+)">(.*?)</p>', re.S)
@@ -31,34 +31,14 @@ ASSIGNEE_SELECT = r'<select id="flasket-assignee" name="assignee">(.*?)</select>
 ACTION_CSRF = "Nothing was changed because the page with that button had expired."
 
 
-def text(response: Any) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
 def words(response: Any) -> str:
     """The page's text without its markup, white space collapsed."""
     return " ".join(re.sub(r"<[^>]+>", " ", text(response)).split())
 
 
-def user_id(app: Flask, name: str) -> int:
-    with app.app_context():
-        return int(db.session.scalars(sa.select(User.id).filter_by(username=name)).one())
-
-
 def key(app: Flask, name: str) -> str:
     """The user's key as forms carry it."""
     return str(user_id(app, name))
-
-
-def add_staff(app: Flask, username: str) -> None:
-    with app.app_context():
-        db.session.add(User(username=username, email=f"{username}@example.test", is_admin=True))
-        db.session.commit()
-
-
-def ticket_row(app: Flask, ticket_id: int) -> Any:
-    (found,) = rows(app, ext_models(app).Ticket, id=ticket_id)
-    return found
 
 
 def assignee_of(app: Flask, ticket_id: int) -> int | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import io
 import json
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import stream_encode_multipart
 
 from flasket import unfollow
-from tests.helpers import CSRF_FIELD, Client, Inbox, ext_models, rows
+from tests.helpers import CSRF_FIELD, Client, Inbox, ext_models, rows, text
 from tests.hostapp import User, create_app, db
 
 STAFF = "staff@example.test"
@@ -81,10 +80,6 @@ def form_values(response: Any) -> dict[str, str]:
     for name, value in values.items():
         values[name] = value.removeprefix("\r\n").removeprefix("\n")
     return values
-
-
-def text(response: Any) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def ticket_rows(app: Flask) -> list[Any]:

@@ -7,7 +7,6 @@ connection of its own, as they do on PostgreSQL and MariaDB.
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.helpers import Client, Inbox, ext_models, rows
+from tests.helpers import Client, Inbox, ext_models, rows, text
 from tests.test_concurrency import race
 
 RACERS = 12
@@ -65,10 +64,6 @@ def form_of(client: Client, url: str) -> dict[str, str]:
 
 def ticket_form(client: Client) -> dict[str, str]:
     return {**form_of(client, "/ticket/submit"), "title": "Printer", "body": "Fire.", **CATEGORIES}
-
-
-def text(response: Any) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def events(app: Flask) -> list[Any]:

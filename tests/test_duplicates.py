@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import html
 import re
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,7 +23,18 @@ import sqlalchemy as sa
 from flask import Flask
 
 from flasket import actions, signals
-from tests.helpers import Client, Inbox, counting_queries, ext_models, rows
+from tests.helpers import (
+    Client,
+    Inbox,
+    counting_queries,
+    elsewhere,
+    ext_models,
+    rows,
+    text,
+    ticket_row,
+    user_id,
+    words,
+)
 from tests.hostapp import User, db
 
 FLASH = re.compile(r'<p class="flasket-message flasket-message--(\w+)">(.*?)</p>', re.S)
@@ -35,15 +45,6 @@ STAFF_ONLY = "Only staff can close a ticket as a duplicate."
 NO_REOPEN = "Only the ticket's author or staff can reopen this ticket; a duplicate, only staff."
 
 
-def text(response: Any) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def words(response: Any) -> str:
-    """The page's text without its markup, white space collapsed."""
-    return " ".join(re.sub(r"<[^>]+>", "", text(response)).split())
-
-
 def flashes(client: Client, response: Any) -> list[tuple[str, str]]:
     """The messages the page the response redirects to shows, as (category, text)."""
     assert response.status_code == 303, text(response)
@@ -52,16 +53,6 @@ def flashes(client: Client, response: Any) -> list[tuple[str, str]]:
         return []
     shown = page.split('class="flasket flasket-messages"', 1)[1].split("</div>", 1)[0]
     return [(kind, html.unescape(message.strip())) for kind, message in FLASH.findall(shown)]
-
-
-def user_id(app: Flask, name: str) -> int:
-    with app.app_context():
-        return int(db.session.scalars(sa.select(User.id).filter_by(username=name)).one())
-
-
-def ticket_row(app: Flask, ticket_id: int) -> Any:
-    (found,) = rows(app, ext_models(app).Ticket, id=ticket_id)
-    return found
 
 
 def state_of(app: Flask, ticket_id: int) -> tuple[Any, ...]:
@@ -109,17 +100,6 @@ def mark(client: Client, ticket_id: int, original: Any, csrf: bool = True) -> An
 def history(client: Client, ticket_id: int) -> list[str]:
     page = client.get(f"/ticket/{ticket_id}").get_data(as_text=True)
     return [" ".join(re.sub(r"<[^>]+>", "", line).split()) for _, line in CHANGE.findall(page)]
-
-
-def elsewhere(call: Callable[[], Any]) -> Any:
-    """Run ``call`` in another thread: a request there gets its own app context and session,
-    as a request running at the same time as this code would."""
-    results: list[Any] = []
-    thread = threading.Thread(target=lambda: results.append(call()))
-    thread.start()
-    thread.join(timeout=60)
-    assert results, "the other request failed or hung"
-    return results[0]
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import html
 import re
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +25,17 @@ from flask import Flask
 
 from flasket import actions, policy, signals
 from flasket.config import BODY_MAX_LENGTH, TITLE_MAX_LENGTH
-from tests.helpers import Client, Inbox, ext_models, rows
+from tests.helpers import (
+    Client,
+    Inbox,
+    elsewhere,
+    ext_models,
+    rows,
+    text,
+    ticket_row,
+    user_id,
+    words,
+)
 from tests.hostapp import User, db
 
 FLASH = re.compile(r'<p class="flasket-message flasket-message--(\w+)">(.*?)</p>', re.S)
@@ -39,15 +48,6 @@ NOT_YOURS = "Only its author can edit this text, for a while after writing it."
 #: Words search can find on every database (long enough, no stop words), one per text.
 OLD_WORD, NEW_WORD, REPLY_WORD, SECRET_WORD = "zebrafish", "axolotl", "narwhal", "quokka"
 CATEGORIES = {"urgency": "High", "application": "Website", "topic": "Bug report"}
-
-
-def text(response: Any) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def words(response: Any) -> str:
-    """The page's text without its markup, white space collapsed."""
-    return " ".join(re.sub(r"<[^>]+>", "", text(response)).split())
 
 
 def textarea(response: Any) -> str:
@@ -89,16 +89,6 @@ def found_by(client: Client, query: str) -> list[int]:
     page = client.get(f"/ticket/all?status=all&sort=created&q={quote(query)}")
     assert page.status_code == 200
     return [int(found) for found in TICKET_LINK.findall(page.get_data(as_text=True))]
-
-
-def user_id(app: Flask, name: str) -> int:
-    with app.app_context():
-        return int(db.session.scalars(sa.select(User.id).filter_by(username=name)).one())
-
-
-def ticket_row(app: Flask, ticket_id: int) -> Any:
-    (found,) = rows(app, ext_models(app).Ticket, id=ticket_id)
-    return found
 
 
 def categories_of(app: Flask, ticket_id: int) -> dict[str, str]:
@@ -181,17 +171,6 @@ def description(page: str) -> str:
     """The markup of the ticket's description and the tools under it."""
     start = page.index('<div class="flasket-post">')
     return page[start : page.index('<section aria-labelledby="flasket-replies">', start)]
-
-
-def elsewhere(call: Callable[[], Any]) -> Any:
-    """Run ``call`` in another thread: a request there gets its own app context and session,
-    as a request running at the same time as this code would."""
-    results: list[Any] = []
-    thread = threading.Thread(target=lambda: results.append(call()))
-    thread.start()
-    thread.join(timeout=60)
-    assert results, "the other request failed or hung"
-    return results[0]
 
 
 @pytest.fixture

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import html
-from typing import Any
-
 import pytest
 from flask import Flask
 
-from tests.helpers import Client
+from tests.helpers import Client, text
 
 FLASKET_PAGE = '<div class="flasket" lang="en" dir="ltr">'
 HOST_HANDLED = "the host's own error page"
 #: Which error page answers cannot differ by database; the lookups behind the 404s run on every
 #: backend in tests/test_bad_input.py and tests/test_pages.py.
 pytestmark = pytest.mark.one_database
-
-
-def text(response: Any) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 @pytest.fixture(params=["host without handlers", "host with its own handlers"])

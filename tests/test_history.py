@@ -23,7 +23,15 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from tests.helpers import Client, Inbox, counting_queries, ext_models, rows
+from tests.helpers import (
+    Client,
+    Inbox,
+    add_staff,
+    counting_queries,
+    ext_models,
+    rows,
+    user_id,
+)
 from tests.hostapp import User, db
 
 CHANGE = re.compile(r'<p id="change-(\d+)" class="flasket-change">(.*?)</p>', re.S)
@@ -41,10 +49,6 @@ MARKUP_CATEGORIES = [
         "widget": "select",
     }
 ]
-
-
-def text(response: Any) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def words(markup: str) -> str:
@@ -66,17 +70,6 @@ def changes(app: Flask, ticket_id: int) -> list[Any]:
 def summary(app: Flask, ticket_id: int) -> list[tuple[Any, ...]]:
     """(field, old_value, new_value, detail) of each entry, oldest first."""
     return [(c.field, c.old_value, c.new_value, c.detail) for c in changes(app, ticket_id)]
-
-
-def user_id(app: Flask, name: str) -> int:
-    with app.app_context():
-        return int(db.session.scalars(sa.select(User.id).filter_by(username=name)).one())
-
-
-def add_staff(app: Flask, name: str) -> None:
-    with app.app_context():
-        db.session.add(User(username=name, email=f"{name}@example.test", is_admin=True))
-        db.session.commit()
 
 
 def delete_user(app: Flask, name: str) -> None:

@@ -14,11 +14,19 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 
 from flasket import delivery
-from tests.helpers import Client, Inbox, ext_models, rows
+from tests.helpers import (
+    Client,
+    Inbox,
+    delete_in_bulk,
+    delete_with_orm,
+    delete_with_sql,
+    ext_models,
+    rows,
+    user_id,
+)
 from tests.hostapp import User, db
 
 DELETED = "a deleted user"
@@ -32,30 +40,6 @@ def text(response: Any) -> str:
 def section(page: str, heading_id: str) -> str:
     start = page.index(f'<section aria-labelledby="{heading_id}">')
     return page[start : page.index("</section>", start)]
-
-
-def user_id(app: Flask, name: str) -> int:
-    with app.app_context():
-        return int(db.session.scalars(sa.select(User.id).filter_by(username=name)).one())
-
-
-def delete_with_orm(app: Flask, model: Any, key: int) -> None:
-    with app.app_context():
-        db.session.delete(db.session.get(model, key))
-        db.session.commit()
-
-
-def delete_in_bulk(app: Flask, model: Any, key: int) -> None:
-    with app.app_context():
-        db.session.execute(sa.delete(model).where(model.id == key))
-        db.session.commit()
-
-
-def delete_with_sql(app: Flask, model: Any, key: int) -> None:
-    with app.app_context():
-        table = model.__table__.name
-        db.session.execute(sa.text(f"DELETE FROM {table} WHERE id = :key"), {"key": key})  # noqa: S608
-        db.session.commit()
 
 
 HOW = {"orm": delete_with_orm, "bulk": delete_in_bulk, "sql": delete_with_sql}

@@ -25,7 +25,19 @@ from flask import Flask
 
 from flasket import delivery, signals
 from flasket.queries import SORTS, STATUS_FILTERS
-from tests.helpers import Client, Inbox, counting_queries, ext_models, rows
+from tests.helpers import (
+    Client,
+    Inbox,
+    add_staff,
+    counting_queries,
+    delete_in_bulk,
+    delete_with_orm,
+    delete_with_sql,
+    ext_models,
+    rows,
+    text,
+    user_id,
+)
 from tests.hostapp import User, db
 
 #: In every note's text and nowhere else.
@@ -38,10 +50,6 @@ STAFF_ONLY_LINE = "Internal note: only staff see it."
 DELETED = "a deleted user"
 FORM_KEY = re.compile(r'name="form_key" type="hidden" value="([^"]+)"')
 PER_PAGE = {"FLASKET_REPLIES_PER_PAGE": 2}
-
-
-def text(response: Any) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def add_note(
@@ -61,17 +69,6 @@ def note_form_key(client: Client, ticket_id: int) -> str:
 
 def notes(app: Flask, **filters: Any) -> list[Any]:
     return sorted(rows(app, ext_models(app).Note, **filters), key=lambda n: n.id)
-
-
-def user_id(app: Flask, name: str) -> int:
-    with app.app_context():
-        return int(db.session.scalars(sa.select(User.id).filter_by(username=name)).one())
-
-
-def add_staff(app: Flask, name: str) -> None:
-    with app.app_context():
-        db.session.add(User(username=name, email=f"{name}@example.test", is_admin=True))
-        db.session.commit()
 
 
 def columns(row: Any) -> dict[str, Any]:
@@ -753,25 +750,6 @@ def test_a_refused_reply_page_shows_the_requester_no_notes(
 
 
 # --- the host deletes users and tickets ------------------------------------------------------
-
-
-def delete_with_orm(app: Flask, model: Any, key: int) -> None:
-    with app.app_context():
-        db.session.delete(db.session.get(model, key))
-        db.session.commit()
-
-
-def delete_in_bulk(app: Flask, model: Any, key: int) -> None:
-    with app.app_context():
-        db.session.execute(sa.delete(model).where(model.id == key))
-        db.session.commit()
-
-
-def delete_with_sql(app: Flask, model: Any, key: int) -> None:
-    with app.app_context():
-        table = model.__table__.name
-        db.session.execute(sa.text(f"DELETE FROM {table} WHERE id = :key"), {"key": key})  # noqa: S608
-        db.session.commit()
 
 
 HOW = {"orm": delete_with_orm, "bulk": delete_in_bulk, "sql": delete_with_sql}

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from flasket import config, i18n, queries, search, templating, views
-from tests.helpers import Client, counting_queries, ext_models, rows
+from tests.helpers import Client, counting_queries, ext_models, rows, ticket_row
 from tests.hostapp import User, db
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -118,11 +118,6 @@ def seed_ticket(
             )
         db.session.commit()
         return int(ticket.id)
-
-
-def ticket_row(app: Flask, ticket_id: int) -> Any:
-    (found,) = rows(app, ext_models(app).Ticket, id=ticket_id)
-    return found
 
 
 def hours_ago(hours: float) -> datetime:

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask import Flask
 
-from tests.helpers import Client, Inbox, ext_models, rows
+from tests.helpers import Client, Inbox, ext_models, rows, text
 from tests.hostapp import User, db
 
 #: What a stale form token is answered with: the ticket and reply forms come back with the
@@ -33,11 +33,6 @@ ACTION_CSRF_MESSAGE = (
 )
 CLOSED_MESSAGE = "This ticket is closed, so your reply was not posted."
 ACTIONS = ("close", "reopen", "follow", "unfollow")
-
-
-def text(response: Any) -> str:
-    """The page as a person reads it: entities decoded."""
-    return html.unescape(response.get_data(as_text=True))
 
 
 def textarea(response: Any, name: str = "body") -> str:

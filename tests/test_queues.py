@@ -15,13 +15,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-import sqlalchemy as sa
 from flask import Flask
 
 from flasket import queries, signals
 from flasket.user_keys import MAX_KEY_LENGTH
-from tests.helpers import Client, Inbox, ext_models, rows
-from tests.hostapp import User, db
+from tests.helpers import Client, Inbox, add_staff, ext_models, rows, text, ticket_row, user_id
+from tests.hostapp import db
 
 QUEUES = ("mine", "unassigned", "waiting_on_staff", "waiting_on_requester", "recently_closed")
 FLASH = re.compile(r'<p class="flasket-message flasket-message--(\w+)">(.*?)</p>', re.S)
@@ -38,28 +37,8 @@ NOT_A_NUMBER = "The tickets to change must be given by their numbers."
 ACTION_CSRF = "Nothing was changed because the page with that button had expired."
 
 
-def text(response: Any) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def user_id(app: Flask, name: str) -> int:
-    with app.app_context():
-        return int(db.session.scalars(sa.select(User.id).filter_by(username=name)).one())
-
-
 def key(app: Flask, name: str) -> str:
     return str(user_id(app, name))
-
-
-def add_staff(app: Flask, username: str) -> None:
-    with app.app_context():
-        db.session.add(User(username=username, email=f"{username}@example.test", is_admin=True))
-        db.session.commit()
-
-
-def ticket_row(app: Flask, ticket_id: int) -> Any:
-    (found,) = rows(app, ext_models(app).Ticket, id=ticket_id)
-    return found
 
 
 def awaiting_staff(app: Flask, ticket_id: int) -> bool:

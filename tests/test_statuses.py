@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +12,7 @@ from flask import Flask
 
 from flasket import config, signals
 from flasket.config import ConfigError, parse_statuses
-from tests.helpers import Client, Inbox, counting_queries, ext_models, rows
+from tests.helpers import Client, Inbox, counting_queries, ext_models, rows, text
 
 CUSTOM_STATUSES = [
     {"name": "new", "label": "New", "kind": "open"},
@@ -22,10 +21,6 @@ CUSTOM_STATUSES = [
     {"name": "solved", "label": "Solved", "kind": "closed"},
     {"name": "closed", "label": "Closed", "kind": "closed"},
 ]
-
-
-def text(response: Any) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def ticket_row(app: Flask, ticket_id: int) -> Any:

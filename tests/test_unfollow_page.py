@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import html
-from typing import Any
-
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 
 from flasket import unfollow
-from tests.helpers import Client, ext_models
+from tests.helpers import Client, ext_models, text
 from tests.hostapp import User, db
 
 FOLLOW_AGAIN = "To get e-mails about it again, choose Follow there."
-
-
-def text(response: Any) -> str:
-    return html.unescape(response.get_data(as_text=True))
 
 
 def link_for(app: Flask, ticket_id: int, username: str) -> str:

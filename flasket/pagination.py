@@ -77,30 +77,16 @@ class PageNotFound(LookupError):
     """
 
 
-def count_matches(session: Session, ids: sa.Select[Any], cap: int = COUNT_CAP) -> tuple[int, bool]:
-    """How many rows ``ids`` selects, counting no further than ``cap``.
-
-    :param session: the session to run the count in (one statement).
-    :param ids: a SELECT of the matching rows' keys; its ORDER BY is dropped.
-    :param cap: the most rows to count, at least 0.
-    :return: ``(count, capped)``: the count, at most ``cap``, and whether more than
-        ``cap`` rows match.
-    """
-    bounded = ids.order_by(None).limit(cap + 1).subquery()
-    total = session.scalar(sa.select(sa.func.count()).select_from(bounded)) or 0
-    return min(total, cap), total > cap
-
-
 def count_many(
     session: Session, selects: dict[str, tuple[sa.Select[Any], int]]
 ) -> dict[str, tuple[int, bool]]:
-    """Several :func:`count_matches` in one statement: one round trip.
+    """Several bounded counts (:func:`count_column`) in one statement: one round trip.
 
     :param session: the session to run the statement in.
     :param selects: maps a name to the SELECT of keys to count and the cap to count to,
-        as :func:`count_matches` takes them; at least one entry.
-    :return: maps each name of ``selects`` to its ``(count, capped)``, as
-        :func:`count_matches` returns them.
+        as :func:`count_column` takes them; at least one entry.
+    :return: maps each name of ``selects`` to its ``(count, capped)``: the count, at most
+        its cap, and whether more rows match.
     """
     row = session.execute(counts_statement(selects)).one()
     return read_counts(row, {name: cap for name, (_, cap) in selects.items()})
@@ -113,15 +99,7 @@ def counts_statement(selects: dict[str, tuple[sa.Select[Any], int]]) -> sa.Selec
     :param selects: as :func:`count_many` takes them.
     :return: the SELECT; nothing is run.
     """
-    return sa.select(
-        *(
-            sa.select(sa.func.count())
-            .select_from(ids.order_by(None).limit(cap + 1).subquery())
-            .scalar_subquery()
-            .label(name)
-            for name, (ids, cap) in selects.items()
-        )
-    )
+    return sa.select(*(count_column(ids, cap).label(name) for name, (ids, cap) in selects.items()))
 
 
 def read_counts(row: Any, caps: dict[str, int]) -> dict[str, tuple[int, bool]]:
@@ -172,27 +150,51 @@ def paginate(
 ) -> Page[Any]:
     """One page of ``rows``; ``ids`` is the same filter selecting only the key, for counting.
 
-    :param session: the session to run the statements in: a count (unless ``counted``
-        is given) and the page's rows.
+    The bounded count (:func:`count_column`) rides in the page's own statement, as an
+    uncorrelated subquery the database answers once: one round trip for the page and its
+    count. A page with no rows needs no count: on page 1 there are none to count (the same
+    statement, so the same snapshot), and a later page is past the end.
+
+    :param session: the session to run the one statement in.
     :param rows: the ordered SELECT of the list's entities.
-    :param ids: ``rows``' filter selecting only the key, for :func:`count_matches`.
+    :param ids: ``rows``' filter selecting only the key, for the count.
     :param page: the page number, from 1.
     :param per_page: rows per page, at least 1.
     :param keys: ``ids`` in the order of ``rows``, for deep pages (:func:`page_rows`).
     :param cap: the most rows to count (:data:`COUNT_CAP` and friends).
     :param counted: the bounded ``(count, capped)`` when it is known already
-        (:func:`count_many`); then no count runs.
+        (:func:`count_many`); then nothing is counted.
     :return: the page; page 1 of an empty list has no items.
     :raises PageNotFound: when ``page`` is past the last page.
     """
-    total, capped = counted if counted is not None else count_matches(session, ids, cap)
-    if page > 1 and not capped and (page - 1) * per_page >= total:
-        raise PageNotFound(page)
     offset = (page - 1) * per_page
-    items = list(session.scalars(page_rows(rows, keys, offset, per_page)).unique())
+    if counted is not None:
+        total, capped = counted
+        if page > 1 and not capped and offset >= total:
+            raise PageNotFound(page)
+        items = list(session.scalars(page_rows(rows, keys, offset, per_page)).unique())
+    else:
+        statement = page_rows(rows, keys, offset, per_page).add_columns(
+            count_column(ids, cap).label("flasket_count")
+        )
+        found = session.execute(statement).unique().all()
+        items = [row[0] for row in found]
+        total, capped = (min(found[0][1], cap), found[0][1] > cap) if found else (0, False)
     if page > 1 and not items:
         raise PageNotFound(page)
     return Page(items=items, page=page, per_page=per_page, total=total, capped=capped)
+
+
+def count_column(ids: sa.Select[Any], cap: int) -> sa.ScalarSelect[Any]:
+    """How many rows ``ids`` selects, counted to one more than ``cap``, as a scalar subquery
+    to put in another statement's columns.
+
+    :param ids: a SELECT of the matching rows' keys; its ORDER BY is dropped.
+    :param cap: the most rows to count, at least 0 (one more tells that more match).
+    :return: the subquery; nothing is run.
+    """
+    bounded = ids.order_by(None).limit(cap + 1).subquery()
+    return sa.select(sa.func.count()).select_from(bounded).scalar_subquery()
 
 
 def paginate_uncounted(

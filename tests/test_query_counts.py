@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from tests.helpers import Client, counting_queries, ext_models
+from tests.helpers import Client, counting_queries, ext_models, text, words
 from tests.hostapp import User, db
 
 SMALL, LARGE = 5, 50
@@ -441,3 +441,35 @@ def test_the_staff_overview_counts_every_queue_in_the_statement_of_its_other_cou
     others = statements_for(app, alice, "/ticket/")
     assert [s for s in others if "mine_open" in s]
     assert not any("queue_" in s for s in others)
+
+
+@pytest.mark.parametrize(
+    ("url", "listed", "count"),
+    [
+        ("/ticket/all?per_page=2", 2, "1\N{EN DASH}2 of 5 open tickets"),
+        ("/ticket/all?per_page=3&page=2", 2, "4\N{EN DASH}5 of 5 open tickets"),
+        ("/ticket/all?status=all&per_page=4&page=2", 1, "5\N{EN DASH}5 of 5 tickets"),
+        ("/ticket/all?status=closed", 0, "There are no closed tickets."),
+    ],
+)
+def test_a_list_reads_its_page_and_its_count_in_one_statement(
+    app: Flask, alice: Client, url: str, listed: int, count: str
+) -> None:
+    seed(app, SMALL)  # 5 open tickets
+    statements = statements_for(app, alice, url)
+    counting = [s for s in statements if "count(" in s.lower()]
+    assert len(counting) == 1, statements
+    assert "flasket_ticket.title" in counting[0]  # the page's rows, in the same statement
+    response = alice.get(url)
+    assert len(re.findall(r'href="/ticket/\d+"', text(response))) == listed
+    assert count in words(response)
+
+
+@pytest.mark.parametrize(
+    "url", ["/ticket/all?per_page=2&page=4", "/ticket/all?status=closed&page=2"]
+)
+def test_a_page_past_the_end_of_a_list_is_not_found(app: Flask, alice: Client, url: str) -> None:
+    seed(app, SMALL)
+    response = alice.get(url)
+    assert response.status_code == 404
+    assert "There is no page" in words(response)

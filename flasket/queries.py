@@ -57,7 +57,8 @@ FOLLOWERS_SHOWN = 20
 QUEUES = ("mine", "unassigned", "waiting_on_staff", "waiting_on_requester", "recently_closed")
 #: How far back the "recently closed" queue looks, in days.
 RECENTLY_CLOSED_DAYS = 7
-#: A queue stops counting here: a desk reads "1,000+", and every count stays index-bound.
+#: A queue, and a list of one assignee's tickets or of nobody's, stops counting here: a desk
+#: reads "1,000+", and every count stays index-bound.
 QUEUE_COUNT_CAP = 1_000
 #: The assign control offers at most this many staff members (:func:`assignable_staff`).
 ASSIGNABLE_SHOWN = 200
@@ -377,7 +378,9 @@ def ticket_list(session: Session, models: Models, viewer: Any, filters: TicketFi
     Builds the statements only. The count stops at the cap that fits the filter:
     :data:`~flasket.pagination.INTERSECTED_COUNT_CAP` for two or more categories,
     :data:`~flasket.pagination.JOINED_COUNT_CAP` for one,
-    :data:`~flasket.pagination.PERSONAL_COUNT_CAP` for one author, else
+    :data:`~flasket.pagination.PERSONAL_COUNT_CAP` for one author,
+    :data:`QUEUE_COUNT_CAP` for a queue and for one assignee or nobody (the queues'
+    lists by another name: ``?assignee=none`` is the unassigned queue), else
     :data:`~flasket.pagination.COUNT_CAP`.
 
     :param session: the session the statements will run in (see :func:`ticket_conditions`).
@@ -400,7 +403,7 @@ def ticket_list(session: Session, models: Models, viewer: Any, filters: TicketFi
         cap = JOINED_COUNT_CAP
     elif filters.author_id is not None:
         cap = PERSONAL_COUNT_CAP
-    elif filters.queue:
+    elif filters.queue or filters.unassigned or filters.assignee_id is not None:
         cap = QUEUE_COUNT_CAP
     else:
         cap = COUNT_CAP

@@ -119,3 +119,21 @@ def test_category_filters_count_to_their_caps(
     assert alice.get(f"{two}&page=4").status_code == 404
     monkeypatch.setattr(queries, "INTERSECTED_COUNT_CAP", 250)
     assert "1\N{EN DASH}2 of 5 open tickets" in alice.get(two).get_data(as_text=True)
+
+
+def test_assignee_filters_count_to_the_queues_cap(
+    app: Flask, alice: Client, admin: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One assignee's tickets and nobody's are the queues' lists by another name: they count
+    to QUEUE_COUNT_CAP, not to COUNT_CAP."""
+    monkeypatch.setattr(queries, "QUEUE_COUNT_CAP", 3)
+    monkeypatch.setattr(queries, "COUNT_CAP", 100)
+    for n in range(5):
+        alice.submit(title=f"Printer number {n}")
+    for url in ("/ticket/all?assignee=none&per_page=2", "/ticket/all?queue=unassigned&per_page=2"):
+        assert "1\N{EN DASH}2 of more than 3 " in admin.get(url).get_data(as_text=True), url
+    assert "1\N{EN DASH}2 of 5 open tickets" in admin.get("/ticket/all?per_page=2").get_data(
+        as_text=True
+    )
+    pages = [listed(admin, f"/ticket/all?assignee=none&per_page=2&page={n}") for n in (1, 2, 3)]
+    assert sorted(ticket for page in pages for ticket in page) == list(range(1, 6))

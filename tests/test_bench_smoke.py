@@ -135,6 +135,8 @@ def test_bench_seeds_sqlite_and_prints_a_row_per_page_with_constant_query_counts
         most = MOST_STATEMENTS_POST if page.method == "POST" else MOST_STATEMENTS
         if page.user:
             assert 1 <= int(queries) <= most, (page.name, queries)
+        elif page.url == "/bench/rows":
+            assert int(queries) == 1, "the rows floor reads its 25 tickets in one statement"
         else:
             assert int(queries) == 0, "the floor view touches no database"
     assert "messages received" in output

@@ -221,6 +221,45 @@ def test_the_requester_replies_and_closes_in_one_step_one_mail_each(
     assert "Works now, thanks." in mail.part("plain")
     assert "The ticket is closed now." in mail.part("plain")
     assert "The ticket is closed now." in mail.part("html")
+    assert "Resolution: Solved" in mail.part("plain")
+    assert "Resolution: Solved" in mail.part("html")
+
+
+WAITS = "The ticket waits for an answer from its requester; a reply opens it again."
+
+
+@pytest.mark.parametrize(
+    ("form", "said", "unsaid"),
+    [
+        ({}, [], ["The ticket is closed now.", "Resolution:", WAITS]),
+        ({"status": "waiting"}, [WAITS], ["The ticket is closed now.", "Resolution:"]),
+        (
+            {"status": "closed", "resolution": "wont_fix"},
+            ["The ticket is closed now.", "Resolution: Won't fix"],
+            [WAITS],
+        ),
+    ],
+    ids=["reply", "reply and wait", "reply and close"],
+)
+def test_a_staff_reply_mail_says_what_the_reply_did_to_the_status(
+    app: Flask,
+    ticket_id: int,
+    admin: Client,
+    inbox: Inbox,
+    form: dict[str, str],
+    said: list[str],
+    unsaid: list[str],
+) -> None:
+    response = admin.post(f"/ticket/{ticket_id}", {"body": "Which printer?", **form})
+    assert response.status_code == 303
+    (mail,) = inbox.to("alice@example.test")
+    for part in ("plain", "html"):
+        body = " ".join(mail.part(part).replace("&#39;", "'").split())
+        assert "Which printer?" in body
+        for words in said:
+            assert words in body, (part, words)
+        for words in unsaid:
+            assert words not in body, (part, words)
 
 
 def test_the_requester_closes_and_reopens_into_the_first_open_status(

@@ -4,7 +4,8 @@ their markup must be what the template wrote before, white space aside.
 The reference is the row as ``ticket_table`` in ``flasket/_macros.html`` wrote it in Jinja.
 Both are rendered for tickets with titles, names and category labels that need escaping,
 with and without categories, assignee and author, a status no longer configured, in
-both looks and in every combination of the table's optional columns.
+both looks, in English and every shipped language, and in every combination of the
+table's optional columns.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from flasket.i18n import lazy_gettext
+from flasket.i18n import browser_locale, lazy_gettext
 from tests.helpers import ext_models
 from tests.hostapp import User, create_app
 
@@ -29,6 +30,8 @@ ROWS = """\
 {{ flasket_ticket_row(ticket, columns) }}
 {% endfor %}
 """
+#: English and every shipped language.
+LANGUAGES = ["en", "ar", "de", "es", "fr", "it", "ja", "pt-BR", "zh-Hans"]
 AWKWARD = "<b>\"Q\" & 'A'</b> %(number)s {0}"
 CATEGORIES = [
     {
@@ -82,7 +85,7 @@ def tickets(app: Flask) -> list[Any]:
 
 
 @pytest.mark.parametrize("look", ["flasket", "bootstrap5"])
-@pytest.mark.parametrize("language", ["en", "de"])
+@pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize(
     ("select", "assignee"), [(False, False), (True, False), (False, True), (True, True)]
 )
@@ -95,6 +98,7 @@ def test_a_ticket_row_is_the_templates_row(
         FLASKET_BASE_TEMPLATE="base.html",
         FLASKET_LOOK=look,
         FLASKET_CATEGORIES=CATEGORIES,
+        FLASKET_LOCALE_SELECTOR=browser_locale,
     )
     with app.test_request_context("/ticket/all", headers={"Accept-Language": language}):
         listed = tickets(app)
@@ -103,6 +107,9 @@ def test_a_ticket_row_is_the_templates_row(
         made = app.jinja_env.from_string(ROWS).render(values)
     assert collapsed(made) == collapsed(expected)
     assert made.count("<tr>") == len(listed)
+    # In the reader's language: the "Replies" heading is translated in every catalog.
+    assert ('data-label="Replies"' in made) == (language == "en")
     assert "<b>" not in made
     assert "&lt;b&gt;&#34;Q&#34; &amp; &#39;A&#39;&lt;/b&gt;" in made
-    assert "Team &lt;&amp;&gt; &#34;x&#34;: A &amp; &#34;B&#34; &lt;i&gt;" in made
+    assert "Team &lt;&amp;&gt; &#34;x&#34;" in made  # the category's label, escaped
+    assert "A &amp; &#34;B&#34; &lt;i&gt;" in made  # and its value's
